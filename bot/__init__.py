@@ -1,0 +1,1 @@
+"""The Telegram bot: a thin layer over `index` (python-telegram-bot v22)."""

@@ -1,0 +1,1 @@
+"""The `footnote` command line."""

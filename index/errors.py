@@ -1,0 +1,40 @@
+"""Footnote's exceptions, one small hierarchy:
+
+    FootnoteError
+    ├── CorpusError          an article file cannot be read (names the file and the reason)
+    ├── IndexMissingError    no index on disk yet: run `footnote index`
+    ├── IndexMismatchError   the index was built by another embedder, chunking or format: rebuild it
+    ├── IndexCorruptError    an index file is unreadable or inconsistent (names the file)
+    └── IndexBusyError       another process holds the index lock
+
+Every message says what happened and what to do next.
+"""
+
+
+class FootnoteError(Exception):
+    """Base class of every error Footnote raises on purpose."""
+
+
+class CorpusError(FootnoteError):
+    """An article file cannot be read."""
+
+    def __init__(self, doc_id: str, reason: str) -> None:
+        super().__init__(f"{doc_id}: {reason}")
+        self.doc_id = doc_id
+        self.reason = reason
+
+
+class IndexMissingError(FootnoteError):
+    """There is no index on disk yet."""
+
+
+class IndexMismatchError(FootnoteError):
+    """The index on disk was built with other settings than the current ones."""
+
+
+class IndexCorruptError(FootnoteError):
+    """An index file is unreadable or inconsistent."""
+
+
+class IndexBusyError(FootnoteError):
+    """Another process is writing the index."""

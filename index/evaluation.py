@@ -1,0 +1,144 @@
+"""Measuring answers against question files: recall of gold sentences, MRR, abstention accuracy.
+
+A question file has one JSON object per line: `{"id", "question", "gold": [sentences], "expect"?}`;
+`"expect": "abstain"` marks a question the articles cannot answer. A gold sentence counts as found in
+a passage or an answer when it appears there, compared with whitespace folded and case ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.errors import FootnoteError
+from index.types import Answer
+
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class EvalQuestion:
+    """One line of a question file."""
+
+    id: str
+    question: str
+    gold: tuple[str, ...]
+    expect_abstain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    """How Footnote did on one question."""
+
+    question: EvalQuestion
+    abstained: bool
+    first_gold_rank: int | None
+    gold_in_top: dict[int, float]
+    answer_recall: float | None
+    seconds: float
+
+    @property
+    def abstention_correct(self) -> bool:
+        """Abstained exactly when the question expects it."""
+        return self.abstained == self.question.expect_abstain
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    """Aggregates over a question file."""
+
+    results: tuple[EvalResult, ...]
+    ks: tuple[int, ...]
+
+    def _answerable(self) -> list[EvalResult]:
+        return [r for r in self.results if not r.question.expect_abstain and r.question.gold]
+
+    def metrics(self) -> dict[str, float]:
+        """recall@k (gold sentences in the top k passages), hit@k, MRR@10, answer recall, abstention."""
+        answerable = self._answerable()
+        out: dict[str, float] = {"questions": float(len(self.results)), "answerable": float(len(answerable))}
+        for k in self.ks:
+            out[f"recall@{k}"] = _mean(r.gold_in_top[k] for r in answerable)
+            out[f"hit@{k}"] = _mean(float(r.gold_in_top[k] > 0) for r in answerable)
+        out["mrr@10"] = _mean(
+            (1.0 / r.first_gold_rank if r.first_gold_rank and r.first_gold_rank <= 10 else 0.0)
+            for r in answerable
+        )
+        out["answer_recall"] = _mean(r.answer_recall for r in answerable if r.answer_recall is not None)
+        out["abstention_accuracy"] = _mean(float(r.abstention_correct) for r in self.results)
+        out["median_ms"] = statistics.median(r.seconds * 1000 for r in self.results) if self.results else 0.0
+        return out
+
+
+def read_questions(path: Path) -> list[EvalQuestion]:
+    """Parse a question file, naming the line of any malformed entry."""
+    questions = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FootnoteError(f"{path}: cannot be read ({exc})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            question = str(row["question"]).strip()
+            gold = tuple(str(g) for g in row.get("gold") or ())
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise FootnoteError(f"{path}: line {number} is not a question object ({exc})") from None
+        if not question:
+            raise FootnoteError(f"{path}: line {number} has an empty question")
+        questions.append(
+            EvalQuestion(str(row.get("id", number)), question, gold, row.get("expect") == "abstain")
+        )
+    return questions
+
+
+def normalise(text: str) -> str:
+    """Case-folded text with whitespace runs folded, for gold matching."""
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+def contains(haystack: str, needle: str) -> bool:
+    """Whether a gold sentence appears in a text."""
+    return normalise(needle) in normalise(haystack)
+
+
+def judge(question: EvalQuestion, answer: Answer, seconds: float, ks: Iterable[int]) -> EvalResult:
+    """Score one answer."""
+    texts = [p.text for p in answer.passages]
+    first = next((i for i, t in enumerate(texts, 1) if any(contains(t, g) for g in question.gold)), None)
+    gold_in_top = {
+        k: (sum(any(contains(t, g) for t in texts[:k]) for g in question.gold) / len(question.gold))
+        if question.gold
+        else 0.0
+        for k in ks
+    }
+    recall = None
+    if question.gold:
+        quoted = " ".join(q.text for q in answer.quotes)
+        recall = sum(contains(quoted, g) for g in question.gold) / len(question.gold)
+    return EvalResult(question, answer.abstained, first, gold_in_top, recall, seconds)
+
+
+def evaluate(
+    questions: list[EvalQuestion], ask: Callable[[str], Answer], ks: tuple[int, ...] = (1, 5)
+) -> EvalReport:
+    """Ask every question and judge the answers."""
+    import time
+
+    results = []
+    for question in questions:
+        clock = time.perf_counter()
+        answer = ask(question.question)
+        results.append(judge(question, answer, time.perf_counter() - clock, ks))
+    return EvalReport(tuple(results), ks)
+
+
+def _mean(values: Iterable[float | None]) -> float:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else 0.0

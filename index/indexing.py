@@ -1,0 +1,235 @@
+"""Step 5: seeds folder -> a new index generation, incrementally.
+
+Unchanged articles (same content hash, same embedder and chunking) keep their vectors; changed ones are
+re-chunked and re-embedded; removed ones disappear with all their chunks. When nothing changed, nothing is
+written and the model is never loaded. A file that fails to load is reported by name and skipped; if an
+earlier version of it is in the index, that version stays (bad input loses nothing).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from index import chunking, corpus, store
+from index.embedding import Embedder, Vectors
+from index.errors import CorpusError, FootnoteError, IndexCorruptError, IndexMismatchError
+from index.types import Article, Chunk, Unit
+
+Progress = Callable[[int, int], None]
+"""Called as progress(done, total) while chunks and units are embedded."""
+
+_EMBED_BATCH = 512  # texts per encode call; sentence-transformers sorts each call by length
+_S = TypeVar("_S", Chunk, Unit)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    """What one `footnote index` run did."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    problems: tuple[CorpusError, ...] = field(default=(), compare=False)
+    chunks: int = 0
+    seconds: float = 0.0
+    rebuild_reason: str | None = None
+    generation: str | None = None
+
+    @property
+    def wrote(self) -> bool:
+        """Whether a new generation was written."""
+        return self.generation is not None
+
+    def summary(self) -> str:
+        """One line for humans: added, changed, removed, unchanged, chunks, seconds."""
+        return (
+            f"added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
+            f"unchanged {len(self.unchanged)}; {self.chunks} chunks; {self.seconds:.1f} s"
+        )
+
+
+def chunking_record(params: chunking.ChunkingParams) -> dict[str, int]:
+    """The chunking parameters as the manifest records them."""
+    return {key: int(value) for key, value in asdict(params).items()}
+
+
+def build(
+    seeds_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    params: chunking.ChunkingParams,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    wait: bool = True,
+) -> IndexReport:
+    """Bring the index in `index_dir` up to date with `seeds_dir`."""
+    began = time.perf_counter()
+    with store.writer_lock(index_dir, wait=wait):
+        sources = corpus.scan(seeds_dir)
+        previous, reason = _previous(index_dir, embedder.id, chunking_record(params), full)
+        old_docs = previous.manifest.documents if previous else {}
+
+        current = {s.doc_id: s for s in sources}
+        removed = tuple(sorted(set(old_docs) - set(current)))
+        unchanged_ids = [
+            d for d, s in current.items() if d in old_docs and old_docs[d].content_hash == s.content_hash
+        ]
+        to_load = [s for d, s in current.items() if d not in unchanged_ids]
+
+        if previous is not None and not to_load and not removed:
+            return IndexReport(
+                unchanged=tuple(unchanged_ids),
+                chunks=previous.manifest.chunk_count,
+                seconds=time.perf_counter() - began,
+            )
+
+        loaded: list[Article] = []
+        problems: list[CorpusError] = []
+        kept_broken: list[str] = []
+        for source in to_load:
+            try:
+                loaded.append(corpus.load(source))
+            except CorpusError as exc:
+                problems.append(exc)
+                if source.doc_id in old_docs:
+                    kept_broken.append(source.doc_id)
+
+        added = tuple(a.doc_id for a in loaded if a.doc_id not in old_docs)
+        changed = tuple(a.doc_id for a in loaded if a.doc_id in old_docs)
+        keep_ids = sorted(unchanged_ids + kept_broken)
+        if previous is not None and not loaded and not removed:
+            # Only broken edits of indexed articles: the old versions keep serving, nothing to write.
+            return IndexReport(
+                unchanged=tuple(keep_ids),
+                problems=tuple(problems),
+                chunks=previous.manifest.chunk_count,
+                seconds=time.perf_counter() - began,
+                rebuild_reason=reason,
+            )
+
+        pieces = _reuse(previous, keep_ids) if previous else _Pieces()
+        fresh = _embed_new(loaded, embedder, params, progress)
+        merged = pieces.merge(fresh)
+        generation = store.write_generation(
+            index_dir,
+            embedder.id,
+            embedder.dim,
+            chunking_record(params),
+            merged.articles,
+            merged.chunks,
+            merged.chunk_vectors,
+            merged.units,
+            merged.unit_vectors,
+        )
+        return IndexReport(
+            added=added,
+            changed=changed,
+            removed=removed,
+            unchanged=tuple(keep_ids),
+            problems=tuple(problems),
+            chunks=len(merged.chunks),
+            seconds=time.perf_counter() - began,
+            rebuild_reason=reason,
+            generation=generation.name,
+        )
+
+
+def _previous(
+    index_dir: Path, embedder_id: str, chunking_params: dict[str, int], full: bool
+) -> tuple[store.StoredIndex | None, str | None]:
+    """The generation to build on, or None with the reason a full build is needed."""
+    if full:
+        return None, "--full was asked for"
+    try:
+        generation = store.current_generation(index_dir)
+        if generation is None:
+            return None, None
+        manifest = store.read_manifest(generation)
+        reason = store.mismatch_reason(manifest, embedder_id, chunking_params)
+        if reason:
+            return None, f"the index was built with {reason}"
+        return store.load_generation(generation), None
+    except (IndexCorruptError, IndexMismatchError) as exc:
+        return None, f"the old index is unusable ({exc})"
+
+
+@dataclass(slots=True)
+class _Pieces:
+    articles: list[Article] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    chunk_vectors: list[Vectors] = field(default_factory=list)
+    units: list[Unit] = field(default_factory=list)
+    unit_vectors: list[Vectors] = field(default_factory=list)
+
+    def merge(self, other: _Pieces) -> _Merged:
+        """Both sets of pieces, ordered by doc_id so the index layout is deterministic."""
+        articles = sorted(self.articles + other.articles, key=lambda a: a.doc_id)
+        order = {a.doc_id: i for i, a in enumerate(articles)}
+        chunks, chunk_vectors = _sorted(
+            self.chunks + other.chunks, self.chunk_vectors + other.chunk_vectors, order
+        )
+        units, unit_vectors = _sorted(self.units + other.units, self.unit_vectors + other.unit_vectors, order)
+        return _Merged(articles, chunks, chunk_vectors, units, unit_vectors)
+
+
+@dataclass(frozen=True, slots=True)
+class _Merged:
+    articles: list[Article]
+    chunks: list[Chunk]
+    chunk_vectors: Vectors
+    units: list[Unit]
+    unit_vectors: Vectors
+
+
+def _sorted(spans: list[_S], vectors: list[Vectors], order: dict[str, int]) -> tuple[list[_S], Vectors]:
+    stacked = np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+    positions = sorted(
+        range(len(spans)), key=lambda i: (order[spans[i].doc_id], spans[i].start, spans[i].end)
+    )
+    return [spans[i] for i in positions], stacked[positions] if len(spans) else stacked
+
+
+def _reuse(previous: store.StoredIndex, doc_ids: Sequence[str]) -> _Pieces:
+    keep = set(doc_ids)
+    chunk_vectors = previous.chunk_vectors()
+    chunk_rows = [i for i, c in enumerate(previous.chunks) if c.doc_id in keep]
+    unit_rows = [i for i, u in enumerate(previous.units) if u.doc_id in keep]
+    return _Pieces(
+        articles=[previous.articles[d] for d in doc_ids],
+        chunks=[previous.chunks[i] for i in chunk_rows],
+        chunk_vectors=[chunk_vectors[chunk_rows]],
+        units=[previous.units[i] for i in unit_rows],
+        unit_vectors=[previous.unit_vectors[unit_rows]],
+    )
+
+
+def _embed_new(
+    articles: list[Article], embedder: Embedder, params: chunking.ChunkingParams, progress: Progress | None
+) -> _Pieces:
+    """Chunk the new articles, then embed all their chunks and units in large batches."""
+    pieces = _Pieces(articles=list(articles))
+    for article in articles:
+        units, chunks = chunking.split(article, params)
+        pieces.chunks += chunks
+        pieces.units += units
+    texts = [c.text for c in pieces.chunks] + [u.text for u in pieces.units]
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for begin in range(0, len(texts), _EMBED_BATCH):
+        batch = texts[begin : begin + _EMBED_BATCH]
+        vectors[begin : begin + len(batch)] = embedder.embed_passages(batch)
+        if progress:
+            progress(begin + len(batch), len(texts))
+    pieces.chunk_vectors = [vectors[: len(pieces.chunks)]]
+    pieces.unit_vectors = [vectors[len(pieces.chunks) :]]
+    return pieces
+
+
+__all__ = ["FootnoteError", "IndexReport", "Progress", "build", "chunking_record"]

@@ -1,0 +1,105 @@
+"""Step 6: question -> ranked passages, by dense (FAISS) and lexical (BM25) search fused with reciprocal rank.
+
+RRF needs no score calibration between the two lists, which is why it is the default: a chunk's fused
+score is the sum of 1 / (rrf_k + rank) over the lists that found it. The best dense cosine is kept apart:
+it is the calibrated signal the answer step uses to decide whether to abstain.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.embedding import Embedder, Vectors
+from index.lexical import LexicalIndex
+from index.store import StoredIndex
+from index.types import Passage
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """Passages for one question, best first, with what the answer step needs."""
+
+    query_vector: Vectors
+    passages: tuple[Passage, ...]
+    best_dense: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    """Hybrid search over one loaded index."""
+
+    def __init__(
+        self, stored: StoredIndex, embedder: Embedder, rrf_k: int = 60, candidates: int = 50
+    ) -> None:
+        self.stored = stored
+        self.embedder = embedder
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+        self.lexical = LexicalIndex([c.text for c in stored.chunks])
+
+    def retrieve(self, question: str, k: int) -> Retrieval:
+        """The k best passages for a question."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        query = self.embedder.embed_queries([question])
+        timings["embed"] = _lap(clock)
+
+        clock = time.perf_counter()
+        total = self.stored.chunk_index.ntotal
+        dense_ids: list[int] = []
+        dense_scores: dict[int, float] = {}
+        if total:
+            scores, ids = self.stored.chunk_index.search(query, min(self.candidates, total))
+            for score, i in zip(scores[0], ids[0], strict=True):
+                if i >= 0:
+                    dense_ids.append(int(i))
+                    dense_scores[int(i)] = float(score)
+        timings["dense"] = _lap(clock)
+
+        clock = time.perf_counter()
+        lexical = self.lexical.scores(question)
+        lexical_ids = [
+            int(i) for i in np.argsort(-lexical, kind="stable")[: self.candidates] if lexical[i] > 0
+        ]
+        timings["lexical"] = _lap(clock)
+
+        clock = time.perf_counter()
+        fused: dict[int, float] = {}
+        for ranking in (dense_ids, lexical_ids):
+            for rank, i in enumerate(ranking, 1):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (self.rrf_k + rank)
+        for i in fused:
+            if i not in dense_scores:
+                dense_scores[i] = float(self.stored.chunk_index.reconstruct(i) @ query[0])
+        order = sorted(fused, key=lambda i: (-fused[i], -dense_scores[i]))[:k]
+        passages = tuple(
+            self._passage(rank, i, fused[i], dense_scores[i], float(lexical[i]))
+            for rank, i in enumerate(order, 1)
+        )
+        timings["fusion"] = _lap(clock)
+        best = max(dense_scores.values(), default=-1.0)
+        return Retrieval(query, passages, best, timings)
+
+    def _passage(self, rank: int, i: int, score: float, dense: float, lexical: float) -> Passage:
+        chunk = self.stored.chunks[i]
+        article = self.stored.articles[chunk.doc_id]
+        return Passage(
+            rank=rank,
+            chunk_no=i,
+            doc_id=chunk.doc_id,
+            title=article.title,
+            source=article.source,
+            start=chunk.start,
+            end=chunk.end,
+            text=chunk.text,
+            score=score,
+            dense=dense,
+            lexical=lexical,
+        )
+
+
+def _lap(since: float) -> float:
+    return (time.perf_counter() - since) * 1000.0

@@ -1,0 +1,61 @@
+"""Settings -> the pipeline's plain parameters, in one place the CLI, the chat and the bot share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from config import Settings
+from index.answer import AnswerParams
+from index.chunking import ChunkingParams
+from index.embedding import Embedder, make_embedder
+from index.engine import Engine, EngineParams
+from index.indexing import IndexReport, Progress, build
+
+
+@dataclass(frozen=True)
+class Footnote:
+    """One configured Footnote: builds its index and opens engines on it, sharing one embedder."""
+
+    settings: Settings
+    embedder: Embedder = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.embedder is None:
+            object.__setattr__(self, "embedder", make_embedder(self.settings.embedder))
+
+    @property
+    def chunking(self) -> ChunkingParams:
+        """Chunking parameters from the settings."""
+        s = self.settings
+        return ChunkingParams(
+            target_words=s.chunk_target_words,
+            max_words=s.chunk_max_words,
+            overlap_words=s.chunk_overlap_words,
+        )
+
+    @property
+    def engine_params(self) -> EngineParams:
+        """Retrieval and answer parameters from the settings."""
+        s = self.settings
+        threshold = (
+            s.abstain_threshold if s.abstain_threshold is not None else self.embedder.abstain_threshold
+        )
+        return EngineParams(
+            top_k=s.top_k,
+            rrf_k=s.rrf_k,
+            answer=AnswerParams(abstain_threshold=threshold, max_quotes=s.max_quotes),
+            max_question_chars=s.max_question_chars,
+        )
+
+    def build_index(
+        self, full: bool = False, progress: Progress | None = None, wait: bool = True
+    ) -> IndexReport:
+        """Bring the index up to date with the seeds folder."""
+        s = self.settings
+        return build(
+            s.seeds_dir, s.index_dir, self.embedder, self.chunking, full=full, progress=progress, wait=wait
+        )
+
+    def open_engine(self) -> Engine:
+        """Load the current index for answering."""
+        return Engine.open(self.settings.index_dir, self.embedder, self.chunking, self.engine_params)

@@ -1,0 +1,379 @@
+"""Step 4: the index on disk, a directory of generations with a manifest each.
+
+    data/index/
+      CURRENT              name of the generation being served, replaced atomically
+      .lock                held (flock) by the one process writing the index
+      gen-20261125T101500-1a2b/
+        manifest.json      format version, embedder id and dimension, chunking parameters, documents + hashes
+        articles.jsonl     each article's text and metadata (the source of truth for quotes)
+        chunks.jsonl       chunk spans (doc_id, start, end), in FAISS order
+        units.jsonl        quotable unit spans, in units.npy order
+        chunks.faiss       the chunk vectors (inner product on unit vectors = cosine)
+        units.npy          the unit vectors (numpy format, loaded with allow_pickle=False)
+
+A new generation is written beside the current one and becomes current by replacing CURRENT, so a crash
+at any point leaves the previous generation serving. Nothing is ever loaded with pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import faiss
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from index.embedding import Vectors
+from index.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.types import Article, Chunk, Unit
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+LOCK = ".lock"
+_KEEP_PREVIOUS = 1
+_T = TypeVar("_T", Chunk, Unit)
+
+
+class DocumentEntry(BaseModel):
+    """What the manifest records of one article."""
+
+    content_hash: str
+    title: str
+    chunks: int
+
+
+class Manifest(BaseModel):
+    """What built an index; checked against the current settings on load."""
+
+    format_version: int
+    embedder: str
+    dim: int
+    chunking: dict[str, int]
+    created_at: str
+    documents: dict[str, DocumentEntry]
+    chunk_count: int
+    unit_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIndex:
+    """One generation loaded into memory."""
+
+    path: Path
+    manifest: Manifest
+    articles: dict[str, Article]
+    chunks: list[Chunk]
+    units: list[Unit]
+    chunk_index: Any  # faiss.Index
+    unit_vectors: Vectors
+
+    def chunk_vectors(self) -> Vectors:
+        """All chunk vectors, in chunk order (for reuse by an incremental build)."""
+        if self.chunk_index.ntotal == 0:
+            return np.zeros((0, self.manifest.dim), dtype=np.float32)
+        return np.asarray(self.chunk_index.reconstruct_n(0, self.chunk_index.ntotal), dtype=np.float32)
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The generation directory CURRENT points to, or None when there is no index yet."""
+    pointer = index_dir / CURRENT
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{pointer}: unreadable ({exc}); run `footnote index --full`") from None
+    if not name or "/" in name or name.startswith("."):
+        raise IndexCorruptError(f"{pointer}: does not name a generation; run `footnote index --full`")
+    return index_dir / name
+
+
+def read_manifest(generation: Path) -> Manifest:
+    """Read and validate a generation's manifest.json."""
+    path = generation / "manifest.json"
+    try:
+        manifest = Manifest.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{path}: missing; run `footnote index --full`") from None
+    except (OSError, ValidationError, ValueError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise IndexCorruptError(
+            f"{path}: not a valid manifest ({reason}); run `footnote index --full`"
+        ) from None
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"{path}: index format {manifest.format_version}, this Footnote reads format {FORMAT_VERSION}; "
+            "run `footnote index --full`"
+        )
+    return manifest
+
+
+def check_compatible(manifest: Manifest, embedder_id: str, chunking: dict[str, int]) -> None:
+    """Raise IndexMismatchError when the index was built with another embedder or chunking."""
+    reason = mismatch_reason(manifest, embedder_id, chunking)
+    if reason:
+        raise IndexMismatchError(f"the index was built with {reason}; run `footnote index` to rebuild it")
+
+
+def mismatch_reason(manifest: Manifest, embedder_id: str, chunking: dict[str, int]) -> str | None:
+    """Why an index cannot be reused with these settings, or None when it can."""
+    if manifest.embedder != embedder_id:
+        return f"embedder {manifest.embedder!r}, not {embedder_id!r}"
+    if manifest.chunking != chunking:
+        changed = sorted(
+            k for k in set(manifest.chunking) | set(chunking) if manifest.chunking.get(k) != chunking.get(k)
+        )
+        return f"other chunking parameters ({', '.join(changed)})"
+    return None
+
+
+def load(index_dir: Path) -> StoredIndex:
+    """Load the current generation, checking every file against the manifest."""
+    generation = current_generation(index_dir)
+    if generation is None:
+        raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
+    return load_generation(generation)
+
+
+def load_generation(generation: Path) -> StoredIndex:
+    """Load one generation directory."""
+    manifest = read_manifest(generation)
+    articles = {a.doc_id: a for a in (Article(**row) for row in _read_jsonl(generation / "articles.jsonl"))}
+    chunks = [
+        _span(Chunk, articles, row, generation / "chunks.jsonl")
+        for row in _read_jsonl(generation / "chunks.jsonl")
+    ]
+    units = [
+        _span(Unit, articles, row, generation / "units.jsonl")
+        for row in _read_jsonl(generation / "units.jsonl")
+    ]
+
+    faiss_path = generation / "chunks.faiss"
+    try:
+        chunk_index = faiss.read_index(str(faiss_path))
+    except RuntimeError:
+        raise IndexCorruptError(f"{faiss_path}: missing or unreadable; run `footnote index --full`") from None
+    npy_path = generation / "units.npy"
+    try:
+        unit_vectors = np.load(npy_path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(
+            f"{npy_path}: missing or unreadable ({exc}); run `footnote index --full`"
+        ) from None
+
+    expected = (
+        (len(articles), len(manifest.documents), "articles.jsonl"),
+        (len(chunks), manifest.chunk_count, "chunks.jsonl"),
+        (chunk_index.ntotal, manifest.chunk_count, "chunks.faiss"),
+        (len(units), manifest.unit_count, "units.jsonl"),
+        (unit_vectors.shape[0] if unit_vectors.ndim == 2 else -1, manifest.unit_count, "units.npy"),
+    )
+    for found, wanted, name in expected:
+        if found != wanted:
+            raise IndexCorruptError(
+                f"{generation / name}: holds {found} entries, the manifest says {wanted}; "
+                "run `footnote index --full`"
+            )
+    if chunk_index.d != manifest.dim or (len(units) and unit_vectors.shape[1] != manifest.dim):
+        raise IndexCorruptError(
+            f"{generation}: vector dimension differs from the manifest; run `footnote index --full`"
+        )
+    return StoredIndex(
+        generation, manifest, articles, chunks, units, chunk_index, unit_vectors.astype(np.float32)
+    )
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    raise IndexCorruptError(
+                        f"{path}: line {number} is not valid JSON; run `footnote index --full`"
+                    ) from None
+                if not isinstance(row, dict):
+                    raise IndexCorruptError(
+                        f"{path}: line {number} is not an object; run `footnote index --full`"
+                    )
+                yield row
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{path}: missing; run `footnote index --full`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{path}: unreadable ({exc}); run `footnote index --full`") from None
+
+
+def _span(kind: type[_T], articles: dict[str, Article], row: dict[str, Any], path: Path) -> _T:
+    try:
+        article = articles[row["doc_id"]]
+        start, end = int(row["start"]), int(row["end"])
+    except (KeyError, TypeError, ValueError):
+        raise IndexCorruptError(
+            f"{path}: entry {row!r:.80} is malformed; run `footnote index --full`"
+        ) from None
+    if not 0 <= start < end <= len(article.text):
+        raise IndexCorruptError(
+            f"{path}: span {start}-{end} lies outside {article.doc_id}; run `footnote index --full`"
+        )
+    extra = {"kind": row.get("kind", "sentence")} if kind is Unit else {}
+    return kind(doc_id=article.doc_id, start=start, end=end, text=article.text[start:end], **extra)  # type: ignore[arg-type]
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
+    """Hold the index's write lock; with wait=False raise IndexBusyError if another process has it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / LOCK).open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise IndexBusyError(
+                f"another `footnote index` is writing {index_dir}; try again when it ends"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_generation(
+    index_dir: Path,
+    embedder_id: str,
+    dim: int,
+    chunking: dict[str, int],
+    articles: list[Article],
+    chunks: list[Chunk],
+    chunk_vectors: Vectors,
+    units: list[Unit],
+    unit_vectors: Vectors,
+) -> Path:
+    """Write a complete new generation beside the current one and make it current. Caller holds the lock."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(index_dir)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    name = f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
+    staging = index_dir / f".staging-{name}"
+    staging.mkdir()
+    try:
+        per_doc: dict[str, int] = {}
+        for chunk in chunks:
+            per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            embedder=embedder_id,
+            dim=dim,
+            chunking=chunking,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            documents={
+                a.doc_id: DocumentEntry(
+                    content_hash=a.content_hash, title=a.title, chunks=per_doc.get(a.doc_id, 0)
+                )
+                for a in articles
+            },
+            chunk_count=len(chunks),
+            unit_count=len(units),
+        )
+        _write_jsonl(staging / "articles.jsonl", (asdict(a) for a in articles))
+        _write_jsonl(
+            staging / "chunks.jsonl", ({"doc_id": c.doc_id, "start": c.start, "end": c.end} for c in chunks)
+        )
+        _write_jsonl(
+            staging / "units.jsonl",
+            ({"doc_id": u.doc_id, "start": u.start, "end": u.end, "kind": u.kind} for u in units),
+        )
+        chunk_index = faiss.IndexFlatIP(dim)
+        if len(chunks):
+            chunk_index.add(np.ascontiguousarray(chunk_vectors, dtype=np.float32))
+        faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
+        with (staging / "units.npy").open("wb") as handle:
+            np.save(handle, np.ascontiguousarray(unit_vectors, dtype=np.float32).reshape(len(units), dim))
+        # The manifest goes last: a generation without one is never valid.
+        (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+        _fsync_tree(staging)
+        final = index_dir / name
+        staging.rename(final)
+        _replace_pointer(index_dir, name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _prune(index_dir, keep=name)
+    return final
+
+
+def _write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_pointer(index_dir: Path, name: str) -> None:
+    temporary = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(name + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(index_dir / CURRENT)
+    _fsync_dir(index_dir)
+
+
+def _remove_leftovers(index_dir: Path) -> None:
+    """Staging directories and pointer temporaries left by a crashed build."""
+    for path in index_dir.glob(".staging-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in index_dir.glob(f".{CURRENT}.*"):
+        path.unlink(missing_ok=True)
+
+
+def _prune(index_dir: Path, keep: str) -> None:
+    """Keep the new generation and the one before it (a reader may still be loading it)."""
+    generations = sorted(
+        (p for p in index_dir.glob("gen-*") if p.is_dir() and p.name != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in generations[_KEEP_PREVIOUS:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def age_seconds(stored: StoredIndex) -> float:
+    """Seconds since the served generation was built."""
+    built = datetime.fromisoformat(stored.manifest.created_at)
+    return max(0.0, time.time() - built.timestamp())
+
+
+def size_bytes(generation: Path) -> int:
+    """Bytes on disk of one generation."""
+    return sum(p.stat().st_size for p in generation.iterdir() if p.is_file())

@@ -1,0 +1,95 @@
+"""The typed chain of data: Article -> Unit -> Chunk -> Passage -> Quote -> Answer.
+
+Every piece carries its `doc_id` and a character span into its article's `text`, so any quote can be
+traced back to the exact place it came from (`article.text[start:end] == quote.text`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One article as loaded from the seeds folder.
+
+    `text` is the file's decoded text (front matter included) or, for HTML, the extracted main text;
+    `body_start` is where the article itself begins in `text`.
+    """
+
+    doc_id: str
+    title: str
+    text: str
+    body_start: int
+    content_hash: str
+    source: str | None = None
+    date: str | None = None
+    author: str | None = None
+    lang: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A quotable piece of an article: one sentence, or a lead-in line with the list items that follow it."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    kind: Literal["sentence", "list"] = "sentence"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A retrievable stretch of an article: whole sentences, with a modest overlap to its neighbour."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A chunk retrieved for a question, best first (`rank` 1), with its scores."""
+
+    rank: int
+    chunk_no: int
+    doc_id: str
+    title: str
+    source: str | None
+    start: int
+    end: int
+    text: str
+    score: float
+    dense: float
+    lexical: float
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A verbatim sentence (or list) quoted in an answer as [n]."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str | None
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What Footnote says to a question: quotes with [n] markers, or an honest abstention."""
+
+    question: str
+    abstained: bool
+    text: str
+    quotes: tuple[Quote, ...]
+    passages: tuple[Passage, ...]
+    nearest_titles: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)

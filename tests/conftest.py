@@ -1,0 +1,81 @@
+"""Shared fixtures: tiny corpora in tmp_path, settings that never read a developer's .env, real models."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from config import Settings
+from index.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+SEED_QUESTIONS = ROOT / "eval" / "seed_questions.jsonl"
+
+
+def make_settings(**values: object) -> Settings:
+    """Settings from explicit values only (no .env, no FOOTNOTE_* from the developer's shell)."""
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(autouse=True)
+def _no_footnote_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("FOOTNOTE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def write_article(tmp_path: Path) -> Callable[..., Path]:
+    """Write an article file under tmp_path/seeds and return its path."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir(exist_ok=True)
+
+    def write(name: str, body: str, **meta: str) -> Path:
+        path = seeds / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = ""
+        if meta:
+            header = (
+                "---\n"
+                + "".join(f"{k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in meta.items())
+                + "---\n"
+            )
+        path.write_text(header + body, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def hashing() -> HashingEmbedder:
+    """The deterministic model-free embedder, for plumbing tests."""
+    return HashingEmbedder()
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLMEmbedder:
+    """The real default model, loaded once per test session."""
+    embedder = MiniLMEmbedder()
+    embedder.embed_queries(["load"])
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def e5() -> E5Embedder:
+    """The real multilingual model, loaded once per test session."""
+    return E5Embedder()
+
+
+def read_questions() -> list[dict[str, object]]:
+    """The project's seed question set (a superset of ../shared/eval/seed_questions.jsonl)."""
+    return [
+        json.loads(line) for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]

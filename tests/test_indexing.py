@@ -1,0 +1,244 @@
+"""Incremental, atomic indexing on disk (plumbing: the model-free hashing embedder)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import store
+from index.chunking import ChunkingParams
+from index.embedding import HashingEmbedder, Vectors
+from index.engine import Engine, EngineParams
+from index.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.indexing import build
+
+PARAMS = ChunkingParams()
+
+
+class CountingEmbedder(HashingEmbedder):
+    """Counts the texts it embeds; can be told to fail."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        super().__init__()
+        self.embedded = 0
+        self.fail_after = fail_after
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        if self.fail_after is not None and self.embedded + len(texts) > self.fail_after:
+            raise RuntimeError("simulated crash while embedding")
+        self.embedded += len(texts)
+        return super().embed_passages(texts)
+
+
+@pytest.fixture
+def seeds(write_article: Callable[..., Path], tmp_path: Path) -> Path:
+    write_article("alpha.txt", "Alpha article talks about apples. Apples are red and sweet.", title="Alpha")
+    write_article("beta.md", "Beta article talks about bananas. Bananas are yellow.", title="Beta")
+    return tmp_path / "seeds"
+
+
+def engine(index_dir: Path, embedder: HashingEmbedder | None = None) -> Engine:
+    return Engine.open(index_dir, embedder or HashingEmbedder(), PARAMS, EngineParams())
+
+
+def test_first_build_then_noop_without_touching_the_model(seeds: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    first = build(seeds, index_dir, CountingEmbedder(), PARAMS)
+    assert (first.added, first.changed, first.removed) == (("alpha.txt", "beta.md"), (), ())
+    assert first.wrote and first.chunks == 2
+
+    idle = CountingEmbedder(fail_after=0)  # any embedding would raise
+    again = build(seeds, index_dir, idle, PARAMS)
+    assert not again.wrote
+    assert again.unchanged == ("alpha.txt", "beta.md")
+    assert idle.embedded == 0
+
+
+def test_incremental_add_change_remove(
+    seeds: Path, tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
+    index_dir = tmp_path / "index"
+    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+
+    write_article("gamma.txt", "Gamma article talks about grapes. Grapes grow on vines.", title="Gamma")
+    write_article("alpha.txt", "Alpha article now talks about apricots. Apricots are orange.", title="Alpha")
+    (seeds / "beta.md").unlink()
+    counter = CountingEmbedder()
+    report = build(seeds, index_dir, counter, PARAMS)
+    assert report.added == ("gamma.txt",)
+    assert report.changed == ("alpha.txt",)
+    assert report.removed == ("beta.md",)
+    assert report.unchanged == ()
+    assert counter.embedded == 2 + 4  # two chunks and four sentences, nothing else re-embedded
+
+    loaded = engine(index_dir)
+    assert sorted(loaded.stored.articles) == ["alpha.txt", "gamma.txt"]
+    for question in ("bananas yellow", "Beta article"):
+        answer = loaded.ask(question, k=10)
+        assert all(p.doc_id != "beta.md" for p in answer.passages), "a removed article is never returned"
+        assert all(q.doc_id != "beta.md" for q in answer.quotes)
+    assert "apricots" in loaded.ask("apricots orange").passages[0].text
+
+
+def test_unchanged_articles_keep_their_vectors(
+    seeds: Path, tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
+    index_dir = tmp_path / "index"
+    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    before = store.load(index_dir)
+    write_article("gamma.txt", "Gamma grapes.", title="Gamma")
+    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    after = store.load(index_dir)
+    old = {c.doc_id: v for c, v in zip(before.chunks, before.chunk_vectors(), strict=True)}
+    new = {c.doc_id: v for c, v in zip(after.chunks, after.chunk_vectors(), strict=True)}
+    np.testing.assert_array_equal(old["alpha.txt"], new["alpha.txt"])
+    assert [c.doc_id for c in after.chunks] == ["alpha.txt", "beta.md", "gamma.txt"]
+
+
+def test_a_broken_file_is_reported_and_the_rest_indexes(
+    seeds: Path, tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
+    index_dir = tmp_path / "index"
+    (seeds / "broken.md").write_text("---\ntitle: [x\n---\nbody", encoding="utf-8")
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    assert [p.doc_id for p in report.problems] == ["broken.md"]
+    assert "front matter is not valid YAML" in str(report.problems[0])
+    assert report.added == ("alpha.txt", "beta.md")
+
+
+def test_a_broken_edit_keeps_the_old_version_serving(seeds: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    (seeds / "alpha.txt").write_bytes(b"\xff\xfe not utf-8")
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    assert [p.doc_id for p in report.problems] == ["alpha.txt"]
+    assert "alpha.txt" in report.unchanged
+    assert "apples" in store.load(index_dir).articles["alpha.txt"].text
+
+
+def test_crash_mid_build_leaves_the_previous_index_loadable(
+    seeds: Path, tmp_path: Path, write_article: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "index"
+    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    generation = store.current_generation(index_dir)
+    write_article("gamma.txt", "Gamma article about grapes.", title="Gamma")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        build(seeds, index_dir, CountingEmbedder(fail_after=0), PARAMS)
+    assert store.current_generation(index_dir) == generation
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.np, "save", crash)
+    with pytest.raises(OSError, match="No space left"):
+        build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    monkeypatch.undo()
+    assert store.current_generation(index_dir) == generation
+    assert sorted(engine(index_dir).stored.articles) == ["alpha.txt", "beta.md"]
+    assert not list(index_dir.glob(".staging-*")), "a failed build cleans up after itself"
+
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    assert report.added == ("gamma.txt",)
+
+
+def test_only_two_generations_are_kept(
+    seeds: Path, tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
+    index_dir = tmp_path / "index"
+    for i in range(4):
+        write_article("alpha.txt", f"Version {i} of alpha.", title="Alpha")
+        build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    assert len(list(index_dir.glob("gen-*"))) == 2
+
+
+def test_another_embedder_is_a_clear_error_and_triggers_a_rebuild(seeds: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build(seeds, index_dir, HashingEmbedder(dim=64), PARAMS)
+    with pytest.raises(IndexMismatchError, match="run `footnote index`"):
+        engine(index_dir, HashingEmbedder(dim=128))
+    report = build(seeds, index_dir, HashingEmbedder(dim=128), PARAMS)
+    assert report.rebuild_reason and "embedder" in report.rebuild_reason
+    assert report.added == ("alpha.txt", "beta.md")
+    engine(index_dir, HashingEmbedder(dim=128))
+
+
+def test_other_chunking_triggers_a_rebuild(seeds: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    other = ChunkingParams(target_words=50, max_words=80)
+    report = build(seeds, index_dir, HashingEmbedder(), other)
+    assert report.rebuild_reason and "chunking" in report.rebuild_reason
+
+
+def test_missing_index_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="run `footnote index` first"):
+        store.load(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize(
+    "victim", ["manifest.json", "chunks.jsonl", "units.npy", "chunks.faiss", "articles.jsonl"]
+)
+def test_corrupt_files_are_named_and_full_rebuild_repairs(seeds: Path, tmp_path: Path, victim: str) -> None:
+    index_dir = tmp_path / "index"
+    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    generation = store.current_generation(index_dir)
+    assert generation is not None
+    path = generation / victim
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(IndexCorruptError) as caught:
+        store.load(index_dir)
+    assert victim in str(caught.value) and "footnote index --full" in str(caught.value)
+
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, full=True)
+    assert report.added == ("alpha.txt", "beta.md")
+    store.load(index_dir)
+
+
+def test_manifest_from_a_future_format_is_refused(seeds: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    generation = store.current_generation(index_dir)
+    assert generation is not None
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="format 99"):
+        store.load(index_dir)
+    assert build(seeds, index_dir, HashingEmbedder(), PARAMS).rebuild_reason
+
+
+def test_a_second_writer_waits_or_is_told(seeds: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with store.writer_lock(index_dir):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(IndexBusyError, match="another `footnote index`"):
+            build(seeds, index_dir, HashingEmbedder(), PARAMS, wait=False)
+    finally:
+        release.set()
+        holder.join()
+    assert build(seeds, index_dir, HashingEmbedder(), PARAMS, wait=False).wrote
+
+
+def test_empty_seeds_folder_gives_an_empty_index(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    report = build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), PARAMS)
+    assert report.chunks == 0
+    answer = engine(tmp_path / "index").ask("anything at all?")
+    assert answer.abstained and answer.passages == ()
