@@ -39,8 +39,8 @@ class AnswerParams:
 
     abstain_threshold: float = 0.30
     max_quotes: int = 4
-    answer_passages: int = 3
-    margin: float = 0.15
+    answer_passages: int = 5
+    margin: float = 0.20
     lexical_weight: float = 0.25
     min_quote_words: int = 6
     max_words: int = 220

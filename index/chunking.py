@@ -285,19 +285,28 @@ def _chunks(article: Article, atoms: list[_Atom], glue: list[bool], params: Chun
     def words(block_list: list[tuple[int, int]]) -> int:
         return sum(atoms[k].words for first, last in block_list for k in range(first, last + 1))
 
-    for block in blocks:
+    for position, block in enumerate(blocks):
         if current:
             starts_paragraph = atoms[block[0]].paragraph != atoms[block[0] - 1].paragraph
             too_big = words(current) + words([block]) > params.max_words
             full = words(current) >= params.target_words and starts_paragraph
-            if too_big or full:
+            # Lists that follow one another (official / informal reasons) belong together: break before
+            # them rather than between them when they fit a chunk of their own.
+            section = _list_section(atoms, blocks, position)
+            early = (
+                starts_paragraph
+                and len(section) > 1
+                and words(current) >= params.target_words // 2
+                and words(current) + words(section) > params.max_words >= words(section)
+            )
+            if too_big or full or early:
                 spans.append((current[0][0], current[-1][1]))
                 tail = current[-1]
                 # Overlap: the next chunk repeats the previous chunk's last sentence when it is short.
                 carry = (
                     tail[0] == tail[1]
                     and words([tail]) <= params.overlap_words
-                    and words([tail, block]) <= params.max_words
+                    and words([tail, *(section if early else [block])]) <= params.max_words
                 )
                 current = [tail] if carry else []
         current.append(block)
@@ -312,6 +321,21 @@ def _chunks(article: Article, atoms: list[_Atom], glue: list[bool], params: Chun
         )
         for first, last in spans
     ]
+
+
+def _list_section(atoms: list[_Atom], blocks: list[tuple[int, int]], position: int) -> list[tuple[int, int]]:
+    """The block at `position` and the lead-in + list blocks directly after it, if it is one itself."""
+    section = []
+    for block in blocks[position:]:
+        if not _is_list_block(atoms, block):
+            break
+        section.append(block)
+    return section
+
+
+def _is_list_block(atoms: list[_Atom], block: tuple[int, int]) -> bool:
+    first, last = block
+    return any(atoms[k].lead_in and atoms[k + 1].is_item for k in range(first, last))
 
 
 def _fit_blocks(

@@ -221,7 +221,11 @@ def _unit_rows(vectors: Any) -> Vectors:
     return (array / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
-EMBEDDERS: dict[str, Callable[[], Embedder]] = {"minilm": MiniLMEmbedder, "e5-multilingual": E5Embedder, "hashing": HashingEmbedder}
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {
+    "minilm": MiniLMEmbedder,
+    "e5-multilingual": E5Embedder,
+    "hashing": HashingEmbedder,
+}
 
 
 def make_embedder(name: str) -> Embedder:

@@ -7,6 +7,7 @@ uses gets the highest weight, so a question about something absent is not mistak
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -18,6 +19,9 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 from numpy.typing import NDArray
+
+# bm25s sets its own logger to DEBUG on import and logs every index build.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 # Words readers use to refer to the corpus itself ("the conclusion of the article"): they say nothing

@@ -1,0 +1,88 @@
+"""Answer composition: the verbatim check, abstention, ordering (model-free plumbing)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from index import store
+from index.answer import AnswerParams, is_verbatim
+from index.chunking import ChunkingParams
+from index.embedding import HashingEmbedder
+from index.engine import Engine, EngineParams, clean_question, mostly_latin
+from index.indexing import build
+from index.types import Article
+
+
+def test_is_verbatim() -> None:
+    article = Article("a.txt", "A", "Hello world. Second sentence.", 0, "h")
+    assert is_verbatim(article, 0, 12, "Hello world.")
+    assert not is_verbatim(article, 0, 12, "Hello world!")
+    assert not is_verbatim(article, 1, 13, "Hello world.")
+    assert not is_verbatim(article, 20, 99, "sentence.")
+    assert not is_verbatim(article, 0, 0, "")
+
+
+@pytest.fixture
+def engine(write_article: Callable[..., Path], tmp_path: Path) -> Engine:
+    write_article(
+        "apples.md",
+        "Apples grow on trees in orchards across the valley. Farmers pick ripe apples in autumn every year.",
+        title="Apples",
+    )
+    write_article("trains.txt", "Electric trains run quietly on rails between the busy stations of the city.")
+    build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), ChunkingParams())
+    params = EngineParams(answer=AnswerParams(abstain_threshold=0.2))
+    return Engine.open(tmp_path / "index", HashingEmbedder(), ChunkingParams(), params)
+
+
+def test_quotes_are_checked_and_a_tampered_one_is_dropped(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert engine.ask("When do farmers pick ripe apples?").quotes
+    units = engine.stored.units
+    forged = [dataclasses.replace(u, text=u.text.replace("apples", "pears")) for u in units]
+    tampered = store.StoredIndex(
+        **{
+            **{f.name: getattr(engine.stored, f.name) for f in dataclasses.fields(engine.stored)},
+            "units": forged,
+        }
+    )
+    liar = Engine(tampered, engine.embedder, engine.params)
+    with caplog.at_level(logging.ERROR):
+        answer = liar.ask("When do farmers pick ripe apples?")
+    assert all("pears" not in q.text for q in answer.quotes)
+    assert "not verbatim" in caplog.text
+
+
+def test_unrelated_question_abstains_with_nearest_titles(engine: Engine) -> None:
+    answer = engine.ask("zebra quantum saxophone")
+    assert answer.abstained and not answer.quotes
+    assert set(answer.nearest_titles) <= {
+        "Apples",
+        "Electric trains run quietly on rails between the busy stations of the city.",
+    }
+
+
+def test_quotes_are_numbered_in_article_order(engine: Engine) -> None:
+    answer = engine.ask("apples orchards farmers pick ripe apples autumn")
+    assert [q.n for q in answer.quotes] == list(range(1, len(answer.quotes) + 1))
+    starts = [q.start for q in answer.quotes if q.doc_id == "apples.md"]
+    assert starts == sorted(starts)
+    assert answer.text.endswith(f"[{len(answer.quotes)}]")
+
+
+def test_question_cleaning() -> None:
+    assert clean_question("  what   about\n apples ?  ", 100) == "what about apples ?"
+    assert clean_question("word " * 50, 22) == "word word word word"
+    assert mostly_latin("Why did Moscow refuse?") and mostly_latin("Pourquoi Moscou a-t-il refusé ?")
+    assert not mostly_latin("Почему Москва отказала?")
+
+
+def test_empty_question_is_refused(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        engine.ask("   ")

@@ -1,0 +1,174 @@
+"""The `footnote` command line, run as a user runs it (subprocesses, the model-free embedder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cli.main import build_parser
+
+FOOTNOTE = [sys.executable, "-m", "cli.main"]
+
+
+@pytest.fixture
+def env(tmp_path: Path, write_article: Callable[..., Path]) -> dict[str, str]:
+    write_article(
+        "apples.md",
+        "Apples grow on trees in orchards. Farmers pick apples in autumn when they are ripe and red.",
+        title="Apples",
+        url="https://example.org/apples",
+    )
+    write_article("trains.txt", "Trains\n\nTrains run on rails between stations. Electric trains are quiet.")
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
+        "FOOTNOTE_SEEDS_DIR": str(tmp_path / "seeds"),
+        "FOOTNOTE_INDEX_DIR": str(tmp_path / "index"),
+        "FOOTNOTE_EMBEDDER": "hashing",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+
+
+def run(
+    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FOOTNOTE, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_index_then_noop_then_stats(env: dict[str, str]) -> None:
+    first = run(env, "index")
+    assert first.returncode == 0, first.stderr
+    assert "index updated: added 2, changed 0, removed 0, unchanged 0;" in first.stdout
+    second = run(env, "index")
+    assert "index up to date: added 0, changed 0, removed 0, unchanged 2;" in second.stdout
+    stats = run(env, "stats", "--json")
+    data = json.loads(stats.stdout)
+    assert data["documents"] == 2 and data["embedder"] == "hashing-256"
+    assert "documents   2" in run(env, "stats").stdout
+
+
+def test_ask_human_and_json(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "index")
+    human = run(env, "ask", "When do farmers pick apples?")
+    assert human.returncode == 0, human.stderr
+    assert (
+        "[1]" in human.stdout and "Sources:" in human.stdout and "https://example.org/apples" in human.stdout
+    )
+    data = json.loads(run(env, "ask", "When do farmers pick apples?", "--json", "-k", "1").stdout)
+    assert data["abstained"] is False and len(data["passages"]) == 1
+    text = (tmp_path / "seeds" / "apples.md").read_text(encoding="utf-8")
+    for quote in data["quotes"]:
+        assert text[quote["start"] : quote["end"]] == quote["text"]
+
+
+def test_ask_jsonl_contract(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "index")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"id": "a", "question": "Which trains are quiet?"}\n'
+        "not json\n"
+        '{"id": 7, "question": "Where do apples grow?"}\n',
+        encoding="utf-8",
+    )
+    result = run(env, "ask", "--jsonl", str(questions))
+    assert result.returncode == 1, "a skipped line makes the exit status non-zero"
+    assert "line 2 skipped" in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["a", 7]
+    for line in lines:
+        assert set(line) >= {"id", "question", "abstained", "answer", "quotes", "passages"}
+        assert {"n", "text", "doc_id", "start", "end"} <= set(line["quotes"][0])
+        assert {"rank", "doc_id", "title", "source", "start", "end", "text", "score"} <= set(
+            line["passages"][0]
+        )
+        assert [p["rank"] for p in line["passages"]] == list(range(1, len(line["passages"]) + 1))
+        for item in line["quotes"] + line["passages"]:
+            file_text = (tmp_path / "seeds" / item["doc_id"]).read_text(encoding="utf-8")
+            assert file_text[item["start"] : item["end"]] == item["text"]
+    from_stdin = run(env, "ask", "--jsonl", "-", stdin='{"id": 1, "question": "rails"}\n')
+    assert json.loads(from_stdin.stdout)["id"] == 1
+
+
+def test_eval_table_and_json(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "index")
+    questions = tmp_path / "eval.jsonl"
+    questions.write_text(
+        '{"id": "q1", "question": "Which trains are quiet?", "gold": ["Electric trains are quiet"]}\n'
+        '{"id": "q2", "question": "zebra quantum saxophone", "gold": [], "expect": "abstain"}\n',
+        encoding="utf-8",
+    )
+    table = run(env, "eval", str(questions))
+    assert table.returncode == 0, table.stderr
+    assert "recall@5" in table.stdout and "abstention_accuracy" in table.stdout
+    data = json.loads(run(env, "eval", str(questions), "--json").stdout)
+    assert data["metrics"]["hit@5"] == 1.0
+    assert data["metrics"]["abstention_accuracy"] == 1.0
+
+
+def test_chat_answers_lines_from_stdin(env: dict[str, str]) -> None:
+    run(env, "index")
+    result = run(env, "chat", stdin="Where do apples grow?\n\nzebra quantum saxophone\n")
+    assert result.returncode == 0, result.stderr
+    assert "Sources:" in result.stdout
+    assert "I don't find this in the articles." in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_run_without_a_token_indexes_then_chats(env: dict[str, str]) -> None:
+    result = run(env, "run", stdin="Where do apples grow?\n")
+    assert result.returncode == 0, result.stderr
+    assert "index updated" in result.stdout
+    assert "starting the terminal chat" in result.stdout
+    assert "Sources:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "variables", "message"),
+    [
+        (["ask", "anything"], {}, "no index in"),
+        (["stats"], {}, "run `footnote index` first"),
+        (["index"], {"FOOTNOTE_SEEDS_DIR": "/nonexistent/seeds"}, "seeds folder not found"),
+        (["index"], {"FOOTNOTE_TOP_K": "many"}, "FOOTNOTE_TOP_K: Input should be a valid integer"),
+        (["ask"], {}, "give either a question or --jsonl FILE"),
+        (["bot"], {}, "FOOTNOTE_BOT_TOKEN is not set"),
+    ],
+)
+def test_errors_are_one_clear_line_and_non_zero(
+    env: dict[str, str], args: list[str], variables: dict[str, str], message: str
+) -> None:
+    result = run({**env, **variables}, *args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(env: dict[str, str]) -> None:
+    result = run(env, "--debug", "stats")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_a_secret_in_a_bad_setting_is_never_echoed(env: dict[str, str]) -> None:
+    result = run({**env, "FOOTNOTE_BOT_TOKEN": "123:SECRET-TOKEN", "FOOTNOTE_WEBHOOK_PORT": "99999"}, "stats")
+    assert "FOOTNOTE_WEBHOOK_PORT" in result.stderr
+    assert "SECRET-TOKEN" not in result.stderr + result.stdout
+
+
+def test_help_lists_every_command() -> None:
+    text = build_parser().format_help()
+    for command in ("index", "ask", "eval", "stats", "chat", "bot", "run"):
+        assert command in text
