@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
-    max_upload_bytes: int = Field(2_000_000, ge=1_000, le=50_000_000)
+    max_upload_bytes: int = Field(2_000_000, ge=1_000, le=20_000_000)
+    example_questions: list[str] = Field(default_factory=list)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -161,3 +161,84 @@ def _first_line(body: str) -> str | None:
         if stripped:
             return stripped
     return None
+
+
+# -- adding and removing files (admins from the chat) ------------------------------------------------
+
+_UNSAFE = re.compile(r"[^\w.-]+", re.UNICODE)
+_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+)
+_MAX_NAME = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """What `add_file` did: the article's doc_id, and whether a different file already had the wanted name."""
+
+    doc_id: str
+    wanted: str
+    renamed: bool
+    unchanged: bool
+
+
+def safe_file_name(name: str) -> str:
+    """A plain file name for an uploaded article: no folders, no traversal, no odd characters."""
+    import unicodedata
+
+    base = unicodedata.normalize("NFKC", name).replace("\\", "/").split("/")[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = _UNSAFE.sub("-", stem).strip("-._")[:_MAX_NAME] or "article"
+    suffix = _UNSAFE.sub("", suffix).lower()
+    if stem.lower() in _RESERVED:
+        stem = f"article-{stem}"
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def add_file(seeds_dir: Path, name: str, data: bytes, replace: bool = False) -> Added:
+    """Validate an uploaded article and write it into the seeds folder atomically, never over another file
+    unless `replace`; raise CorpusError (naming the file) when it cannot be loaded."""
+    import os
+    import tempfile
+
+    wanted = safe_file_name(name)
+    if Path(wanted).suffix not in SUFFIXES:
+        raise CorpusError(wanted, f"only {', '.join(sorted(SUFFIXES))} files can be added")
+    seeds_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        trial = Path(scratch) / wanted
+        trial.write_bytes(data)
+        load(SourceFile(wanted, trial, hashlib.sha256(data).hexdigest()))
+
+    target = seeds_dir / wanted
+    renamed = False
+    if target.exists() and not replace:
+        if target.read_bytes() == data:
+            return Added(wanted, wanted, renamed=False, unchanged=True)
+        stem, suffix = target.stem, target.suffix
+        number = 2
+        while target.exists():
+            target = seeds_dir / f"{stem}-{number}{suffix}"
+            number += 1
+        renamed = True
+    handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=seeds_dir)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        Path(temporary).replace(target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return Added(doc_id_for(target, seeds_dir), wanted, renamed=renamed, unchanged=False)
+
+
+def remove_file(seeds_dir: Path, doc_id: str) -> bool:
+    """Delete one article by doc_id; False when there is none. Never leaves the seeds folder."""
+    root = seeds_dir.resolve()
+    path = (seeds_dir / doc_id).resolve()
+    if root not in path.parents or path.suffix.lower() not in SUFFIXES or not path.is_file():
+        return False
+    path.unlink()
+    return True

@@ -17,7 +17,7 @@ from index.chunking import ChunkingParams
 from index.embedding import Embedder
 from index.indexing import chunking_record
 from index.retrieval import Retriever
-from index.types import Answer
+from index.types import Answer, Chunk
 
 _SPACE = re.compile(r"\s+")
 FOREIGN_SCRIPT_NOTE = (
@@ -80,6 +80,18 @@ class Engine:
                 timings_ms=retrieval.timings_ms,
             )
         return self.composer.compose(question, retrieval)
+
+    def chunk_around(self, doc_id: str, start: int, end: int) -> Chunk | None:
+        """The first chunk that contains [start, end) of an article (a quote's passage in context)."""
+        for chunk in self.stored.chunks:
+            if chunk.doc_id == doc_id and chunk.start <= start and end <= chunk.end:
+                return chunk
+        return None
+
+    def titles(self) -> list[tuple[str, str, str | None]]:
+        """(doc_id, title, url) of every indexed article, by title."""
+        articles = self.stored.articles.values()
+        return sorted(((a.doc_id, a.title, a.source) for a in articles), key=lambda t: t[1].casefold())
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first question."""

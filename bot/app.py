@@ -1,0 +1,166 @@
+"""Building and running the Telegram application (long polling, or a webhook when configured)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import handlers
+from bot.state import BotState, FeedbackLog, RateLimiter
+from config import Settings
+from index.engine import Engine
+from index.service import Footnote
+
+log = logging.getLogger(__name__)
+
+PUBLIC_COMMANDS = [
+    BotCommand("ask", "Ask a question about the articles"),
+    BotCommand("sources", "The articles I know"),
+    BotCommand("help", "How to use this bot"),
+    BotCommand("start", "What I can do"),
+]
+ADMIN_COMMANDS = [
+    BotCommand("reindex", "Rebuild the index from the seeds folder"),
+    BotCommand("remove", "Delete an article: /remove doc_id"),
+    BotCommand("stats", "Articles, chunks, questions, answer times"),
+    BotCommand("feedback", "Export 👍/👎 feedback"),
+]
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces secrets (the bot token) in every log line and traceback passing a handler."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+        self._formatter = logging.Formatter()
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self._clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        return True
+
+
+def protect_logs(settings: Settings) -> None:
+    """Keep the token out of every log handler's output (httpx also logs URLs, which contain it)."""
+    secrets = [s.get_secret_value() for s in (settings.bot_token, settings.webhook_secret) if s is not None]
+    redactor = RedactSecrets(secrets)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in root.handlers:
+        handler.addFilter(redactor)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def file_url(api_url: str) -> str:
+    """The file download base URL that goes with a Bot API base URL ('…/bot' -> '…/file/bot')."""
+    return (
+        api_url[: -len("bot")] + "file/bot" if api_url.endswith("/bot") else api_url.rstrip("/") + "/file/bot"
+    )
+
+
+def build_application(settings: Settings, footnote: Footnote, engine: Engine) -> Application:  # type: ignore[type-arg]
+    """The python-telegram-bot application with Footnote's handlers and state."""
+    if settings.bot_token is None:
+        raise ValueError("FOOTNOTE_BOT_TOKEN is not set")
+    application = (
+        ApplicationBuilder()
+        .token(settings.bot_token.get_secret_value())
+        .base_url(settings.bot_api_url)
+        .base_file_url(file_url(settings.bot_api_url))
+        .concurrent_updates(True)
+        # Waits out Telegram's 429 "retry after N seconds" and sends again, instead of losing the answer.
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .post_init(setup_commands)
+        .build()
+    )
+    feedback = FeedbackLog(settings.index_dir.parent / "feedback.jsonl")
+    application.bot_data["state"] = BotState(
+        footnote, engine, RateLimiter(settings.rate_limit_per_minute), feedback
+    )
+
+    new = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
+    commands = {
+        "start": handlers.on_start,
+        "help": handlers.on_help,
+        "ask": handlers.on_ask,
+        "sources": handlers.on_sources,
+        "reindex": handlers.on_reindex,
+        "remove": handlers.on_remove,
+        "stats": handlers.on_stats,
+        "feedback": handlers.on_feedback,
+    }
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback, filters=new))
+    application.add_handler(MessageHandler(new & filters.Document.ALL, handlers.on_document))
+    application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, handlers.on_text))
+    application.add_handler(
+        MessageHandler(new & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND, handlers.on_other)
+    )
+    application.add_handler(CallbackQueryHandler(handlers.on_button))
+    application.add_error_handler(handlers.on_error)
+    return application
+
+
+async def setup_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """Public commands for everyone; admin commands only in the admins' own chats."""
+    state: BotState = application.bot_data["state"]
+    try:
+        await application.bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
+        for admin_id in state.footnote.settings.admin_ids:
+            await application.bot.set_my_commands(
+                PUBLIC_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id)
+            )
+    except TelegramError:
+        log.warning(
+            "could not set the command menu (has the admin started a chat with the bot?)", exc_info=True
+        )
+
+
+def run_bot(settings: Settings, footnote: Footnote) -> int:
+    """Load the index once, then serve until SIGINT/SIGTERM (exit 0)."""
+    protect_logs(settings)
+    engine = footnote.open_engine()
+    engine.warm_up()
+    application = build_application(settings, footnote, engine)
+    log.info("serving %d articles from %s", len(engine.stored.articles), engine.generation)
+    if settings.webhook_url:
+        from urllib.parse import urlparse
+
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

@@ -1,0 +1,407 @@
+"""Telegram handlers: thin glue between updates and the index. Answering runs off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from html import escape
+from typing import Any
+
+from telegram import Message, Update
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import NetworkError
+from telegram.ext import ContextTypes
+
+from bot import messages, render
+from bot.state import BotState
+from index import corpus
+from index.engine import clean_question
+from index.errors import CorpusError, IndexBusyError
+from index.indexing import IndexReport
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+_PROGRESS_EVERY = 1.5  # seconds between edits of the reindex progress message
+
+
+def state_of(context: Context) -> BotState:
+    """The bot's shared state."""
+    state: BotState = context.bot_data["state"]
+    return state
+
+
+def is_admin(context: Context, update: Update) -> bool:
+    """Whether the user behind an update is listed in FOOTNOTE_ADMIN_IDS (checked on every action)."""
+    user = update.effective_user
+    return user is not None and user.id in state_of(context).footnote.settings.admin_ids
+
+
+def is_allowed(context: Context, update: Update) -> bool:
+    """The optional allow-list of user and chat ids (empty: everyone)."""
+    allowed = state_of(context).footnote.settings.allowed_ids
+    if not allowed:
+        return True
+    user, chat = update.effective_user, update.effective_chat
+    return (user is not None and user.id in allowed) or (chat is not None and chat.id in allowed)
+
+
+async def reply(message: Message, text: str, **kwargs: Any) -> Message:
+    """Reply in the same chat and forum topic, as HTML."""
+    return await message.reply_text(text, parse_mode=ParseMode.HTML, disable_web_page_preview=True, **kwargs)
+
+
+# -- questions ---------------------------------------------------------------------------------------
+
+
+async def on_text(update: Update, context: Context) -> None:
+    """Private chats: any text is a question. Groups: only a mention of the bot or a reply to it."""
+    message = update.effective_message
+    if message is None or message.text is None or update.effective_chat is None:
+        return
+    question = message.text
+    if update.effective_chat.type != ChatType.PRIVATE:
+        mention = f"@{context.bot.username}"
+        replied = message.reply_to_message
+        to_bot = (
+            replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id
+        )
+        if mention.lower() not in question.lower() and not to_bot:
+            return
+        question = _without_mention(question, mention)
+    await answer_question(update, context, question)
+
+
+async def on_ask(update: Update, context: Context) -> None:
+    """/ask QUESTION, in any chat."""
+    message = update.effective_message
+    if message is None:
+        return
+    question = " ".join(context.args or [])
+    if not question.strip():
+        await reply(message, messages.ASK_USAGE)
+        return
+    await answer_question(update, context, question)
+
+
+def _without_mention(text: str, mention: str) -> str:
+    position = text.lower().find(mention.lower())
+    return text if position < 0 else (text[:position] + text[position + len(mention) :]).strip()
+
+
+async def answer_question(update: Update, context: Context, question: str) -> None:
+    """Rate-limit, show 'typing', answer off the event loop, send quotes with buttons."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    state = state_of(context)
+    if not is_allowed(context, update):
+        if message.chat.type == ChatType.PRIVATE:
+            await reply(message, messages.NOT_ALLOWED)
+        return
+    allowed, notice = state.rate.check(user.id)
+    if not allowed:
+        if notice:
+            await reply(message, messages.RATE_LIMITED)
+        return
+    limit = state.footnote.settings.max_question_chars
+    cleaned = clean_question(question, limit)
+    if not cleaned:
+        await reply(message, messages.ASK_USAGE)
+        return
+    if len(" ".join(question.split())) > limit:
+        await reply(message, messages.CUT_NOTE.format(chars=limit))
+
+    thread = message.message_thread_id if message.is_topic_message else None
+    await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING, message_thread_id=thread)
+    began = time.perf_counter()
+    engine = state.engine
+    answer = await asyncio.to_thread(engine.ask, cleaned)
+    answer_id = state.remember(answer, user.id, message.chat_id)
+    rendered = render.render_answer(answer, answer_id)
+    for position, text in enumerate(rendered.texts):
+        last = position == len(rendered.texts) - 1
+        await reply(
+            message,
+            text,
+            reply_markup=rendered.keyboard if last else None,
+            do_quote=position == 0 and message.chat.type != ChatType.PRIVATE,
+        )
+    state.record_time(time.perf_counter() - began)
+
+
+async def on_other(update: Update, context: Context) -> None:
+    """Stickers, photos, voice… in a private chat: a short hint."""
+    message = update.effective_message
+    if message is not None and message.chat.type == ChatType.PRIVATE:
+        await reply(message, messages.NOT_TEXT)
+
+
+# -- buttons -----------------------------------------------------------------------------------------
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """Passage, more sources, feedback and /sources paging buttons."""
+    query = update.callback_query
+    if query is None or query.data is None or query.message is None:
+        return
+    state = state_of(context)
+    kind, _, rest = query.data.partition(":")
+    if kind == "s":
+        page = int(rest) if rest.isdigit() else 0
+        rendered = render.sources_page(state.engine.titles(), page)
+        await query.answer()
+        await query.edit_message_text(
+            rendered.texts[0],
+            parse_mode=ParseMode.HTML,
+            reply_markup=rendered.keyboard,
+            disable_web_page_preview=True,
+        )
+        return
+    answer_id, _, argument = rest.partition(":")
+    asked = state.recall(answer_id)
+    if asked is None:
+        await query.answer(messages.EXPIRED, show_alert=True)
+        return
+    chat_id = query.message.chat.id
+    if kind == "p":
+        quote = next((q for q in asked.answer.quotes if str(q.n) == argument), None)
+        article = state.engine.stored.articles.get(quote.doc_id) if quote else None
+        await query.answer()
+        if quote is None or article is None:
+            await context.bot.send_message(chat_id, messages.EXPIRED)
+            return
+        chunk = state.engine.chunk_around(quote.doc_id, quote.start, quote.end)
+        text = render.passage_view(quote, chunk, article.text)
+        await context.bot.send_message(
+            chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+        )
+    elif kind == "m":
+        await query.answer()
+        for text in render.passages_view(asked.answer.passages):
+            await context.bot.send_message(
+                chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+            )
+    elif kind == "f" and query.from_user is not None:
+        await asyncio.to_thread(state.feedback.record, asked, query.from_user.id, argument == "1")
+        await query.answer(messages.THANKS)
+    else:
+        await query.answer()
+
+
+# -- everyone's commands -----------------------------------------------------------------------------
+
+
+async def on_start(update: Update, context: Context) -> None:
+    """/start: what the bot knows, with two example questions."""
+    message = update.effective_message
+    if message is None:
+        return
+    state = state_of(context)
+    titles = state.engine.titles()
+    examples = list(state.footnote.settings.example_questions[:2]) or [
+        f"What is the main point of {title}?" for _, title, _ in titles[:2]
+    ]
+    await reply(message, messages.start(len(titles), examples))
+
+
+async def on_help(update: Update, context: Context) -> None:
+    """/help, with the admin commands for admins."""
+    if update.effective_message is not None:
+        extra = messages.HELP_ADMIN if is_admin(context, update) else ""
+        await reply(update.effective_message, messages.HELP + extra)
+
+
+async def on_sources(update: Update, context: Context) -> None:
+    """/sources: the indexed articles, paged."""
+    if update.effective_message is None:
+        return
+    rendered = render.sources_page(state_of(context).engine.titles(), 0)
+    await reply(update.effective_message, rendered.texts[0], reply_markup=rendered.keyboard)
+
+
+# -- admin commands ----------------------------------------------------------------------------------
+
+
+async def admin_gate(update: Update, context: Context) -> bool:
+    """True for admins; anyone else is told 'admins only' and nothing happens."""
+    if is_admin(context, update):
+        return True
+    if update.effective_message is not None:
+        await reply(update.effective_message, messages.ADMINS_ONLY)
+    elif update.callback_query is not None:
+        await update.callback_query.answer(messages.ADMINS_ONLY, show_alert=True)
+    return False
+
+
+async def on_reindex(update: Update, context: Context) -> None:
+    """/reindex (admins): rebuild in the background, editing one progress message."""
+    if await admin_gate(update, context) and update.effective_message is not None:
+        await start_reindex(update.effective_message, context)
+
+
+async def start_reindex(message: Message, context: Context, prefix: str = "") -> None:
+    """Start a background reindex unless one is running; old answers keep flowing meanwhile."""
+    state = state_of(context)
+    if state.reindexing:
+        await reply(message, prefix + messages.REINDEX_RUNNING)
+        return
+    state.reindexing = True
+    progress_message = await reply(message, prefix + messages.REINDEX_STARTED)
+    context.application.create_task(_reindex(progress_message, context, prefix), update=None)
+
+
+async def _reindex(progress_message: Message, context: Context, prefix: str) -> None:
+    state = state_of(context)
+    loop = asyncio.get_running_loop()
+    last_edit = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last_edit[0] >= _PROGRESS_EVERY and done < total:
+            last_edit[0] = now
+            text = prefix + messages.REINDEX_PROGRESS.format(done=done, total=total)
+            asyncio.run_coroutine_threadsafe(_edit(progress_message, text), loop)
+
+    try:
+        report: IndexReport = await asyncio.to_thread(state.footnote.build_index, False, progress, False)
+        if report.wrote:
+            state.engine = await asyncio.to_thread(state.footnote.open_engine)
+            text = messages.REINDEX_DONE.format(summary=escape(report.summary()))
+        else:
+            text = messages.REINDEX_UP_TO_DATE.format(summary=escape(report.summary()))
+        problems = [messages.REINDEX_PROBLEM.format(problem=escape(str(p))) for p in report.problems[:10]]
+        await _edit(progress_message, "\n".join([prefix + text, *problems]))
+    except IndexBusyError:
+        await _edit(progress_message, prefix + messages.REINDEX_BUSY)
+    except Exception as exc:
+        log.exception("reindex failed")
+        await _edit(
+            progress_message, prefix + messages.REINDEX_FAILED.format(reason=escape(type(exc).__name__))
+        )
+    finally:
+        state.reindexing = False
+
+
+async def _edit(message: Message, text: str) -> None:
+    try:
+        await message.edit_text(text, parse_mode=ParseMode.HTML)
+    except Exception:
+        log.warning("could not edit the progress message", exc_info=True)
+
+
+async def on_document(update: Update, context: Context) -> None:
+    """A document from an admin becomes an article (size-capped, allowed types only), then reindex."""
+    message = update.effective_message
+    if message is None or message.document is None:
+        return
+    if message.chat.type != ChatType.PRIVATE and not is_admin(context, update):
+        return  # strangers' files in groups are none of the bot's business
+    if not await admin_gate(update, context):
+        return
+    document = message.document
+    settings = state_of(context).footnote.settings
+    name = document.file_name or "article.txt"
+    if not name.lower().endswith(tuple(corpus.SUFFIXES)):
+        await reply(message, messages.UPLOAD_TYPE)
+        return
+    if (document.file_size or 0) > settings.max_upload_bytes:
+        await reply(
+            message,
+            messages.UPLOAD_TOO_BIG.format(
+                size=(document.file_size or 0) // 1000, limit=settings.max_upload_bytes // 1000
+            ),
+        )
+        return
+    data = bytes(await (await context.bot.get_file(document.file_id)).download_as_bytearray())
+    if len(data) > settings.max_upload_bytes:
+        await reply(
+            message,
+            messages.UPLOAD_TOO_BIG.format(size=len(data) // 1000, limit=settings.max_upload_bytes // 1000),
+        )
+        return
+    replace = (message.caption or "").strip().lower() == "replace"
+    try:
+        added = await asyncio.to_thread(corpus.add_file, settings.seeds_dir, name, data, replace)
+    except CorpusError as exc:
+        await reply(message, messages.UPLOAD_BAD.format(reason=escape(str(exc))))
+        return
+    if added.unchanged:
+        await reply(message, messages.UPLOAD_SAME.format(doc_id=escape(added.doc_id)))
+        return
+    template = messages.UPLOAD_RENAMED if added.renamed else messages.UPLOAD_SAVED
+    note = template.format(doc_id=escape(added.doc_id), wanted=escape(added.wanted))
+    await start_reindex(message, context, prefix=note + "\n")
+
+
+async def on_remove(update: Update, context: Context) -> None:
+    """/remove DOC_ID (admins): delete an article's file, then reindex so it is never quoted again."""
+    message = update.effective_message
+    if message is None or not await admin_gate(update, context):
+        return
+    doc_id = " ".join(context.args or []).strip()
+    if not doc_id:
+        await reply(message, messages.REMOVE_USAGE)
+        return
+    seeds = state_of(context).footnote.settings.seeds_dir
+    if not await asyncio.to_thread(corpus.remove_file, seeds, doc_id):
+        await reply(message, messages.REMOVE_MISSING.format(doc_id=escape(doc_id)))
+        return
+    await start_reindex(message, context, prefix=messages.REMOVED.format(doc_id=escape(doc_id)) + "\n")
+
+
+async def on_stats(update: Update, context: Context) -> None:
+    """/stats (admins): articles, chunks, questions answered, median answer time, index age."""
+    message = update.effective_message
+    if message is None or not await admin_gate(update, context):
+        return
+    numbers = state_of(context).summary()
+    median = "—" if numbers["median_ms"] is None else f"{numbers['median_ms']:.0f} ms"
+    age = _age(numbers["age_seconds"])
+    await reply(
+        message,
+        messages.STATS.format(
+            articles=numbers["articles"],
+            chunks=numbers["chunks"],
+            questions=numbers["questions"],
+            median=median,
+            age=age,
+            embedder=escape(numbers["embedder"]),
+        ),
+    )
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
+async def on_feedback(update: Update, context: Context) -> None:
+    """/feedback (admins): the feedback log as a JSONL document."""
+    message = update.effective_message
+    if message is None or not await admin_gate(update, context):
+        return
+    data = await asyncio.to_thread(state_of(context).feedback.export)
+    if not data:
+        await reply(message, messages.NO_FEEDBACK)
+        return
+    await message.reply_document(data, filename="feedback.jsonl")
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log the traceback; tell the user something friendly, never the exception."""
+    if update is None and isinstance(context.error, NetworkError):
+        log.warning("Telegram is unreachable (%s); python-telegram-bot keeps retrying", context.error)
+        return
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            await reply(update.effective_message, messages.ERROR)
+        except Exception:
+            log.warning("could not send the error message", exc_info=True)

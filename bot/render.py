@@ -1,0 +1,233 @@
+"""Answers -> Telegram HTML messages and inline keyboards.
+
+Everything inserted is escaped; every message fits Telegram's 4096-character limit (counted in UTF-16
+units, tags included, which is stricter than Telegram's own count). Long answers are split between
+quotes, a quote longer than a message is split at sentence or word boundaries into several blockquotes,
+and no split ever falls inside a tag or an entity. Callback data stays within 64 bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot import messages
+from index.types import Answer, Chunk, Passage, Quote
+
+MAX_MESSAGE = 4096
+EXPANDABLE_OVER = 300
+MAX_URL = 300
+_BLANK_LINES = re.compile(r"[ \t]*\n\s*\n\s*")
+_BREAKS = (re.compile(r"\n"), re.compile(r"(?<=[.!?;…])\s+"), re.compile(r"\s+"))
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Messages to send in order; the keyboard goes under the last one."""
+
+    texts: list[str]
+    keyboard: InlineKeyboardMarkup | None
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def tidy(text: str) -> str:
+    """Article text for display: blank-line runs become single line breaks."""
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
+def render_answer(answer: Answer, answer_id: str) -> Rendered:
+    """An answer as messages: quotes in blockquotes with [n], then the sources; buttons for each quote."""
+    if answer.abstained:
+        return Rendered([abstention(answer)], feedback_row_only(answer_id))
+    blocks = [("\n\n", messages.ANSWER_HEADER)]
+    blocks.extend(("\n\n", block) for quote in answer.quotes for block in quote_blocks(quote))
+    blocks.extend(sources_lines(answer.quotes))
+    blocks.extend(("\n\n", f"ℹ️ {escape(note)}") for note in answer.notes)
+    return Rendered(pack(blocks), answer_keyboard(answer, answer_id))
+
+
+def abstention(answer: Answer) -> str:
+    """The friendly 'not in the articles' message with the nearest article titles, no quotes."""
+    lines = [messages.ABSTAIN]
+    if answer.nearest_titles:
+        lines.append(messages.NEAREST)
+        lines.extend(f"• {escape(title)}" for title in answer.nearest_titles)
+    lines.extend(f"\nℹ️ {escape(note)}" for note in answer.notes)
+    return "\n".join(lines)
+
+
+def quote_blocks(quote: Quote) -> list[str]:
+    """One quote as one blockquote (expandable when long), or several when longer than a message."""
+    marker = f" <b>[{quote.n}]</b>"
+    text = tidy(quote.text)
+    tag = "<blockquote expandable>" if len(text) > EXPANDABLE_OVER else "<blockquote>"
+    room = MAX_MESSAGE - utf16_len(tag + "</blockquote>" + marker) - 16
+    pieces = split_text(text, room)
+    return [
+        f"{tag}{escape(piece)}{marker if i == len(pieces) - 1 else ''}</blockquote>"
+        for i, piece in enumerate(pieces)
+    ]
+
+
+def sources_lines(quotes: tuple[Quote, ...]) -> list[tuple[str, str]]:
+    """'[1, 2] Title' per article, linked when its URL is known, for pack()."""
+    by_article: dict[str, list[Quote]] = {}
+    for quote in quotes:
+        by_article.setdefault(quote.doc_id, []).append(quote)
+    lines = [("\n\n", messages.SOURCES_HEADER)]
+    for group in by_article.values():
+        numbers = ", ".join(str(q.n) for q in group)
+        lines.append(("\n", f"[{numbers}] {link(group[0].title, group[0].source)}"))
+    return lines
+
+
+def link(title: str, url: str | None, with_url: bool = True) -> str:
+    """An escaped title (at most 200 characters), as a link when the URL is http(s) and of sane length."""
+    shown = escape(title if len(title) <= 200 else title[:199] + "…")
+    if with_url and url and url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
+        return f'<a href="{escape(url, quote=True)}">{shown}</a>'
+    return shown
+
+
+def passage_view(quote: Quote, chunk: Chunk | None, article_text: str) -> str:
+    """The passage around quote [n], the quote itself in bold, trimmed to fit one message."""
+    start, end = (chunk.start, chunk.end) if chunk else (quote.start, quote.end)
+    start, end = min(start, quote.start), max(end, quote.end)
+    header = f"📖 <b>[{quote.n}]</b> {link(quote.title, quote.source)}\n\n"
+    before, body, after = article_text[start : quote.start], quote.text, article_text[quote.end : end]
+    room = MAX_MESSAGE - utf16_len(header) - 32
+    body_html = escape(tidy(body))
+    if utf16_len(body_html) > room:
+        return header + f"<b>{escape(split_text(tidy(body), room)[0])}</b>…"
+    room -= utf16_len(body_html)
+    before_html, after_html = escape(before.lstrip()), escape(after.rstrip())
+    while utf16_len(before_html) + utf16_len(after_html) > room:
+        if len(before) >= len(after):
+            before = "…" + before[max(1, len(before) // 4) :].lstrip()
+            before_html = escape(before)
+        else:
+            after = after[: len(after) * 3 // 4].rstrip() + "…"
+            after_html = escape(after)
+    return f"{header}{before_html}<b>{body_html}</b>{after_html}"
+
+
+def passages_view(passages: tuple[Passage, ...]) -> list[str]:
+    """The retrieved passages, best first: title and opening words of each."""
+    blocks = [("\n\n", "📚 <b>More sources</b>")]
+    for passage in passages:
+        preview = tidy(passage.text)
+        preview = preview if len(preview) <= 240 else preview[:240].rsplit(" ", 1)[0] + "…"
+        body = f"<b>{passage.rank}.</b> {link(passage.title, passage.source)}\n<i>{escape(preview)}</i>"
+        blocks.append(("\n\n", body))
+    return pack(blocks) if passages else [messages.NO_MORE]
+
+
+def sources_page(titles: list[tuple[str, str, str | None]], page: int, per_page: int = 10) -> Rendered:
+    """One page of /sources: title, doc_id and link of each indexed article, with paging buttons."""
+    if not titles:
+        return Rendered([messages.SOURCES_EMPTY], None)
+    pages = (len(titles) + per_page - 1) // per_page
+    page = max(0, min(page, pages - 1))
+    shown = titles[page * per_page : (page + 1) * per_page]
+    head = f"📚 <b>Articles</b> ({len(titles)}), page {page + 1} of {pages}"
+    text = ""
+    for with_url in (True, False):  # very long URLs could overflow a page: then titles only
+        lines = [head]
+        lines.extend(
+            f"• {link(title, url, with_url)} — <code>{escape(doc_id[:100])}</code>"
+            for doc_id, title, url in shown
+        )
+        text = "\n".join(lines)
+        if utf16_len(text) <= MAX_MESSAGE:
+            break
+    buttons = []
+    if page > 0:
+        buttons.append(InlineKeyboardButton("◀ Previous", callback_data=f"s:{page - 1}"))
+    if page < pages - 1:
+        buttons.append(InlineKeyboardButton("Next ▶", callback_data=f"s:{page + 1}"))
+    return Rendered([text], InlineKeyboardMarkup([buttons]) if buttons else None)
+
+
+def answer_keyboard(answer: Answer, answer_id: str) -> InlineKeyboardMarkup:
+    """Buttons: open each quote's passage; more sources; 👍/👎."""
+    quote_row = [
+        InlineKeyboardButton(f"📖 [{q.n}]", callback_data=f"p:{answer_id}:{q.n}") for q in answer.quotes
+    ]
+    rows = [quote_row[i : i + 4] for i in range(0, len(quote_row), 4)]
+    rows.append(
+        [
+            InlineKeyboardButton("📚 More sources", callback_data=f"m:{answer_id}"),
+            InlineKeyboardButton("👍", callback_data=f"f:{answer_id}:1"),
+            InlineKeyboardButton("👎", callback_data=f"f:{answer_id}:0"),
+        ]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+def feedback_row_only(answer_id: str) -> InlineKeyboardMarkup:
+    """Under an abstention only the rating makes sense."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("👍", callback_data=f"f:{answer_id}:1"),
+                InlineKeyboardButton("👎", callback_data=f"f:{answer_id}:0"),
+            ]
+        ]
+    )
+
+
+def pack(blocks: list[tuple[str, str]], limit: int = MAX_MESSAGE) -> list[str]:
+    """Join (separator, block) pairs into as few messages as fit; a block is never cut."""
+    out: list[str] = []
+    current = ""
+    for separator, block in blocks:
+        candidate = f"{current}{separator}{block}" if current else block
+        if utf16_len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            out.append(current)
+        current = block
+    if current:
+        out.append(current)
+    return out
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut plain text into pieces whose escaped form fits `limit`, at line, sentence, then word breaks."""
+    if utf16_len(escape(text)) <= limit:
+        return [text]
+    for breaks in _BREAKS:
+        cut = _last_break(text, breaks, limit)
+        if cut:
+            return [text[:cut].rstrip(), *split_text(text[cut:].lstrip(), limit)]
+    cut = _fitting_prefix(text, limit)
+    return [text[:cut], *split_text(text[cut:], limit)]
+
+
+def _last_break(text: str, pattern: re.Pattern[str], limit: int) -> int:
+    best = 0
+    for match in pattern.finditer(text):
+        if utf16_len(escape(text[: match.start()])) > limit:
+            break
+        if match.start() > 0:
+            best = match.end()
+    return best
+
+
+def _fitting_prefix(text: str, limit: int) -> int:
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if utf16_len(escape(text[:middle])) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low

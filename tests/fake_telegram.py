@@ -1,0 +1,362 @@
+"""A small fake Telegram Bot API server over real HTTP, for driving the real python-telegram-bot client.
+
+Serves `/bot<token>/<method>` (form, multipart or JSON bodies; non-string values JSON-decoded) and
+`/file/bot<token>/<path>` downloads. Tests push updates, read what the bot called, and can make the next
+calls to a method fail (HTTP 429 with retry_after, 5xx).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+BOT_ID = 4242
+BOT_USERNAME = "footnote_test_bot"
+
+
+@dataclass
+class Call:
+    """One Bot API request the bot made."""
+
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+class FakeTelegram:
+    """The fake server; start() in a thread, stop() wakes long polls so teardown is quick."""
+
+    def __init__(self, token: str = "123456:TEST-TOKEN") -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.files: dict[str, bytes] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._next_update_id = itertools.count(1)
+        self._next_message_id = itertools.count(1000)
+        self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """What to give ApplicationBuilder().base_url(); it must end in /bot."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/file/bot"
+
+    def start(self) -> FakeTelegram:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- what tests do -------------------------------------------------------------------------------
+
+    def push_message(
+        self,
+        text: str | None = None,
+        *,
+        user_id: int = 1,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        username: str = "reader",
+        language: str = "en",
+        reply_to_bot: bool = False,
+        thread_id: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Queue an incoming message; commands get their bot_command entity."""
+        chat_id = user_id if chat_id is None else chat_id
+        message: dict[str, Any] = {
+            "message_id": next(self._next_message_id),
+            "date": int(time.time()),
+            "chat": {
+                "id": chat_id,
+                "type": chat_type,
+                **({"title": "Group"} if chat_type != "private" else {}),
+            },
+            "from": {
+                "id": user_id,
+                "is_bot": False,
+                "first_name": username,
+                "username": username,
+                "language_code": language,
+            },
+        }
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                command = text.split()[0]
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+            mention = f"@{BOT_USERNAME}"
+            if mention in text:
+                message["entities"] = [
+                    *message.get("entities", []),
+                    {"type": "mention", "offset": text.index(mention), "length": len(mention)},
+                ]
+        if reply_to_bot:
+            message["reply_to_message"] = {
+                "message_id": 1,
+                "date": int(time.time()),
+                "chat": message["chat"],
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Footnote", "username": BOT_USERNAME},
+                "text": "an earlier answer",
+            }
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+            message["chat"]["is_forum"] = True
+        message.update(extra or {})
+        return self.push_update({"message": message})
+
+    def push_document(
+        self, file_name: str, content: bytes, *, user_id: int = 1, caption: str | None = None
+    ) -> None:
+        """Queue a private message carrying a document the bot can download."""
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = content
+        document = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_name": file_name,
+            "file_size": len(content),
+        }
+        extra: dict[str, Any] = {"document": document}
+        if caption:
+            extra["caption"] = caption
+        self.push_message(None, user_id=user_id, extra=extra)
+
+    def push_callback(
+        self, data: str, *, user_id: int = 1, message_id: int = 1, chat_id: int | None = None
+    ) -> None:
+        """Queue a button press on one of the bot's messages."""
+        chat_id = user_id if chat_id is None else chat_id
+        self.push_update(
+            {
+                "callback_query": {
+                    "id": f"cb-{time.monotonic_ns()}",
+                    "chat_instance": "ci",
+                    "data": data,
+                    "from": {"id": user_id, "is_bot": False, "first_name": "reader"},
+                    "message": {
+                        "message_id": message_id,
+                        "date": int(time.time()),
+                        "chat": {"id": chat_id, "type": "private"},
+                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Footnote"},
+                        "text": "an answer",
+                    },
+                }
+            }
+        )
+
+    def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        with self._cond:
+            update = {"update_id": next(self._next_update_id), **update}
+            self._updates.append(update)
+            self._cond.notify_all()
+        return update
+
+    def fail_next(self, method: str, status: int, times: int = 1, **body: Any) -> None:
+        """Make the next `times` calls of `method` answer with this HTTP status and error body."""
+        self._failures.setdefault(method, []).extend([(status, body)] * times)
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] = lambda c: True,
+        timeout: float = 20.0,
+        count: int = 1,
+    ) -> list[Call]:
+        """Block until `count` calls of `method` match, or fail the test."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                matching = [c for c in self.calls if c.method == method and predicate(c)]
+                if len(matching) >= count:
+                    return matching
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [(c.method, str(c.params.get("text", ""))[:60]) for c in self.calls[-10:]]
+                    raise AssertionError(f"no {count} x {method} within {timeout}s; last calls: {seen}")
+                self._cond.wait(remaining)
+
+    def texts(self, chat_id: int | None = None) -> list[str]:
+        """Texts the bot sent (sendMessage), optionally to one chat."""
+        return [
+            str(c.params.get("text"))
+            for c in self.calls_to("sendMessage")
+            if chat_id is None or c.params.get("chat_id") == chat_id
+        ]
+
+    # -- the server ----------------------------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                prefix = f"/file/bot{fake.token}/"
+                path = urllib.parse.unquote(self.path)
+                if path.startswith(prefix) and path[len(prefix) :] in fake.files:
+                    self._send(200, fake.files[path[len(prefix) :]], "application/octet-stream")
+                else:
+                    self._send(404, f"not found: {self.path}".encode(), "text/plain")
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                prefix = f"/bot{fake.token}/"
+                self.path = urllib.parse.unquote(self.path)
+                if not self.path.startswith(prefix):
+                    self._json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+                    return
+                method = self.path[len(prefix) :]
+                params, files = _parse(self.headers.get("Content-Type", ""), body)
+                status, payload = fake._dispatch(method, params, files)
+                self._json(status, payload)
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                self._send(status, json.dumps(payload).encode(), "application/json")
+
+            def _send(self, status: int, data: bytes, content_type: str) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler
+
+    def _dispatch(
+        self, method: str, params: dict[str, Any], files: dict[str, bytes]
+    ) -> tuple[int, dict[str, Any]]:
+        failures = self._failures.get(method)
+        if failures:
+            status, body = failures.pop(0)
+            with self._cond:
+                self.calls.append(Call(method + ":failed", params, files))
+                self._cond.notify_all()
+            payload: dict[str, Any] = {
+                "ok": False,
+                "error_code": status,
+                "description": body.pop("description", "fail"),
+            }
+            if body:
+                payload["parameters"] = body
+            return status, payload
+        if method == "getUpdates":
+            return 200, {"ok": True, "result": self._get_updates(params)}
+        with self._cond:
+            self.calls.append(Call(method, params, files))
+            self._cond.notify_all()
+        return 200, {"ok": True, "result": self._result(method, params)}
+
+    def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        with self._cond:
+            while True:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                if self._updates or self._stopping:
+                    return list(self._updates)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._cond.wait(min(remaining, 0.5))
+
+    def _result(self, method: str, params: dict[str, Any]) -> Any:
+        now = int(time.time())
+        if method == "getMe":
+            return {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Footnote",
+                "username": BOT_USERNAME,
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
+        if method in {"sendMessage", "editMessageText", "sendDocument"}:
+            chat_id = params.get("chat_id", 1)
+            message: dict[str, Any] = {
+                "message_id": params.get("message_id") or next(self._next_message_id),
+                "date": now,
+                "chat": {
+                    "id": chat_id,
+                    "type": "private" if isinstance(chat_id, int) and chat_id > 0 else "group",
+                },
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Footnote", "username": BOT_USERNAME},
+            }
+            if "text" in params:
+                message["text"] = params["text"]
+            if method == "sendDocument":
+                message["document"] = {"file_id": "sent", "file_unique_id": "sent", "file_name": "export"}
+            return message
+        if method == "getFile":
+            file_id = params["file_id"]
+            return {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_size": len(self.files.get(file_id, b"")),
+                "file_path": file_id,
+            }
+        return True
+
+
+def _parse(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Decode a Bot API request body; JSON-looking values (ids, markup, booleans) are decoded."""
+    params: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    if content_type.startswith("application/json"):
+        params = json.loads(body or b"{}")
+    elif content_type.startswith("multipart/form-data"):
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                files[str(name)] = payload
+            else:
+                params[str(name)] = payload.decode()
+    else:
+        params = {k: v for k, v in urllib.parse.parse_qsl(body.decode())}
+    for key, value in list(params.items()):
+        if isinstance(value, str) and key != "text":
+            with contextlib.suppress(json.JSONDecodeError):
+                params[key] = json.loads(value)
+    return params, files

@@ -1,0 +1,420 @@
+"""The bot end to end: the real python-telegram-bot client over real HTTP against a local fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram.ext import Application
+
+from bot.app import build_application, setup_commands
+from bot.state import BotState
+from config import Settings
+from index.embedding import HashingEmbedder, Vectors
+from index.service import Footnote
+from tests.conftest import make_settings
+from tests.fake_telegram import BOT_USERNAME, Call, FakeTelegram
+
+ADMIN = 900
+READER = 1
+
+ARTICLES = {
+    "apples.md": (
+        "Apples",
+        "Apples grow on trees in orchards. Farmers pick ripe apples in autumn when they turn red.\n\n"
+        "Cider is pressed from apples in the cold months of winter.",
+    ),
+    "trains.md": ("Trains", "Electric trains run quietly on rails between the busy stations of the city."),
+}
+
+
+class SlowPassages(HashingEmbedder):
+    """Embeds questions at once; passages wait for `gate` once it is armed, so a reindex can be held open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate: threading.Event | None = None
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        if self.gate is not None:
+            assert self.gate.wait(30), "the test never opened the gate"
+        return super().embed_passages(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return HashingEmbedder.embed_passages(self, texts)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def seeds(tmp_path: Path) -> Path:
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    for name, (title, body) in ARTICLES.items():
+        (folder / name).write_text(
+            f"---\ntitle: {title}\nurl: https://example.org/{title.lower()}\n---\n{body}\n"
+        )
+    return folder
+
+
+def bot_settings(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "bot_token": fake.token,
+        "bot_api_url": fake.base_url,
+        "admin_ids": [ADMIN],
+        "seeds_dir": tmp_path / "seeds",
+        "index_dir": tmp_path / "data" / "index",
+        "embedder": "hashing",
+        "abstain_threshold": 0.2,
+        "rate_limit_per_minute": 100,
+    }
+    values.update(extra)
+    return make_settings(**values)
+
+
+async def started(settings: Settings, embedder: HashingEmbedder | None = None) -> Application:  # type: ignore[type-arg]
+    footnote = Footnote(settings, embedder or SlowPassages())
+    footnote.build_index()
+    application = build_application(settings, footnote, footnote.open_engine())
+    await application.initialize()
+    await setup_commands(application)
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(poll_interval=0, timeout=1)
+    return application
+
+
+async def stopped(application: Application) -> None:  # type: ignore[type-arg]
+    assert application.updater is not None
+    await application.updater.stop()
+    await application.stop()
+    await application.shutdown()
+
+
+@pytest.fixture
+async def app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    application = await started(bot_settings(fake, tmp_path))
+    yield application
+    await stopped(application)
+
+
+async def wait(
+    fake: FakeTelegram, method: str, predicate: Callable[[Call], bool] = lambda c: True, count: int = 1
+) -> list[Call]:
+    return await asyncio.to_thread(fake.wait_for, method, predicate, 20.0, count)
+
+
+def text_has(fragment: str) -> Callable[[Call], bool]:
+    return lambda call: fragment in str(call.params.get("text", ""))
+
+
+async def test_private_question_gets_typing_then_quoted_answer_with_buttons(
+    fake: FakeTelegram, app: Application
+) -> None:  # type: ignore[type-arg]
+    fake.push_message("When do farmers pick ripe apples?")
+    [sent] = await wait(fake, "sendMessage", text_has("<blockquote"))
+    assert fake.calls_to("sendChatAction")[0].params["action"] == "typing"
+    text = sent.params["text"]
+    assert "Farmers pick ripe apples in autumn when they turn red. <b>[1]</b>" in text
+    assert '<a href="https://example.org/apples">Apples</a>' in text
+    assert sent.params["parse_mode"] == "HTML"
+    buttons = [b["callback_data"] for row in sent.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert any(b.startswith("p:") and b.endswith(":1") for b in buttons)
+    assert {b.split(":")[0] for b in buttons} == {"p", "m", "f"}
+    assert all(len(b.encode()) <= 64 for b in buttons)
+
+
+async def test_off_topic_question_gets_a_friendly_abstention(fake: FakeTelegram, app: Application) -> None:  # type: ignore[type-arg]
+    fake.push_message("zebra quantum saxophone")
+    [sent] = await wait(fake, "sendMessage")
+    assert "I don't find this in the articles" in sent.params["text"]
+    assert "<blockquote" not in sent.params["text"]
+
+
+async def test_groups_answer_only_when_addressed_and_keep_forum_topics(
+    fake: FakeTelegram, app: Application
+) -> None:  # type: ignore[type-arg]
+    group = -100500
+    fake.push_message("apples in autumn, anyone?", chat_id=group, chat_type="supergroup")
+    fake.push_message(f"@{BOT_USERNAME} when do farmers pick apples?", chat_id=group, chat_type="supergroup")
+    await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == group)
+    fake.push_message("and cider?", chat_id=group, chat_type="supergroup", reply_to_bot=True)
+    fake.push_message("/ask electric trains", chat_id=group, chat_type="supergroup", thread_id=77)
+    calls = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == group, count=3)
+    await asyncio.sleep(0.5)
+    assert len(fake.calls_to("sendMessage")) == 3, "the unaddressed message got no reply"
+    assert any("Cider is pressed" in c.params["text"] for c in calls)
+    threaded = next(c for c in calls if "Electric trains" in c.params["text"])
+    assert threaded.params["message_thread_id"] == 77
+    assert all("reply_parameters" in c.params for c in calls), "answers in groups quote the question"
+
+
+async def test_commands_menu_start_help_and_sources(fake: FakeTelegram, app: Application) -> None:  # type: ignore[type-arg]
+    scopes = [c.params["scope"] for c in fake.calls_to("setMyCommands")]
+    assert {"type": "default"} in scopes and {"type": "chat", "chat_id": ADMIN} in scopes
+    admin_menu = next(c for c in fake.calls_to("setMyCommands") if c.params["scope"].get("chat_id") == ADMIN)
+    assert "reindex" in [cmd["command"] for cmd in admin_menu.params["commands"]]
+    public_menu = next(c for c in fake.calls_to("setMyCommands") if c.params["scope"]["type"] == "default")
+    assert "reindex" not in [cmd["command"] for cmd in public_menu.params["commands"]]
+
+    fake.push_message("/start")
+    [start] = await wait(fake, "sendMessage", text_has("2</b> analytical articles"))
+    assert "What is the main point of Apples?" in start.params["text"]
+    fake.push_message("/help")
+    [help_text] = await wait(fake, "sendMessage", text_has("How to ask"))
+    assert "/reindex" not in help_text.params["text"]
+    fake.push_message("/help", user_id=ADMIN)
+    await wait(fake, "sendMessage", text_has("/reindex"))
+    fake.push_message("/sources")
+    [sources] = await wait(fake, "sendMessage", text_has("Articles</b> (2)"))
+    assert "<code>apples.md</code>" in sources.params["text"]
+
+
+async def test_sources_are_paged(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> None:
+    for i in range(13):
+        (seeds / f"extra{i:02d}.txt").write_text(f"Extra article {i}\n\nSome text number {i}.")
+    application = await started(bot_settings(fake, tmp_path))
+    try:
+        fake.push_message("/sources")
+        [first] = await wait(fake, "sendMessage", text_has("page 1 of 2"))
+        [[next_button]] = first.params["reply_markup"]["inline_keyboard"]
+        assert next_button["callback_data"] == "s:1"
+        fake.push_callback("s:1")
+        [edited] = await wait(fake, "editMessageText", text_has("page 2 of 2"))
+        assert edited.params["text"].count("•") == 5
+    finally:
+        await stopped(application)
+
+
+async def test_buttons_passage_more_sources_and_feedback(
+    fake: FakeTelegram, app: Application, tmp_path: Path
+) -> None:  # type: ignore[type-arg]
+    fake.push_message("When do farmers pick ripe apples?")
+    [sent] = await wait(fake, "sendMessage", text_has("<blockquote"))
+    buttons = [b["callback_data"] for row in sent.params["reply_markup"]["inline_keyboard"] for b in row]
+    passage, more, up = (
+        buttons[0],
+        next(b for b in buttons if b.startswith("m:")),
+        next(b for b in buttons if b.endswith(":1") and b.startswith("f:")),
+    )
+
+    fake.push_callback(passage)
+    [view] = await wait(fake, "sendMessage", text_has("📖"))
+    assert "<b>Farmers pick ripe apples in autumn when they turn red.</b>" in view.params["text"]
+    assert "Apples grow on trees in orchards." in view.params["text"], (
+        "the passage shows the quote in context"
+    )
+
+    fake.push_callback(more)
+    await wait(fake, "sendMessage", text_has("More sources"))
+
+    fake.push_callback(up)
+    await wait(fake, "answerCallbackQuery", lambda c: c.params.get("text") == "Thanks for the feedback!")
+    [row] = [json.loads(line) for line in (tmp_path / "data" / "feedback.jsonl").read_text().splitlines()]
+    assert row["helpful"] is True and row["question"] == "When do farmers pick ripe apples?"
+    assert "Farmers pick ripe apples" in row["answer"]
+
+    fake.push_message("/feedback")
+    await wait(fake, "sendMessage", text_has("Admins only"))
+    fake.push_message("/feedback", user_id=ADMIN)
+    [document] = await wait(fake, "sendDocument")
+    assert b'"helpful": true' in document.files["document"]
+
+    fake.push_callback("p:deadbeef:1")
+    await wait(fake, "answerCallbackQuery", lambda c: "too old" in str(c.params.get("text")))
+
+
+async def test_admin_gate_on_every_admin_command(fake: FakeTelegram, app: Application, seeds: Path) -> None:  # type: ignore[type-arg]
+    for command in ("/reindex", "/remove apples.md", "/stats", "/feedback"):
+        fake.push_message(command, user_id=READER)
+    await wait(fake, "sendMessage", text_has("Admins only"), count=4)
+    fake.push_document("new.md", b"# New\n\nA new article.", user_id=READER)
+    await wait(fake, "sendMessage", text_has("Admins only"), count=5)
+    assert (seeds / "apples.md").exists() and not (seeds / "new.md").exists()
+    assert not fake.calls_to("editMessageText"), "no reindex started"
+
+    fake.push_message("/stats", user_id=ADMIN)
+    [stats] = await wait(fake, "sendMessage", text_has("Questions answered"))
+    assert fake.token not in stats.params["text"]
+    assert "<b>Articles</b> 2" in stats.params["text"]
+
+
+async def test_reindex_swaps_atomically_while_questions_are_served(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    embedder = SlowPassages()
+    application = await started(bot_settings(fake, tmp_path), embedder)
+    try:
+        (seeds / "bees.md").write_text(
+            "---\ntitle: Bees\n---\nUrban bees make honey on rooftops of the old town.\n"
+        )
+        embedder.gate = threading.Event()
+        fake.push_message("/reindex", user_id=ADMIN)
+        await wait(fake, "sendMessage", text_has("Reindexing"))
+        fake.push_message("/reindex", user_id=ADMIN)
+        await wait(fake, "sendMessage", text_has("already running"))
+        fake.push_message("When do farmers pick ripe apples?")
+        await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
+        assert not fake.calls_to("editMessageText"), "answered from the old index while the reindex runs"
+        fake.push_message("urban bees honey rooftops", user_id=7)
+        [before] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 7)
+        assert "Urban bees" not in before.params["text"], "the new article is not served before the swap"
+        embedder.gate.set()
+        [done] = await wait(fake, "editMessageText", text_has("Reindexed"))
+        assert "added 1, changed 0, removed 0, unchanged 2" in done.params["text"]
+        embedder.gate = None
+        fake.push_message("urban bees honey rooftops")
+        await wait(fake, "sendMessage", text_has("Urban bees make honey"))
+    finally:
+        await stopped(application)
+
+
+async def test_document_upload_and_remove(fake: FakeTelegram, app: Application, seeds: Path) -> None:  # type: ignore[type-arg]
+    fake.push_document(
+        "../../etc/Owls Guide.md",
+        b"---\ntitle: Owls\n---\nOwls hunt mice at night in silent flight.\n",
+        user_id=ADMIN,
+    )
+    await wait(fake, "editMessageText", text_has("Reindexed"))
+    assert (seeds / "Owls-Guide.md").exists()
+    assert any("Saved as <code>Owls-Guide.md</code>" in t for t in fake.texts(ADMIN))
+    fake.push_message("owls hunt mice at night")
+    await wait(fake, "sendMessage", text_has("Owls hunt mice at night"))
+
+    fake.push_document(
+        "Owls Guide.md", b"---\ntitle: Other owls\n---\nA different owl text.\n", user_id=ADMIN
+    )
+    await wait(fake, "sendMessage", text_has("Owls-Guide-2.md"))
+    fake.push_document("broken.md", b"---\ntitle: [oops\n---\nbody\n", user_id=ADMIN)
+    await wait(fake, "sendMessage", text_has("front matter is not valid YAML"))
+    fake.push_document("virus.exe", b"MZ", user_id=ADMIN)
+    await wait(fake, "sendMessage", text_has(".txt, .md and .html files only"))
+
+    fake.push_message("/remove Owls-Guide.md", user_id=ADMIN)
+    await wait(fake, "editMessageText", text_has("removed 1"))
+    fake.push_message("/remove ../pyproject.toml", user_id=ADMIN)
+    await wait(fake, "sendMessage", text_has("There is no article"))
+    fake.push_message("owls hunt mice at night", user_id=5)
+    [answer] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 5)
+    assert "Owls hunt mice" not in answer.params["text"], "a removed article is never quoted again"
+
+
+async def test_retry_after_429_is_waited_out_and_the_answer_arrives(
+    fake: FakeTelegram, app: Application
+) -> None:  # type: ignore[type-arg]
+    fake.fail_next("sendMessage", 429, description="Too Many Requests: retry after 1", retry_after=1)
+    fake.push_message("When do farmers pick ripe apples?")
+    [sent] = await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
+    assert fake.calls_to("sendMessage:failed")
+    assert len(fake.calls_to("sendMessage")) == 1, "sent once, not twice"
+    assert sent.params["chat_id"] == READER
+
+
+async def test_a_handler_error_reaches_the_error_handler_and_the_user_sees_no_traceback(
+    fake: FakeTelegram,
+    app: Application,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[type-arg]
+) -> None:
+    state: BotState = app.bot_data["state"]
+
+    def explode(question: str, k: int | None = None) -> None:
+        raise RuntimeError("boom inside the engine")
+
+    state.engine.ask = explode  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR):
+        fake.push_message("When do farmers pick ripe apples?")
+        [sent] = await wait(fake, "sendMessage")
+    assert "something went wrong" in sent.params["text"]
+    assert "boom" not in sent.params["text"] and "Traceback" not in sent.params["text"]
+    assert "boom inside the engine" in caplog.text
+
+
+async def test_non_text_rate_limit_and_long_questions(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    application = await started(bot_settings(fake, tmp_path, rate_limit_per_minute=2, max_question_chars=40))
+    try:
+        fake.push_message(
+            None,
+            extra={
+                "sticker": {
+                    "file_id": "s",
+                    "file_unique_id": "s",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                    "type": "regular",
+                }
+            },
+        )
+        await wait(fake, "sendMessage", text_has("text questions only"))
+        fake.push_message("When do farmers pick ripe apples in the orchards of the valley every year?")
+        await wait(fake, "sendMessage", text_has("first 40 characters"))
+        await wait(fake, "sendMessage", text_has("<blockquote"))
+        for _ in range(3):
+            fake.push_message("apples")
+        await wait(fake, "sendMessage", text_has("faster than I can read"))
+        await asyncio.sleep(1.0)
+        assert len([t for t in fake.texts() if "faster than I can read" in t]) == 1, (
+            "one notice, not one per message"
+        )
+    finally:
+        await stopped(application)
+
+
+def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    settings = bot_settings(fake, tmp_path)
+    Footnote(settings, HashingEmbedder()).build_index()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
+        "FOOTNOTE_BOT_TOKEN": fake.token,
+        "FOOTNOTE_BOT_API_URL": fake.base_url,
+        "FOOTNOTE_SEEDS_DIR": str(settings.seeds_dir),
+        "FOOTNOTE_INDEX_DIR": str(settings.index_dir),
+        "FOOTNOTE_EMBEDDER": "hashing",
+        "FOOTNOTE_ABSTAIN_THRESHOLD": "0.2",
+        "FOOTNOTE_LOG_LEVEL": "DEBUG",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    fake.fail_next("getUpdates", 502, description="Bad Gateway")  # an error whose log could carry the URL
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "--debug", "bot"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        fake.wait_for("setMyCommands", timeout=60)
+        fake.push_message("When do farmers pick ripe apples?")
+        fake.wait_for(
+            "sendMessage", lambda c: "Farmers pick ripe apples" in str(c.params.get("text")), timeout=60
+        )
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err[-2000:]
+    assert fake.calls_to("getUpdates:failed"), "the failing poll happened and was survived"
+    assert fake.token not in err + out
+    assert fake.token.split(":")[1] not in err + out

@@ -1,0 +1,123 @@
+"""Telegram rendering: escaping, limits, splitting between quotes and never inside a tag; log redaction."""
+
+from __future__ import annotations
+
+import io
+import logging
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import render
+from bot.app import RedactSecrets, file_url
+from index.types import Answer, Chunk, Passage, Quote
+
+ALLOWED_TAGS = {"b", "i", "a", "code", "blockquote"}
+
+
+class TagChecker(HTMLParser):
+    """Fails on unknown or unbalanced tags: what Telegram's HTML parser would reject."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        assert tag in ALLOWED_TAGS, f"unexpected tag <{tag}>"
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
+
+    def handle_entityref(self, name: str) -> None:
+        assert name in {"lt", "gt", "amp", "quot"}, f"unknown entity &{name};"
+
+
+def well_formed(text: str) -> None:
+    checker = TagChecker()
+    checker.feed(text)
+    checker.close()
+    assert not checker.stack, f"unclosed {checker.stack}"
+    assert render.utf16_len(text) <= render.MAX_MESSAGE
+
+
+def quote(n: int, text: str, title: str = "T <b>", source: str | None = "https://ex.org/?a=1&b=<2>") -> Quote:
+    return Quote(n, "d.md", title, source, 0, len(text), text, 0.5)
+
+
+def answer_of(*quotes: Quote) -> Answer:
+    passage = Passage(1, 0, "d.md", "T", None, 0, 10, "passage", 0.1, 0.5, 0.0)
+    return Answer("q?", False, "a", quotes, (passage,))
+
+
+def test_everything_inserted_is_escaped() -> None:
+    nasty = "Use <script>alert(1)</script> & <b>bold</b> &amp; @everyone /start"
+    rendered = render.render_answer(answer_of(quote(1, nasty)), "abcd1234")
+    [text] = rendered.texts
+    well_formed(text)
+    assert "&lt;script&gt;" in text and "&amp;amp;" in text
+    assert 'href="https://ex.org/?a=1&amp;b=&lt;2&gt;"' in text
+    assert "T &lt;b&gt;" in text
+
+
+def test_long_answers_split_between_quotes_and_oversized_quotes_into_blockquotes() -> None:
+    quotes = [quote(n, f"Sentence {n} is long. " * 80) for n in range(1, 5)]
+    quotes.append(quote(5, "One enormous paragraph with words & signs < > " * 300))
+    rendered = render.render_answer(answer_of(*quotes), "abcd1234")
+    assert len(rendered.texts) > 2
+    for text in rendered.texts:
+        well_formed(text)
+    joined = "".join(rendered.texts)
+    assert all(f"<b>[{n}]</b>" in joined for n in range(1, 6))
+    assert rendered.texts[-1].rstrip().endswith("</a>"), "sources close the answer"
+
+
+def test_abstention_has_titles_and_no_quotes() -> None:
+    answer = Answer("q", True, "x", (), (), ("A <title>",), notes=("a note",))
+    rendered = render.render_answer(answer, "abcd1234")
+    well_formed(rendered.texts[0])
+    assert "A &lt;title&gt;" in rendered.texts[0] and "<blockquote" not in rendered.texts[0]
+
+
+def test_passage_view_bolds_the_quote_in_context_and_fits() -> None:
+    before, body, after = "Context before. " * 400, "The quoted sentence.", " Context after." * 400
+    text = before + body + after
+    q = Quote(1, "d.md", "T", None, len(before), len(before) + len(body), body, 0.5)
+    view = render.passage_view(q, Chunk("d.md", 0, len(text), text), text)
+    well_formed(view)
+    assert "<b>The quoted sentence.</b>" in view and "Context before." in view and "Context after." in view
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=3000), min_size=1, max_size=6), st.text(max_size=300))
+def test_property_any_text_renders_to_valid_messages(texts: list[str], title: str) -> None:
+    quotes = [quote(n, t, title=title or "t") for n, t in enumerate(texts, 1)]
+    for text in render.render_answer(answer_of(*quotes), "abcd1234").texts:
+        well_formed(text)
+
+
+def test_file_url_follows_the_api_url() -> None:
+    assert file_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+    assert file_url("http://localhost:8081/bot") == "http://localhost:8081/file/bot"
+
+
+@pytest.mark.parametrize("secret", ["123456:AAE-secret_token"])
+def test_secrets_are_redacted_from_messages_and_tracebacks(secret: str) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets([secret]))
+    logger = logging.getLogger("test.redaction")
+    logger.addHandler(handler)
+    try:
+        logger.warning("POST https://api.telegram.org/bot%s/getMe", secret)
+        try:
+            raise RuntimeError(f"failed https://api.telegram.org/bot{secret}/sendMessage")
+        except RuntimeError:
+            logger.exception("boom")
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert secret not in output
+    assert output.count("[REDACTED]") == 2
