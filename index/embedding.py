@@ -193,7 +193,7 @@ class E5Embedder:
 
     @property
     def abstain_threshold(self) -> float:
-        return 0.81
+        return 0.82
 
     def model(self) -> Any:
         """Load the model once (thread-safe)."""
