@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
@@ -96,10 +100,11 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
         .concurrent_updates(True)
         # Waits out Telegram's 429 "retry after N seconds" and sends again, instead of losing the answer.
         .rate_limiter(AIORateLimiter(max_retries=3))
-        .post_init(setup_commands)
+        .post_init(on_startup)
+        .post_stop(on_stop)
         .build()
     )
-    feedback = FeedbackLog(settings.index_dir.parent / "feedback.jsonl")
+    feedback = FeedbackLog(settings.data_dir / "feedback.jsonl")
     application.bot_data["state"] = BotState(
         footnote, engine, RateLimiter(settings.rate_limit_per_minute), feedback
     )
@@ -125,6 +130,37 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_error_handler(handlers.on_error)
     return application
+
+
+async def on_startup(application: Application) -> None:  # type: ignore[type-arg]
+    """After connecting: the command menus, and the heartbeat that `footnote health` checks."""
+    await setup_commands(application)
+    state: BotState = application.bot_data["state"]
+    application.bot_data["heartbeat"] = asyncio.create_task(
+        heartbeat(heartbeat_path(state.footnote.settings), state.footnote.settings.heartbeat_interval)
+    )
+
+
+async def on_stop(application: Application) -> None:  # type: ignore[type-arg]
+    """Stop the heartbeat, so a stopped bot soon reads as unhealthy."""
+    task = application.bot_data.pop("heartbeat", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    """The file the running bot touches every `heartbeat_interval` seconds."""
+    return settings.data_dir / "heartbeat"
+
+
+async def heartbeat(path: Path, interval: float) -> None:
+    """Touch `path` while the event loop is alive."""
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    while True:
+        await asyncio.to_thread(path.write_text, f"{time.time():.0f}\n", encoding="utf-8")
+        await asyncio.sleep(interval)
 
 
 async def setup_commands(application: Application) -> None:  # type: ignore[type-arg]

@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("chat", help="a terminal chat with the same answers as the bot")
     commands.add_parser("bot", help="run the Telegram bot (needs FOOTNOTE_BOT_TOKEN)")
     commands.add_parser("run", help="index if needed, then the bot when a token is set, else the chat")
+    commands.add_parser("health", help="exit 0 when the index is loadable and the running bot is alive")
     return parser
 
 
@@ -333,14 +334,53 @@ def render_answer(answer: Answer) -> str:
 
 
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
-    """`footnote bot`: the Telegram bot (long polling, or a webhook when FOOTNOTE_WEBHOOK_URL is set)."""
+    """`footnote bot`: bring the index up to date, then run the Telegram bot (long polling, or a webhook
+    when FOOTNOTE_WEBHOOK_URL is set) until SIGTERM."""
     if settings.bot_token is None:
         raise FootnoteError("FOOTNOTE_BOT_TOKEN is not set; see the README's 'Telegram bot' section")
     from bot.app import run_bot
-
     from index.service import Footnote
 
-    return run_bot(settings, Footnote(settings))
+    footnote = Footnote(settings)
+    _prepare(footnote)
+    return run_bot(settings, footnote)
+
+
+def _prepare(footnote: Footnote) -> None:
+    """Fill an empty seeds folder from FOOTNOTE_INITIAL_SEEDS_DIR, then index incrementally. A missing
+    seeds folder is only a warning when an index exists to serve."""
+    from index import corpus, store
+    from index.errors import CorpusError
+
+    settings = footnote.settings
+    if settings.initial_seeds_dir is not None:
+        copied = corpus.copy_initial_seeds(settings.initial_seeds_dir, settings.seeds_dir)
+        if copied:
+            print(f"copied {copied} article(s) from {settings.initial_seeds_dir} into {settings.seeds_dir}")
+    try:
+        _index(footnote)
+    except CorpusError as exc:
+        if store.current_generation(settings.index_dir) is None:
+            raise
+        print(f"warning: {exc}; serving the existing index", file=sys.stderr)
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote health`: the index is loadable and the running bot's heartbeat is fresh (for HEALTHCHECK)."""
+    from index import store
+
+    manifest = store.check_files(settings.index_dir)
+    beat = settings.data_dir / "heartbeat"
+    try:
+        age = time.time() - beat.stat().st_mtime
+    except FileNotFoundError:
+        raise FootnoteError(f"no heartbeat at {beat}: the bot is not running") from None
+    if age > settings.heartbeat_max_age:
+        raise FootnoteError(
+            f"the bot's heartbeat is {age:.0f} s old (limit {settings.heartbeat_max_age:.0f} s)"
+        )
+    print(f"ok: {len(manifest.documents)} articles indexed, heartbeat {age:.0f} s ago")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -348,7 +388,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from index.service import Footnote
 
     footnote = Footnote(settings)
-    _index(footnote)
+    _prepare(footnote)
     if settings.bot_token is not None:
         from bot.app import run_bot
 
@@ -365,6 +405,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "chat": cmd_chat,
     "bot": cmd_bot,
     "run": cmd_run,
+    "health": cmd_health,
 }
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Corpus and index
     seeds_dir: Path = Path("seeds")
     index_dir: Path = Path("data/index")
+    initial_seeds_dir: Path | None = (
+        None  # copied into an empty seeds_dir at start (the image's own articles)
+    )
     embedder: EmbedderName = "minilm"
 
     # Chunking (changing any of these makes the next `footnote index` rebuild everything)
@@ -69,7 +72,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2_000_000, ge=1_000, le=20_000_000)
     example_questions: list[str] = Field(default_factory=list)
 
+    heartbeat_interval: float = Field(30.0, gt=0, le=3600)
+    heartbeat_max_age: float = Field(120.0, gt=0, le=86400)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the index's neighbours live: the feedback log and the bot's heartbeat."""
+        return self.index_dir.parent
 
     _split_ids = field_validator("admin_ids", "allowed_ids", mode="before")(_int_list)
 
@@ -82,8 +93,13 @@ class Settings(BaseSettings):
         return value
 
 
+DOCKER_SECRETS = Path("/run/secrets")
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build the settings, turning a validation error into one line per bad setting."""
+    """Build the settings (Docker secrets too, when /run/secrets exists), one line per bad setting."""
+    if DOCKER_SECRETS.is_dir() and "_secrets_dir" not in overrides:
+        overrides["_secrets_dir"] = DOCKER_SECRETS
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

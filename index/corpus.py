@@ -242,3 +242,21 @@ def remove_file(seeds_dir: Path, doc_id: str) -> bool:
         return False
     path.unlink()
     return True
+
+
+def copy_initial_seeds(initial: Path, seeds_dir: Path) -> int:
+    """Fill an empty or missing seeds folder from `initial` (e.g. the articles baked into an image).
+    Returns how many files were copied; a folder that already has articles is left alone."""
+    import shutil
+
+    if seeds_dir.is_dir() and any(_article_paths(seeds_dir)):
+        return 0
+    if not initial.is_dir():
+        return 0
+    copied = 0
+    for path in _article_paths(initial):
+        target = seeds_dir / path.relative_to(initial)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        copied += 1
+    return copied

@@ -141,6 +141,29 @@ def mismatch_reason(manifest: Manifest, embedder_id: str, chunking: dict[str, in
     return None
 
 
+GENERATION_FILES = (
+    "manifest.json",
+    "articles.jsonl",
+    "chunks.jsonl",
+    "units.jsonl",
+    "chunks.faiss",
+    "units.npy",
+)
+
+
+def check_files(index_dir: Path) -> Manifest:
+    """A cheap health check: the current generation's manifest is valid and all its files are present."""
+    generation = current_generation(index_dir)
+    if generation is None:
+        raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
+    manifest = read_manifest(generation)
+    for name in GENERATION_FILES:
+        path = generation / name
+        if not path.is_file():
+            raise IndexCorruptError(f"{path}: missing; run `footnote index --full`")
+    return manifest
+
+
 def load(index_dir: Path) -> StoredIndex:
     """Load the current generation, checking every file against the manifest."""
     generation = current_generation(index_dir)
