@@ -57,3 +57,9 @@ def test_settings_are_frozen() -> None:
     settings = make_settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.top_k = 3  # type: ignore[misc]
+
+
+def test_docker_secrets_are_read_from_files(tmp_path: Path) -> None:
+    (tmp_path / "footnote_bot_token").write_text("42:FROM-A-SECRET\n", encoding="utf-8")
+    settings = load_settings(_env_file=None, _secrets_dir=tmp_path)
+    assert settings.bot_token is not None and settings.bot_token.get_secret_value() == "42:FROM-A-SECRET"
