@@ -23,6 +23,7 @@ from telegram.ext import (
 
 from bot import handlers
 from bot.state import BotState, FeedbackLog, RateLimiter
+from bot.transport import RetryingRequest, wait_for_api
 from config import Settings
 from index.engine import Engine
 from index.service import Footnote
@@ -98,6 +99,7 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
         .base_url(settings.bot_api_url)
         .base_file_url(file_url(settings.bot_api_url))
         .concurrent_updates(True)
+        .request(RetryingRequest())
         # Waits out Telegram's 429 "retry after N seconds" and sends again, instead of losing the answer.
         .rate_limiter(AIORateLimiter(max_retries=3))
         .post_init(on_startup)
@@ -179,11 +181,16 @@ async def setup_commands(application: Application) -> None:  # type: ignore[type
 
 
 def run_bot(settings: Settings, footnote: Footnote) -> int:
-    """Load the index once, then serve until SIGINT/SIGTERM (exit 0)."""
+    """Load the index once, wait for the Bot API, then serve until SIGINT/SIGTERM (exit 0)."""
     protect_logs(settings)
     engine = footnote.open_engine()
     engine.warm_up()
     application = build_application(settings, footnote, engine)
+    assert settings.bot_token is not None
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # run_polling / run_webhook go on in this loop
+    if not loop.run_until_complete(wait_for_api(settings.bot_token.get_secret_value(), settings.bot_api_url)):
+        return 0
     log.info("serving %d articles from %s", len(engine.stored.articles), engine.generation)
     if settings.webhook_url:
         from urllib.parse import urlparse

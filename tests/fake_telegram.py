@@ -44,6 +44,7 @@ class FakeTelegram:
         self._next_update_id = itertools.count(1)
         self._next_message_id = itertools.count(1000)
         self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._drops: dict[str, int] = {}
         self._cond = threading.Condition()
         self._stopping = False
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -182,6 +183,10 @@ class FakeTelegram:
         """Make the next `times` calls of `method` answer with this HTTP status and error body."""
         self._failures.setdefault(method, []).extend([(status, body)] * times)
 
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Close the connection without answering the next `times` calls of `method` (before handling them)."""
+        self._drops[method] = self._drops.get(method, 0) + times
+
     def calls_to(self, method: str) -> list[Call]:
         with self._cond:
             return [c for c in self.calls if c.method == method]
@@ -241,6 +246,13 @@ class FakeTelegram:
                     self._json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
                     return
                 method = self.path[len(prefix) :]
+                if fake._drops.get(method):
+                    fake._drops[method] -= 1
+                    with fake._cond:
+                        fake.calls.append(Call(method + ":dropped", {}))
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 params, files = _parse(self.headers.get("Content-Type", ""), body)
                 status, payload = fake._dispatch(method, params, files)
                 self._json(status, payload)

@@ -396,6 +396,7 @@ def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     fake.fail_next("getUpdates", 502, description="Bad Gateway")  # an error whose log could carry the URL
+    fake.fail_next("getMe", 502, times=2, description="Bad Gateway")  # the API is down at start-up
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "--debug", "bot"],
         env=env,
@@ -416,5 +417,24 @@ def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
             process.kill()
     assert process.returncode == 0, err[-2000:]
     assert fake.calls_to("getUpdates:failed"), "the failing poll happened and was survived"
+    assert err.count("Bot API at") == 2 and "is unreachable" in err, (
+        "at start-up it keeps retrying and says why"
+    )
     assert fake.token not in err + out
     assert fake.token.split(":")[1] not in err + out
+
+
+async def test_5xx_and_dropped_connections_are_retried_and_the_answer_is_sent_once(
+    fake: FakeTelegram,
+    app: Application,  # type: ignore[type-arg]
+) -> None:
+    fake.fail_next("sendMessage", 502, times=2, description="Bad Gateway")
+    fake.drop_next("sendChatAction")
+    fake.push_message("When do farmers pick ripe apples?")
+    await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
+    assert len(fake.calls_to("sendMessage:failed")) == 2
+    assert fake.calls_to("sendChatAction:dropped") and fake.calls_to("sendChatAction")
+    await asyncio.sleep(0.5)
+    assert len(fake.calls_to("sendMessage")) == 1, "delivered exactly once"
+    fake.push_message("Which trains are quiet?", user_id=3)
+    await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 3)
