@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all install run test lint index bench clean
+.PHONY: all install run test lint audit index bench clean
 
 all: lint test
 
@@ -22,6 +22,12 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/footnote run
+
+# Known-vulnerability audit of the installed dependencies. Needs PyPI's JSON API (or OSV), which the
+# development machines here cannot reach, so it is not part of `make lint`; --strict fails rather than
+# pass on packages it could not check.
+audit: install
+	$(BIN)/pip-audit --strict --skip-editable
 
 index: install
 	$(BIN)/footnote index

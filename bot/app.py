@@ -101,7 +101,7 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
         .concurrent_updates(True)
         .request(RetryingRequest())
         # Waits out Telegram's 429 "retry after N seconds" and sends again, instead of losing the answer.
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=3))
         .post_init(on_startup)
         .post_stop(on_stop)
         .build()

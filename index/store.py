@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -37,6 +38,8 @@ from pydantic import BaseModel, ValidationError
 from index.embedding import Vectors
 from index.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from index.types import Article, Chunk, Unit
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -266,11 +269,14 @@ def writer_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / LOCK).open("a+") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise IndexBusyError(
-                f"another `footnote index` is writing {index_dir}; try again when it ends"
-            ) from None
+            if not wait:
+                raise IndexBusyError(
+                    f"another `footnote index` is writing {index_dir}; try again when it ends"
+                ) from None
+            log.warning("another `footnote index` is running; waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:

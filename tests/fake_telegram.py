@@ -184,7 +184,7 @@ class FakeTelegram:
         self._failures.setdefault(method, []).extend([(status, body)] * times)
 
     def drop_next(self, method: str, times: int = 1) -> None:
-        """Close the connection without answering the next `times` calls of `method` (before handling them)."""
+        """Close the connection unanswered on the next `times` calls of `method`, before handling them."""
         self._drops[method] = self._drops.get(method, 0) + times
 
     def calls_to(self, method: str) -> list[Call]:

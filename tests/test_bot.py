@@ -110,9 +110,13 @@ async def app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[
 
 
 async def wait(
-    fake: FakeTelegram, method: str, predicate: Callable[[Call], bool] = lambda c: True, count: int = 1
+    fake: FakeTelegram,
+    method: str,
+    predicate: Callable[[Call], bool] = lambda c: True,
+    count: int = 1,
+    timeout: float = 20.0,  # noqa: ASYNC109 - the wait happens in a thread, bounded by the fake
 ) -> list[Call]:
-    return await asyncio.to_thread(fake.wait_for, method, predicate, 20.0, count)
+    return await asyncio.to_thread(fake.wait_for, method, predicate, timeout, count)
 
 
 def text_has(fragment: str) -> Callable[[Call], bool]:
@@ -438,3 +442,46 @@ async def test_5xx_and_dropped_connections_are_retried_and_the_answer_is_sent_on
     assert len(fake.calls_to("sendMessage")) == 1, "delivered exactly once"
     fake.push_message("Which trains are quiet?", user_id=3)
     await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 3)
+
+
+def test_sigterm_while_waiting_for_an_unreachable_api_exits_cleanly(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    settings = bot_settings(fake, tmp_path)
+    Footnote(settings, HashingEmbedder()).build_index()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
+        "FOOTNOTE_BOT_TOKEN": fake.token,
+        "FOOTNOTE_BOT_API_URL": fake.base_url,
+        "FOOTNOTE_SEEDS_DIR": str(settings.seeds_dir),
+        "FOOTNOTE_INDEX_DIR": str(settings.index_dir),
+        "FOOTNOTE_EMBEDDER": "hashing",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    fake.fail_next("getMe", 503, times=100, description="Service Unavailable")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "bot"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "is unreachable" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if process.stderr is not None:
+            process.stderr.close()
+    assert process.returncode == 0
+    assert not fake.calls_to("setMyCommands"), "it never started serving"

@@ -1,0 +1,365 @@
+"""Faults, floods and hostile input (RELIABILITY.md lists every case and where it is tested)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from telegram.ext import Application
+
+from index import corpus, store
+from index.errors import CorpusError
+from index.service import Footnote
+from tests.conftest import ROOT, make_settings
+from tests.fake_telegram import FakeTelegram
+from tests.test_bot import ADMIN, bot_settings, started, stopped, text_has, wait
+
+FOOTNOTE = [sys.executable, "-m", "cli.main"]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
+        "FOOTNOTE_SEEDS_DIR": str(tmp_path / "seeds"),
+        "FOOTNOTE_INDEX_DIR": str(tmp_path / "index"),
+        "FOOTNOTE_EMBEDDER": "hashing",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def many_articles(seeds: Path, count: int, start: int = 0) -> None:
+    seeds.mkdir(exist_ok=True)
+    for i in range(start, start + count):
+        sentences = " ".join(
+            f"Article {i} sentence {j} discusses topic {i * 7 + j} in detail." for j in range(60)
+        )
+        (seeds / f"a{i:04d}.txt").write_text(f"Title {i}\n\n{sentences}\n", encoding="utf-8")
+
+
+# -- index and data ----------------------------------------------------------------------------------
+
+
+def test_sigkill_at_many_points_of_a_build_never_breaks_the_served_index(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    many_articles(seeds, 20)
+    env = cli_env(tmp_path)
+    subprocess.run([*FOOTNOTE, "index"], env=env, check=True, capture_output=True, timeout=120)
+    first = store.current_generation(tmp_path / "index")
+    many_articles(seeds, 300, start=20)
+
+    began = time.monotonic()
+    subprocess.run(
+        [*FOOTNOTE, "index"],
+        env={**env, "FOOTNOTE_INDEX_DIR": str(tmp_path / "probe")},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    duration = time.monotonic() - began
+    killed_mid_build = 0
+    for fraction in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95):
+        process = subprocess.Popen(
+            [*FOOTNOTE, "index"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(duration * fraction)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        killed_mid_build += store.current_generation(tmp_path / "index") == first
+        served = Footnote(make_settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="hashing"))
+        engine = served.open_engine()
+        assert engine.ask("What does article 3 discuss?").passages, (
+            "the previous index still loads and answers"
+        )
+    assert killed_mid_build >= 3, "most kills landed before the swap"
+    done = subprocess.run(
+        [*FOOTNOTE, "index"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(store.load(tmp_path / "index").articles) == 320, "the next build completes"
+    assert len(list((tmp_path / "index").glob(".staging-*"))) == 0, "leftovers of killed builds are cleaned"
+
+
+def test_two_index_runs_at_once_wait_for_each_other(tmp_path: Path) -> None:
+    many_articles(tmp_path / "seeds", 150)
+    env = cli_env(tmp_path)
+    runs = [
+        subprocess.Popen(
+            [*FOOTNOTE, "index"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    stdout = "".join(out for out, _ in outputs)
+    assert "added 150" in stdout and "index up to date" in stdout, "one built, the other found it done"
+    assert any("another `footnote index` is running; waiting" in err for _, err in outputs)
+    store.load(tmp_path / "index")
+
+
+def test_pickled_vectors_are_refused(tmp_path: Path) -> None:
+    import numpy as np
+
+    many_articles(tmp_path / "seeds", 2)
+    subprocess.run([*FOOTNOTE, "index"], env=cli_env(tmp_path), check=True, capture_output=True, timeout=120)
+    generation = store.current_generation(tmp_path / "index")
+    assert generation is not None
+    np.save(generation / "units.npy", np.array([{"evil": "object"}], dtype=object), allow_pickle=True)
+    with pytest.raises(Exception, match=r"units\.npy"):
+        store.load(tmp_path / "index")
+
+
+def test_permission_denied_while_writing_is_a_clear_error_and_the_old_index_stays(tmp_path: Path) -> None:
+    many_articles(tmp_path / "seeds", 2)
+    env = cli_env(tmp_path)
+    subprocess.run([*FOOTNOTE, "index"], env=env, check=True, capture_output=True, timeout=120)
+    many_articles(tmp_path / "seeds", 1, start=5)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os\n_mkdir = os.mkdir\n"
+        "def deny(path, *a, **k):\n"
+        "    if '.staging-' in str(path):\n"
+        "        raise PermissionError(13, 'Permission denied', str(path))\n"
+        "    return _mkdir(path, *a, **k)\n"
+        "os.mkdir = deny\n"
+    )
+    result = subprocess.run(
+        [*FOOTNOTE, "index"],
+        env={**env, "PYTHONPATH": f"{hook}:{ROOT}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.startswith("footnote: error: [Errno 13] Permission denied")
+        and "Traceback" not in result.stderr
+    )
+    assert len(store.load(tmp_path / "index").articles) == 2
+
+
+# -- uploads -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd.md", "passwd.md"),
+        ("/etc/cron.d/evil.txt", "evil.txt"),
+        ("..\\..\\windows\\system.ini.md", "system.ini.md"),
+        ("CON.txt", "article-CON.txt"),
+        ("nul.md", "article-nul.md"),
+        ("   .md", "article.md"),
+        (".hidden.md", "hidden.md"),
+        ("Ａｒｔｉｃｌｅ (draft) №1.md", "Article-draft-No1.md"),
+        ("a\u202eevil\u0000.md", "a-evil.md"),
+        ("x" * 300 + ".md", "x" * 100 + ".md"),
+    ],
+)
+def test_upload_names_are_sanitised(name: str, expected: str) -> None:
+    assert corpus.safe_file_name(name) == expected
+
+
+def test_uploads_stay_inside_the_seeds_folder_and_never_overwrite_silently(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    added = corpus.add_file(seeds, "../../escape.md", b"# One\n\nFirst text.")
+    assert added.doc_id == "escape.md" and (seeds / "escape.md").exists()
+    assert not (tmp_path / "escape.md").exists()
+    again = corpus.add_file(seeds, "escape.md", b"# One\n\nFirst text.")
+    assert again.unchanged
+    other = corpus.add_file(seeds, "escape.md", b"# Two\n\nOther text.")
+    assert other.renamed and other.doc_id == "escape-2.md"
+    assert (seeds / "escape.md").read_bytes() == b"# One\n\nFirst text."
+    replaced = corpus.add_file(seeds, "escape.md", b"# Three\n\nNew text.", replace=True)
+    assert replaced.doc_id == "escape.md" and b"Three" in (seeds / "escape.md").read_bytes()
+    with pytest.raises(CorpusError, match="only"):
+        corpus.add_file(seeds, "payload.sh", b"rm -rf /")
+    with pytest.raises(CorpusError, match="not UTF-8"):
+        corpus.add_file(seeds, "latin1.txt", "caf\xe9".encode("latin-1"))
+    assert sorted(p.name for p in seeds.iterdir()) == ["escape-2.md", "escape.md"]
+
+
+def test_remove_never_leaves_the_seeds_folder(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (tmp_path / "outside.md").write_text("keep me")
+    (seeds / "inside.md").write_text("bye")
+    assert not corpus.remove_file(seeds, "../outside.md")
+    assert not corpus.remove_file(seeds, str(tmp_path / "outside.md"))
+    assert (tmp_path / "outside.md").exists()
+    assert corpus.remove_file(seeds, "inside.md") and not (seeds / "inside.md").exists()
+
+
+# -- the bot under load and odd input ----------------------------------------------------------------
+
+
+def rss_kib() -> int:
+    with Path(f"/proc/{os.getpid()}/status").open(encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+async def test_burst_of_1000_questions_from_100_users(fake: FakeTelegram, tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "apples.md").write_text(
+        "---\ntitle: Apples\n---\nFarmers pick ripe apples in autumn.\n"
+    )
+    # Telegram's own 30 requests/s cap would make this a minute-long test: lift it on loopback.
+    application = await started(bot_settings(fake, tmp_path, rate_limit_per_minute=8, telegram_max_rate=0))
+    try:
+        # warm up, then measure
+        fake.push_message("When do farmers pick apples?", user_id=10_000)
+        await wait(fake, "sendMessage")
+        gc.collect()
+        baseline_tasks = len(asyncio.all_tasks())
+        before = rss_kib()
+        began = time.monotonic()
+        for round_ in range(10):
+            for user in range(1, 101):
+                fake.push_message(f"When do farmers pick apples? ({round_})", user_id=user)
+        answers = await wait(
+            fake, "sendMessage", text_has("Farmers pick ripe apples"), count=1 + 100 * 8, timeout=120
+        )
+        notices = await wait(fake, "sendMessage", text_has("faster than I can read"), count=100)
+        elapsed = time.monotonic() - began
+        await asyncio.sleep(1.0)
+        per_user: dict[int, int] = {}
+        for call in fake.calls_to("sendMessage"):
+            per_user[call.params["chat_id"]] = per_user.get(call.params["chat_id"], 0) + 1
+        assert all(per_user[user] == 8 + 1 for user in range(1, 101)), "8 answers and exactly one notice each"
+        assert len(answers) == 801 and len(notices) == 100
+        gc.collect()
+        after = rss_kib()
+        assert after - before < 60_000, f"memory grew by {after - before} KiB"
+        assert len(asyncio.all_tasks()) <= baseline_tasks, "no handler task left behind"
+        assert elapsed < 120
+    finally:
+        await stopped(application)
+
+
+async def test_malformed_and_unexpected_updates_never_crash_the_bot(
+    fake: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "apples.md").write_text(
+        "---\ntitle: Apples\n---\nFarmers pick ripe apples in autumn.\n"
+    )
+    application: Application = await started(bot_settings(fake, tmp_path))  # type: ignore[type-arg]
+    try:
+        now = int(time.time())
+        chat = {"id": 1, "type": "private"}
+        user = {"id": 1, "is_bot": False, "first_name": "x"}
+        fake.push_update(
+            {
+                "edited_message": {
+                    "message_id": 5,
+                    "date": now,
+                    "edit_date": now,
+                    "chat": chat,
+                    "from": user,
+                    "text": "edited question about apples",
+                }
+            }
+        )
+        fake.push_update(
+            {
+                "channel_post": {
+                    "message_id": 6,
+                    "date": now,
+                    "chat": {"id": -1001, "type": "channel"},
+                    "text": "a channel post about apples",
+                }
+            }
+        )
+        fake.push_update(
+            {
+                "message": {
+                    "message_id": 7,
+                    "date": now,
+                    "chat": {"id": -5, "type": "group"},
+                    "text": "no sender at all",
+                }
+            }
+        )
+        fake.push_update(
+            {
+                "message": {
+                    "message_id": 8,
+                    "date": now,
+                    "chat": chat,
+                    "from": user,
+                    "photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}],
+                    "caption": "<b>" * 5000,
+                }
+            }
+        )
+        fake.push_update({"brand_new_update_type": {"whatever": True}})
+        fake.push_update(
+            {
+                "message": {
+                    "message_id": 9,
+                    "date": now,
+                    "chat": chat,
+                    "from": user,
+                    "text": "<script>alert(1)</script> & apples?",
+                }
+            }
+        )
+        fake.push_message("When do farmers pick ripe apples?", user_id=2)
+        await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 2)
+        await asyncio.sleep(0.5)
+        texts = fake.texts()
+        assert not any("edited question" in t or "channel post" in t for t in texts)
+        assert "I read text questions only — please type your question." in texts
+        assert not [r for r in caplog.records if r.levelno >= 40], "no handler error"
+    finally:
+        await stopped(application)
+
+
+async def test_reindex_while_the_cli_holds_the_lock_is_reported(fake: FakeTelegram, tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "apples.md").write_text(
+        "---\ntitle: Apples\n---\nFarmers pick ripe apples in autumn.\n"
+    )
+    settings = bot_settings(fake, tmp_path)
+    application = await started(settings)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.writer_lock(settings.index_dir):
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        fake.push_message("/reindex", user_id=ADMIN)
+        await wait(fake, "editMessageText", text_has("Another indexing run"))
+        fake.push_message("When do farmers pick ripe apples?")
+        await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
+    finally:
+        release.set()
+        holder.join()
+        await stopped(application)
