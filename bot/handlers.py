@@ -47,6 +47,12 @@ def is_allowed(context: Context, update: Update) -> bool:
     return (user is not None and user.id in allowed) or (chat is not None and chat.id in allowed)
 
 
+def texts_of(update: Update) -> messages.Texts:
+    """The reader's language (from their Telegram settings) for the bot's own words."""
+    user = update.effective_user
+    return messages.texts_for(user.language_code if user else None)
+
+
 async def reply(message: Message, text: str, **kwargs: Any) -> Message:
     """Reply in the same chat and forum topic, as HTML."""
     return await message.reply_text(text, parse_mode=ParseMode.HTML, disable_web_page_preview=True, **kwargs)
@@ -80,7 +86,7 @@ async def on_ask(update: Update, context: Context) -> None:
         return
     question = " ".join(context.args or [])
     if not question.strip():
-        await reply(message, messages.ASK_USAGE)
+        await reply(message, texts_of(update).ask_usage)
         return
     await answer_question(update, context, question)
 
@@ -96,30 +102,32 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     if message is None or user is None:
         return
     state = state_of(context)
+    texts = texts_of(update)
     if not is_allowed(context, update):
         if message.chat.type == ChatType.PRIVATE:
-            await reply(message, messages.NOT_ALLOWED)
+            await reply(message, texts.not_allowed)
         return
     allowed, notice = state.rate.check(user.id)
     if not allowed:
         if notice:
-            await reply(message, messages.RATE_LIMITED)
+            await reply(message, texts.rate_limited)
         return
     limit = state.footnote.settings.max_question_chars
     cleaned = clean_question(question, limit)
     if not cleaned:
-        await reply(message, messages.ASK_USAGE)
+        await reply(message, texts.ask_usage)
         return
     if len(" ".join(question.split())) > limit:
-        await reply(message, messages.CUT_NOTE.format(chars=limit))
+        await reply(message, texts.cut_note.format(chars=limit))
 
     thread = message.message_thread_id if message.is_topic_message else None
     await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING, message_thread_id=thread)
     began = time.perf_counter()
     engine = state.engine
-    answer = await asyncio.to_thread(engine.ask, cleaned)
+    previous = state.previous_question(message.chat_id, user.id, cleaned)
+    answer = await asyncio.to_thread(engine.ask, cleaned, None, previous)
     answer_id = state.remember(answer, user.id, message.chat_id)
-    rendered = render.render_answer(answer, answer_id)
+    rendered = render.render_answer(answer, answer_id, texts)
     for position, text in enumerate(rendered.texts):
         last = position == len(rendered.texts) - 1
         await reply(
@@ -135,7 +143,7 @@ async def on_other(update: Update, context: Context) -> None:
     """Stickers, photos, voice… in a private chat: a short hint."""
     message = update.effective_message
     if message is not None and message.chat.type == ChatType.PRIVATE:
-        await reply(message, messages.NOT_TEXT)
+        await reply(message, texts_of(update).not_text)
 
 
 # -- buttons -----------------------------------------------------------------------------------------
@@ -147,10 +155,11 @@ async def on_button(update: Update, context: Context) -> None:
     if query is None or query.data is None or query.message is None:
         return
     state = state_of(context)
+    texts = texts_of(update)
     kind, _, rest = query.data.partition(":")
     if kind == "s":
         page = int(rest) if rest.isdigit() else 0
-        rendered = render.sources_page(state.engine.titles(), page)
+        rendered = render.sources_page(state.engine.titles(), page, texts)
         await query.answer()
         await query.edit_message_text(
             rendered.texts[0],
@@ -162,7 +171,7 @@ async def on_button(update: Update, context: Context) -> None:
     answer_id, _, argument = rest.partition(":")
     asked = state.recall(answer_id)
     if asked is None:
-        await query.answer(messages.EXPIRED, show_alert=True)
+        await query.answer(texts.expired, show_alert=True)
         return
     chat_id = query.message.chat.id
     if kind == "p":
@@ -170,7 +179,7 @@ async def on_button(update: Update, context: Context) -> None:
         article = state.engine.stored.articles.get(quote.doc_id) if quote else None
         await query.answer()
         if quote is None or article is None:
-            await context.bot.send_message(chat_id, messages.EXPIRED)
+            await context.bot.send_message(chat_id, texts.expired)
             return
         chunk = state.engine.chunk_around(quote.doc_id, quote.start, quote.end)
         text = render.passage_view(quote, chunk, article.text)
@@ -179,13 +188,13 @@ async def on_button(update: Update, context: Context) -> None:
         )
     elif kind == "m":
         await query.answer()
-        for text in render.passages_view(asked.answer.passages):
+        for text in render.passages_view(asked.answer.passages, texts):
             await context.bot.send_message(
                 chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
             )
     elif kind == "f" and query.from_user is not None:
         await asyncio.to_thread(state.feedback.record, asked, query.from_user.id, argument == "1")
-        await query.answer(messages.THANKS)
+        await query.answer(texts.thanks)
     else:
         await query.answer()
 
@@ -199,25 +208,26 @@ async def on_start(update: Update, context: Context) -> None:
     if message is None:
         return
     state = state_of(context)
+    texts = texts_of(update)
     titles = state.engine.titles()
     examples = list(state.footnote.settings.example_questions[:2]) or [
-        f"What is the main point of {title}?" for _, title, _ in titles[:2]
+        texts.example.format(title=title) for _, title, _ in titles[:2]
     ]
-    await reply(message, messages.start(len(titles), examples))
+    await reply(message, messages.start(texts, len(titles), examples))
 
 
 async def on_help(update: Update, context: Context) -> None:
     """/help, with the admin commands for admins."""
     if update.effective_message is not None:
         extra = messages.HELP_ADMIN if is_admin(context, update) else ""
-        await reply(update.effective_message, messages.HELP + extra)
+        await reply(update.effective_message, texts_of(update).help + extra)
 
 
 async def on_sources(update: Update, context: Context) -> None:
     """/sources: the indexed articles, paged."""
     if update.effective_message is None:
         return
-    rendered = render.sources_page(state_of(context).engine.titles(), 0)
+    rendered = render.sources_page(state_of(context).engine.titles(), 0, texts_of(update))
     await reply(update.effective_message, rendered.texts[0], reply_markup=rendered.keyboard)
 
 
@@ -402,6 +412,6 @@ async def on_error(update: object, context: Context) -> None:
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
-            await reply(update.effective_message, messages.ERROR)
+            await reply(update.effective_message, texts_of(update).error)
         except Exception:
             log.warning("could not send the error message", exc_info=True)

@@ -5,27 +5,9 @@ HTML parse mode: callers escape whatever they insert.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 
-START = (
-    "👋 I answer questions about <b>{articles}</b> analytical article{plural} with <b>exact quotes</b> "
-    "from them, each marked [1], [2]… and linked to its source.\n\n"
-    "Just ask, for example:\n{examples}\n\n"
-    "In a group, write <code>/ask your question</code>, mention me, or reply to one of my answers. "
-    "/help for more."
-)
-START_EMPTY = (
-    "👋 I answer questions about a corpus of articles with exact quotes, but no articles are indexed yet."
-)
-HELP = (
-    "<b>How to ask</b>\n"
-    "Write a question in plain words. I quote the sentences of the articles that answer it, word for word, "
-    "and list the sources. Buttons under an answer open the whole passage around a quote, show more sources, "
-    "or let you rate the answer.\n\n"
-    "<b>In groups</b>: <code>/ask your question</code>, an @mention, or a reply to my message.\n\n"
-    "<b>Commands</b>\n"
-    "/ask — ask a question\n/sources — the articles I know\n/help — this message"
-)
 HELP_ADMIN = (
     "\n\n<b>Admin</b>\n"
     "/reindex — rebuild the index from the seeds folder\n"
@@ -34,22 +16,151 @@ HELP_ADMIN = (
     "/stats — articles, chunks, questions answered, answer times\n"
     "/feedback — export 👍/👎 feedback as JSONL"
 )
-ANSWER_HEADER = "📝 <b>From the articles</b>"
-SOURCES_HEADER = "<b>Sources</b>"
-ABSTAIN = "🤷 I don't find this in the articles."
-NEAREST = "The nearest articles are:"
-ASK_USAGE = "Write your question after the command, e.g. <code>/ask Why did Moscow refuse?</code>"
-NOT_TEXT = "I read text questions only — please type your question."
-CUT_NOTE = "✂️ Your question was long, so I used its first {chars} characters."
-RATE_LIMITED = "⏳ You're asking faster than I can read. Please wait a minute before the next question."
-NOT_ALLOWED = "This bot is private."
 ADMINS_ONLY = "⛔ Admins only."
-ERROR = "😔 Sorry, something went wrong on my side. Please try again in a moment."
-EXPIRED = "This answer is too old for that button — please ask again."
-THANKS = "Thanks for the feedback!"
 NO_FEEDBACK = "No feedback yet."
-NO_MORE = "No other sources for this answer."
-SOURCES_EMPTY = "No articles are indexed yet."
+
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """What readers see, in one language (admin texts below stay in English)."""
+
+    start: str
+    start_empty: str
+    help: str
+    answer_header: str
+    sources_header: str
+    more_sources: str
+    abstain: str
+    nearest: str
+    foreign_script: str
+    ask_usage: str
+    not_text: str
+    cut_note: str
+    rate_limited: str
+    not_allowed: str
+    error: str
+    expired: str
+    thanks: str
+    no_more: str
+    sources_empty: str
+    articles_page: str
+    previous: str
+    next: str
+    example: str
+
+
+EN = Texts(
+    start=(
+        "👋 I answer questions about <b>{articles}</b> analytical article{plural} with <b>exact quotes</b> "
+        "from them, each marked [1], [2]… and linked to its source.\n\n"
+        "Just ask, for example:\n{examples}\n\n"
+        "In a group, write <code>/ask your question</code>, mention me, or reply to one of my answers. "
+        "/help for more."
+    ),
+    start_empty="👋 I answer questions about articles with exact quotes, but no articles are indexed yet.",
+    help=(
+        "<b>How to ask</b>\n"
+        "Write a question in plain words. I quote the sentences of the articles that answer it, "
+        "word for word, "
+        "and list the sources. Buttons under an answer open the whole passage around a quote, show more "
+        "sources, or let you rate the answer. Short follow-ups such as “and the informal reasons?” continue "
+        "your previous question.\n\n"
+        "<b>In groups</b>: <code>/ask your question</code>, an @mention, or a reply to my message.\n\n"
+        "<b>Commands</b>\n"
+        "/ask — ask a question\n/sources — the articles I know\n/help — this message"
+    ),
+    answer_header="📝 <b>From the articles</b>",
+    sources_header="<b>Sources</b>",
+    more_sources="📚 More sources",
+    abstain="🤷 I don't find this in the articles.",
+    nearest="The nearest articles are:",
+    foreign_script=(
+        "My current model reads English only, so I can't match this question reliably. "
+        "Please ask in English, "
+        "or ask an admin to switch on the multilingual model (FOOTNOTE_EMBEDDER=e5-multilingual)."
+    ),
+    ask_usage="Write your question after the command, e.g. <code>/ask Why did Moscow refuse?</code>",
+    not_text="I read text questions only — please type your question.",
+    cut_note="✂️ Your question was long, so I used its first {chars} characters.",
+    rate_limited="⏳ You're asking faster than I can read. Please wait a minute before the next question.",
+    not_allowed="This bot is private.",
+    error="😔 Sorry, something went wrong on my side. Please try again in a moment.",
+    expired="This answer is too old for that button — please ask again.",
+    thanks="Thanks for the feedback!",
+    no_more="No other sources for this answer.",
+    sources_empty="No articles are indexed yet.",
+    articles_page="📚 <b>Articles</b> ({count}), page {page} of {pages}",
+    previous="◀ Previous",
+    next="Next ▶",
+    example="What is the main point of {title}?",
+)
+
+RU = Texts(
+    start=(
+        "👋 Я отвечаю на вопросы по <b>{articles}</b> аналитическим статьям <b>точными цитатами</b> из них: "
+        "каждая помечена [1], [2]… и ведёт к источнику.\n\n"
+        "Просто спросите, например:\n{examples}\n\n"
+        "В группе напишите <code>/ask ваш вопрос</code>, упомяните меня или ответьте на моё сообщение. "
+        "Подробнее — /help."
+    ),
+    start_empty="👋 Я отвечаю на вопросы по статьям точными цитатами, но статей в индексе пока нет.",
+    help=(
+        "<b>Как спрашивать</b>\n"
+        "Напишите вопрос своими словами. Я процитирую дословно те предложения статей, которые на него "
+        "отвечают, и укажу источники. Кнопки под ответом открывают весь фрагмент вокруг цитаты, показывают "
+        "другие источники и позволяют оценить ответ. Короткие уточнения вроде «а неофициальные причины?» "
+        "продолжают ваш предыдущий вопрос.\n\n"
+        "<b>В группах</b>: <code>/ask ваш вопрос</code>, упоминание через @ или ответ на моё сообщение.\n\n"
+        "<b>Команды</b>\n"
+        "/ask — задать вопрос\n/sources — статьи, которые я знаю\n/help — эта справка"
+    ),
+    answer_header="📝 <b>Из статей</b>",
+    sources_header="<b>Источники</b>",
+    more_sources="📚 Ещё источники",
+    abstain="🤷 Я не нахожу этого в статьях.",
+    nearest="Ближайшие статьи:",
+    foreign_script=(
+        "Моя текущая модель понимает только английский, поэтому я не могу надёжно найти ответ "
+        "на этот вопрос. "
+        "Спросите по-английски или попросите администратора включить многоязычную модель "
+        "(FOOTNOTE_EMBEDDER=e5-multilingual)."
+    ),
+    ask_usage="Напишите вопрос после команды, например: <code>/ask Почему Москва отказалась?</code>",
+    not_text="Я понимаю только текстовые вопросы — пожалуйста, напишите вопрос.",
+    cut_note="✂️ Вопрос длинный, поэтому я использовал первые {chars} символов.",
+    rate_limited="⏳ Вы спрашиваете быстрее, чем я успеваю читать. Подождите минуту до следующего вопроса.",
+    not_allowed="Это закрытый бот.",
+    error="😔 Извините, у меня что-то пошло не так. Попробуйте ещё раз через минуту.",
+    expired="Этот ответ устарел для этой кнопки — задайте вопрос снова.",
+    thanks="Спасибо за отзыв!",
+    no_more="Других источников для этого ответа нет.",
+    sources_empty="В индексе пока нет статей.",
+    articles_page="📚 <b>Статьи</b> ({count}), страница {page} из {pages}",
+    previous="◀ Назад",
+    next="Дальше ▶",
+    example="О чём статья {title}?",
+)
+
+
+def texts_for(language_code: str | None) -> Texts:
+    """Russian for readers whose Telegram is in Russian, Belarusian or Ukrainian; English otherwise."""
+    if language_code and language_code.split("-")[0].lower() in {"ru", "be", "uk"}:
+        return RU
+    return EN
+
+
+def plural(count: int) -> str:
+    """'s' unless there is exactly one (English only)."""
+    return "" if count == 1 else "s"
+
+
+def start(texts: Texts, articles: int, examples: list[str]) -> str:
+    """The /start greeting with the corpus size and example questions."""
+    if not articles:
+        return texts.start_empty
+    shown = "\n".join(f"• <i>{escape(example)}</i>" for example in examples)
+    return texts.start.format(articles=articles, plural=plural(articles), examples=shown)
+
 
 REINDEX_STARTED = "⏳ Reindexing…"
 REINDEX_PROGRESS = "⏳ Reindexing… embedded {done} of {total} texts"
@@ -78,16 +189,3 @@ STATS = (
     "<b>Articles</b> {articles}\n<b>Chunks</b> {chunks}\n<b>Questions answered</b> {questions}\n"
     "<b>Median answer time</b> {median}\n<b>Index age</b> {age}\n<b>Embedder</b> {embedder}"
 )
-
-
-def plural(count: int) -> str:
-    """'s' unless there is exactly one."""
-    return "" if count == 1 else "s"
-
-
-def start(articles: int, examples: list[str]) -> str:
-    """The /start greeting with the corpus size and example questions."""
-    if not articles:
-        return START_EMPTY
-    shown = "\n".join(f"• <i>{escape(example)}</i>" for example in examples)
-    return START.format(articles=articles, plural=plural(articles), examples=shown)

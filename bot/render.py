@@ -14,7 +14,8 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import messages
+from bot.messages import EN, Texts
+from index.engine import FOREIGN_SCRIPT_NOTE
 from index.types import Answer, Chunk, Passage, Quote
 
 MAX_MESSAGE = 4096
@@ -42,24 +43,29 @@ def tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n", text).strip()
 
 
-def render_answer(answer: Answer, answer_id: str) -> Rendered:
+def render_answer(answer: Answer, answer_id: str, texts: Texts = EN) -> Rendered:
     """An answer as messages: quotes in blockquotes with [n], then the sources; buttons for each quote."""
     if answer.abstained:
-        return Rendered([abstention(answer)], feedback_row_only(answer_id))
-    blocks = [("\n\n", messages.ANSWER_HEADER)]
+        return Rendered([abstention(answer, texts)], feedback_row_only(answer_id))
+    blocks = [("\n\n", texts.answer_header)]
     blocks.extend(("\n\n", block) for quote in answer.quotes for block in quote_blocks(quote))
-    blocks.extend(sources_lines(answer.quotes))
-    blocks.extend(("\n\n", f"ℹ️ {escape(note)}") for note in answer.notes)
-    return Rendered(pack(blocks), answer_keyboard(answer, answer_id))
+    blocks.extend(sources_lines(answer.quotes, texts))
+    blocks.extend(("\n\n", f"ℹ️ {escape(note)}") for note in notes(answer, texts))
+    return Rendered(pack(blocks), answer_keyboard(answer, answer_id, texts))
 
 
-def abstention(answer: Answer) -> str:
+def notes(answer: Answer, texts: Texts) -> list[str]:
+    """The engine's notes in the reader's language where the bot knows them."""
+    return [texts.foreign_script if note == FOREIGN_SCRIPT_NOTE else note for note in answer.notes]
+
+
+def abstention(answer: Answer, texts: Texts = EN) -> str:
     """The friendly 'not in the articles' message with the nearest article titles, no quotes."""
-    lines = [messages.ABSTAIN]
+    lines = [texts.abstain]
     if answer.nearest_titles:
-        lines.append(messages.NEAREST)
+        lines.append(texts.nearest)
         lines.extend(f"• {escape(title)}" for title in answer.nearest_titles)
-    lines.extend(f"\nℹ️ {escape(note)}" for note in answer.notes)
+    lines.extend(f"\nℹ️ {escape(note)}" for note in notes(answer, texts))
     return "\n".join(lines)
 
 
@@ -76,12 +82,12 @@ def quote_blocks(quote: Quote) -> list[str]:
     ]
 
 
-def sources_lines(quotes: tuple[Quote, ...]) -> list[tuple[str, str]]:
+def sources_lines(quotes: tuple[Quote, ...], texts: Texts = EN) -> list[tuple[str, str]]:
     """'[1, 2] Title' per article, linked when its URL is known, for pack()."""
     by_article: dict[str, list[Quote]] = {}
     for quote in quotes:
         by_article.setdefault(quote.doc_id, []).append(quote)
-    lines = [("\n\n", messages.SOURCES_HEADER)]
+    lines = [("\n\n", texts.sources_header)]
     for group in by_article.values():
         numbers = ", ".join(str(q.n) for q in group)
         lines.append(("\n", f"[{numbers}] {link(group[0].title, group[0].source)}"))
@@ -118,25 +124,27 @@ def passage_view(quote: Quote, chunk: Chunk | None, article_text: str) -> str:
     return f"{header}{before_html}<b>{body_html}</b>{after_html}"
 
 
-def passages_view(passages: tuple[Passage, ...]) -> list[str]:
+def passages_view(passages: tuple[Passage, ...], texts: Texts = EN) -> list[str]:
     """The retrieved passages, best first: title and opening words of each."""
-    blocks = [("\n\n", "📚 <b>More sources</b>")]
+    blocks = [("\n\n", f"<b>{texts.more_sources}</b>")]
     for passage in passages:
         preview = tidy(passage.text)
         preview = preview if len(preview) <= 240 else preview[:240].rsplit(" ", 1)[0] + "…"
         body = f"<b>{passage.rank}.</b> {link(passage.title, passage.source)}\n<i>{escape(preview)}</i>"
         blocks.append(("\n\n", body))
-    return pack(blocks) if passages else [messages.NO_MORE]
+    return pack(blocks) if passages else [texts.no_more]
 
 
-def sources_page(titles: list[tuple[str, str, str | None]], page: int, per_page: int = 10) -> Rendered:
+def sources_page(
+    titles: list[tuple[str, str, str | None]], page: int, texts: Texts = EN, per_page: int = 10
+) -> Rendered:
     """One page of /sources: title, doc_id and link of each indexed article, with paging buttons."""
     if not titles:
-        return Rendered([messages.SOURCES_EMPTY], None)
+        return Rendered([texts.sources_empty], None)
     pages = (len(titles) + per_page - 1) // per_page
     page = max(0, min(page, pages - 1))
     shown = titles[page * per_page : (page + 1) * per_page]
-    head = f"📚 <b>Articles</b> ({len(titles)}), page {page + 1} of {pages}"
+    head = texts.articles_page.format(count=len(titles), page=page + 1, pages=pages)
     text = ""
     for with_url in (True, False):  # very long URLs could overflow a page: then titles only
         lines = [head]
@@ -149,13 +157,13 @@ def sources_page(titles: list[tuple[str, str, str | None]], page: int, per_page:
             break
     buttons = []
     if page > 0:
-        buttons.append(InlineKeyboardButton("◀ Previous", callback_data=f"s:{page - 1}"))
+        buttons.append(InlineKeyboardButton(texts.previous, callback_data=f"s:{page - 1}"))
     if page < pages - 1:
-        buttons.append(InlineKeyboardButton("Next ▶", callback_data=f"s:{page + 1}"))
+        buttons.append(InlineKeyboardButton(texts.next, callback_data=f"s:{page + 1}"))
     return Rendered([text], InlineKeyboardMarkup([buttons]) if buttons else None)
 
 
-def answer_keyboard(answer: Answer, answer_id: str) -> InlineKeyboardMarkup:
+def answer_keyboard(answer: Answer, answer_id: str, texts: Texts = EN) -> InlineKeyboardMarkup:
     """Buttons: open each quote's passage; more sources; 👍/👎."""
     quote_row = [
         InlineKeyboardButton(f"📖 [{q.n}]", callback_data=f"p:{answer_id}:{q.n}") for q in answer.quotes
@@ -163,7 +171,7 @@ def answer_keyboard(answer: Answer, answer_id: str) -> InlineKeyboardMarkup:
     rows = [quote_row[i : i + 4] for i in range(0, len(quote_row), 4)]
     rows.append(
         [
-            InlineKeyboardButton("📚 More sources", callback_data=f"m:{answer_id}"),
+            InlineKeyboardButton(texts.more_sources, callback_data=f"m:{answer_id}"),
             InlineKeyboardButton("👍", callback_data=f"f:{answer_id}:1"),
             InlineKeyboardButton("👎", callback_data=f"f:{answer_id}:0"),
         ]

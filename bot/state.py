@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from index.engine import Engine
+from index.followup import combine
 from index.service import Footnote
 from index.types import Answer
 
@@ -110,6 +111,20 @@ class BotState:
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
     reindexing: bool = False
     _answers: OrderedDict[str, Asked] = field(default_factory=OrderedDict)
+    _last_question: OrderedDict[tuple[int, int], tuple[float, str]] = field(default_factory=OrderedDict)
+
+    def previous_question(self, chat_id: int, user_id: int, question: str) -> str | None:
+        """The reader's previous question in this chat within the follow-up window (as it was searched,
+        so a chain of follow-ups keeps its topic); remembers this one."""
+        now = time.monotonic()
+        key = (chat_id, user_id)
+        earlier = self._last_question.pop(key, None)
+        fresh = earlier is not None and now - earlier[0] <= self.footnote.settings.followup_window_seconds
+        previous = earlier[1] if earlier is not None and fresh else None
+        self._last_question[key] = (now, combine(question, previous))
+        while len(self._last_question) > _KEPT_ANSWERS:
+            self._last_question.popitem(last=False)
+        return previous
 
     def remember(self, answer: Answer, user_id: int, chat_id: int) -> str:
         """Keep an answer for its buttons; returns its short id (fits callback data)."""

@@ -199,7 +199,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     questions = read_questions(args.file)
     engine = Footnote(settings).open_engine()
     engine.warm_up()
-    report = evaluate(questions, lambda q: engine.ask(q, max(args.k, 10)), ks=(1, 5, 10))
+    report = evaluate(questions, lambda q, previous: engine.ask(q, max(args.k, 10), previous), ks=(1, 5, 10))
     metrics = report.metrics()
     if args.json:
         rows = [
@@ -283,7 +283,10 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
     """Read questions line by line until EOF, `quit`, or (at a terminal) an empty line; never a traceback."""
+    from index.followup import combine
+
     interactive = stdin.isatty()
+    previous: str | None = None  # follow-ups ("and the informal ones?") lean on the previous question
     count = len(engine.stored.articles)
     stdout.write(
         f"Footnote: ask about {count} article{'s' if count != 1 else ''}. Empty line or Ctrl-D to quit.\n"
@@ -299,7 +302,8 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
         if not question:
             continue
         try:
-            answer = engine.ask(question)
+            answer = engine.ask(question, previous=previous)
+            previous = combine(question, previous)
         except Exception:
             log.exception("chat: failed to answer %r", question)
             stdout.write("Sorry, something went wrong while answering. Please try again.\n")

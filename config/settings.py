@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     # Retrieval and answers
     top_k: int = Field(5, ge=1, le=50)
+    retrieval: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    followup_window_seconds: float = Field(600.0, ge=0, le=86400)
     rrf_k: int = Field(60, ge=1, le=1000)
     abstain_threshold: float | None = Field(None, ge=-1.0, le=2.0)  # None: the embedder's calibrated value
     max_quotes: int = Field(4, ge=1, le=12)

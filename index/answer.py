@@ -77,10 +77,28 @@ class Composer:
             rows.append(i)
         self._unit_words: dict[int, frozenset[str]] = {}
 
-    def compose(self, question: str, retrieval: Retrieval) -> Answer:
-        """Quote the sentences that answer the question, or abstain."""
+    def compose(
+        self,
+        question: str,
+        retrieval: Retrieval,
+        search: str | None = None,
+        own_vector: Vectors | None = None,
+    ) -> Answer:
+        """Quote the sentences that answer the question, or abstain.
+
+        For a follow-up, `search` is the question joined to its predecessor (which found the passages)
+        and `own_vector` the follow-up's own embedding: quotes are chosen by both, and the reader's new
+        words weigh more than the earlier question's, since they say what the reader wants now.
+        """
         clock = time.perf_counter()
-        query = _Question(question, retrieval.query_vector[0], self.lexical.weights(question))
+        weights = self.lexical.weights(search or question)
+        own = set(self.lexical.analyzer.words(question))
+        context_share = 1.0 if not search else 0.25
+        weights = {word: weight * (1.0 if word in own else context_share) for word, weight in weights.items()}
+        vector = retrieval.query_vector[0]
+        if own_vector is not None:
+            vector = (vector + own_vector[0]) / 2.0
+        query = _Question(question, vector, weights)
         relevant = [
             p
             for p in retrieval.passages[: self.params.answer_passages]

@@ -15,8 +15,9 @@ from index import store
 from index.answer import ABSTAIN_TEXT, AnswerParams, Composer
 from index.chunking import ChunkingParams
 from index.embedding import Embedder
+from index.followup import combine
 from index.indexing import chunking_record
-from index.retrieval import Retriever
+from index.retrieval import Mode, Retriever
 from index.types import Answer, Chunk
 
 _SPACE = re.compile(r"\s+")
@@ -32,6 +33,7 @@ class EngineParams:
 
     top_k: int = 5
     rrf_k: int = 60
+    retrieval: Mode = "hybrid"
     answer: AnswerParams = field(default_factory=AnswerParams)
     max_question_chars: int = 500
 
@@ -43,7 +45,7 @@ class Engine:
         self.stored = stored
         self.embedder = embedder
         self.params = params
-        self.retriever = Retriever(stored, embedder, rrf_k=params.rrf_k)
+        self.retriever = Retriever(stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval)
         self.composer = Composer(stored, self.retriever.lexical, params.answer)
 
     @classmethod
@@ -60,13 +62,17 @@ class Engine:
         """Name of the loaded generation (changes when a reindex is swapped in)."""
         return self.stored.path.name
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer one question with verbatim quotes, or abstain."""
+    def ask(self, question: str, k: int | None = None, previous: str | None = None) -> Answer:
+        """Answer one question with verbatim quotes, or abstain. `previous` is the reader's previous
+        question: a follow-up ("and the informal ones?") is searched together with it."""
         question = clean_question(question, self.params.max_question_chars)
         if not question:
             raise ValueError("the question is empty")
-        retrieval = self.retriever.retrieve(question, k or self.params.top_k)
-        if not self.embedder.multilingual and not mostly_latin(question):
+        search = combine(
+            question, clean_question(previous, self.params.max_question_chars) if previous else None
+        )
+        retrieval = self.retriever.retrieve(search, k or self.params.top_k)
+        if not self.embedder.multilingual and not mostly_latin(search):
             # An English-only model matches such a question to passages at random: say so instead of quoting.
             titles = tuple(dict.fromkeys(p.title for p in retrieval.passages))[:3]
             return Answer(
@@ -79,7 +85,9 @@ class Engine:
                 notes=(FOREIGN_SCRIPT_NOTE,),
                 timings_ms=retrieval.timings_ms,
             )
-        return self.composer.compose(question, retrieval)
+        if search == question:
+            return self.composer.compose(question, retrieval)
+        return self.composer.compose(question, retrieval, search, self.embedder.embed_queries([question]))
 
     def chunk_around(self, doc_id: str, start: int, end: int) -> Chunk | None:
         """The first chunk that contains [start, end) of an article (a quote's passage in context)."""

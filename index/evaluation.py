@@ -3,6 +3,8 @@
 A question file has one JSON object per line: `{"id", "question", "gold": [sentences], "expect"?}`;
 `"expect": "abstain"` marks a question the articles cannot answer. A gold sentence counts as found in
 a passage or an answer when it appears there, compared with whitespace folded and case ignored.
+Instead of sentences, `"gold_docs": [doc_id]` judges at article level (any passage of that article);
+`"context"` is the previous question of a conversation, for follow-up questions.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class EvalQuestion:
     question: str
     gold: tuple[str, ...]
     expect_abstain: bool
+    gold_docs: tuple[str, ...] = ()
+    context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,11 @@ class EvalReport:
     ks: tuple[int, ...]
 
     def _answerable(self) -> list[EvalResult]:
-        return [r for r in self.results if not r.question.expect_abstain and r.question.gold]
+        return [
+            r
+            for r in self.results
+            if not r.question.expect_abstain and (r.question.gold or r.question.gold_docs)
+        ]
 
     def metrics(self) -> dict[str, float]:
         """recall@k (gold sentences in the top k passages), hit@k, MRR@10, answer recall, abstention."""
@@ -93,7 +101,14 @@ def read_questions(path: Path) -> list[EvalQuestion]:
         if not question:
             raise FootnoteError(f"{path}: line {number} has an empty question")
         questions.append(
-            EvalQuestion(str(row.get("id", number)), question, gold, row.get("expect") == "abstain")
+            EvalQuestion(
+                str(row.get("id", number)),
+                question,
+                gold,
+                row.get("expect") == "abstain",
+                tuple(str(d) for d in row.get("gold_docs") or ()),
+                str(row["context"]) if row.get("context") else None,
+            )
         )
     return questions
 
@@ -111,6 +126,11 @@ def contains(haystack: str, needle: str) -> bool:
 def judge(question: EvalQuestion, answer: Answer, seconds: float, ks: Iterable[int]) -> EvalResult:
     """Score one answer."""
     texts = [p.text for p in answer.passages]
+    if question.gold_docs and not question.gold:
+        docs = [p.doc_id for p in answer.passages]
+        first = next((i for i, d in enumerate(docs, 1) if d in question.gold_docs), None)
+        gold_in_top = {k: float(first is not None and first <= k) for k in ks}
+        return EvalResult(question, answer.abstained, first, gold_in_top, None, seconds)
     first = next((i for i, t in enumerate(texts, 1) if any(contains(t, g) for g in question.gold)), None)
     gold_in_top = {
         k: (sum(any(contains(t, g) for t in texts[:k]) for g in question.gold) / len(question.gold))
@@ -126,15 +146,15 @@ def judge(question: EvalQuestion, answer: Answer, seconds: float, ks: Iterable[i
 
 
 def evaluate(
-    questions: list[EvalQuestion], ask: Callable[[str], Answer], ks: tuple[int, ...] = (1, 5)
+    questions: list[EvalQuestion], ask: Callable[[str, str | None], Answer], ks: tuple[int, ...] = (1, 5)
 ) -> EvalReport:
-    """Ask every question and judge the answers."""
+    """Ask every question (with its conversation context, if any) and judge the answers."""
     import time
 
     results = []
     for question in questions:
         clock = time.perf_counter()
-        answer = ask(question.question)
+        answer = ask(question.question, question.context)
         results.append(judge(question, answer, time.perf_counter() - clock, ks))
     return EvalReport(tuple(results), ks)
 

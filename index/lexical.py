@@ -70,6 +70,11 @@ class LexicalIndex:
         """Each distinct analysed word of a text with its idf."""
         return {w: self.idf(w) for w in set(self.analyzer.words(text))}
 
+    def known_share(self, text: str) -> float:
+        """Share of a text's analysed words that occur in the indexed texts (0 when it has none)."""
+        words = self.analyzer.words(text)
+        return sum(1 for w in words if w in self._df) / len(words) if words else 0.0
+
     def scores(self, text: str) -> NDArray[np.float32]:
         """BM25 score of every indexed text for a query (zeros when no word is shared)."""
         words = [w for w in self.analyzer.words(text) if w in self._df]

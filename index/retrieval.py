@@ -1,14 +1,17 @@
 """Step 6: question -> ranked passages, by dense (FAISS) and lexical (BM25) search fused with reciprocal rank.
 
-RRF needs no score calibration between the two lists, which is why it is the default: a chunk's fused
-score is the sum of 1 / (rrf_k + rank) over the lists that found it. The best dense cosine is kept apart:
-it is the calibrated signal the answer step uses to decide whether to abstain.
+RRF needs no score calibration between the two lists: a chunk's fused score is the sum of
+weight / (rrf_k + rank) over the lists that found it. The lexical list's weight is the share of the
+question's words the corpus knows at all, so a question in another language than the articles (which
+shares no words with them) is ranked by the multilingual dense model alone instead of by the few
+names it happens to share. The best dense cosine is kept apart for the abstention decision.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -16,6 +19,8 @@ from index.embedding import Embedder, Vectors
 from index.lexical import LexicalIndex
 from index.store import StoredIndex
 from index.types import Passage
+
+Mode = Literal["hybrid", "dense", "lexical"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +37,18 @@ class Retriever:
     """Hybrid search over one loaded index."""
 
     def __init__(
-        self, stored: StoredIndex, embedder: Embedder, rrf_k: int = 60, candidates: int = 50
+        self,
+        stored: StoredIndex,
+        embedder: Embedder,
+        rrf_k: int = 60,
+        candidates: int = 50,
+        mode: Mode = "hybrid",
     ) -> None:
         self.stored = stored
         self.embedder = embedder
         self.rrf_k = rrf_k
         self.candidates = candidates
+        self.mode = mode
         self.lexical = LexicalIndex([c.text for c in stored.chunks])
 
     def retrieve(self, question: str, k: int) -> Retrieval:
@@ -68,9 +79,14 @@ class Retriever:
 
         clock = time.perf_counter()
         fused: dict[int, float] = {}
-        for ranking in (dense_ids, lexical_ids):
+        weights = {"dense": (1.0, 0.0), "lexical": (0.0, 1.0)}.get(
+            self.mode, (1.0, self.lexical.known_share(question))
+        )
+        for ranking, weight in zip((dense_ids, lexical_ids), weights, strict=True):
+            if weight <= 0:
+                continue
             for rank, i in enumerate(ranking, 1):
-                fused[i] = fused.get(i, 0.0) + 1.0 / (self.rrf_k + rank)
+                fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + rank)
         for i in fused:
             if i not in dense_scores:
                 dense_scores[i] = float(self.stored.chunk_index.reconstruct(i) @ query[0])

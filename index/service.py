@@ -43,6 +43,7 @@ class Footnote:
         return EngineParams(
             top_k=s.top_k,
             rrf_k=s.rrf_k,
+            retrieval=s.retrieval,
             answer=AnswerParams(abstain_threshold=threshold, max_quotes=s.max_quotes),
             max_question_chars=s.max_question_chars,
         )

@@ -153,7 +153,9 @@ async def test_groups_answer_only_when_addressed_and_keep_forum_topics(
     fake.push_message("apples in autumn, anyone?", chat_id=group, chat_type="supergroup")
     fake.push_message(f"@{BOT_USERNAME} when do farmers pick apples?", chat_id=group, chat_type="supergroup")
     await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == group)
-    fake.push_message("and cider?", chat_id=group, chat_type="supergroup", reply_to_bot=True)
+    fake.push_message(
+        "How is cider pressed in the cold months?", chat_id=group, chat_type="supergroup", reply_to_bot=True
+    )
     fake.push_message("/ask electric trains", chat_id=group, chat_type="supergroup", thread_id=77)
     calls = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == group, count=3)
     await asyncio.sleep(0.5)
@@ -332,7 +334,7 @@ async def test_a_handler_error_reaches_the_error_handler_and_the_user_sees_no_tr
 ) -> None:
     state: BotState = app.bot_data["state"]
 
-    def explode(question: str, k: int | None = None) -> None:
+    def explode(question: str, k: int | None = None, previous: str | None = None) -> None:
         raise RuntimeError("boom inside the engine")
 
     state.engine.ask = explode  # type: ignore[method-assign]
@@ -485,3 +487,42 @@ def test_sigterm_while_waiting_for_an_unreachable_api_exits_cleanly(
             process.stderr.close()
     assert process.returncode == 0
     assert not fake.calls_to("setMyCommands"), "it never started serving"
+
+
+async def test_follow_up_questions_lean_on_the_previous_one(fake: FakeTelegram, app: Application) -> None:  # type: ignore[type-arg]
+    state: BotState = app.bot_data["state"]
+    fake.push_message("When do farmers pick ripe apples?")
+    await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
+    asked = state.engine.ask
+    searched: list[str | None] = []
+
+    def spy(question: str, k: int | None = None, previous: str | None = None) -> object:
+        searched.append(previous)
+        return asked(question, k, previous)
+
+    state.engine.ask = spy  # type: ignore[method-assign]
+    fake.push_message("and cider?")
+    await wait(fake, "sendMessage", text_has("Cider is pressed"))
+    assert searched == ["When do farmers pick ripe apples?"], (
+        "the follow-up was searched with its predecessor"
+    )
+    fake.push_message("Which electric trains run quietly between busy stations?", user_id=5)
+    [fresh] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 5)
+    assert "Electric trains" in fresh.params["text"] and "apples" not in fresh.params["text"].lower()
+
+
+async def test_the_bots_own_words_follow_the_readers_language(fake: FakeTelegram, app: Application) -> None:  # type: ignore[type-arg]
+    fake.push_message("/start", user_id=21, language="ru")
+    [start] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 21)
+    assert "Я отвечаю на вопросы" in start.params["text"]
+    fake.push_message("zebra quantum saxophone", user_id=21, language="ru")
+    await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 21, count=2)
+    assert "Я не нахожу этого в статьях" in fake.texts(21)[1]
+    fake.push_message("Почему Москва отказалась?", user_id=22, language="be")
+    await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 22)
+    [note] = fake.texts(22)
+    assert "понимает только английский" in note and "e5-multilingual" in note, "no confident wrong quotes"
+    assert "<blockquote" not in note
+    fake.push_message("/help", user_id=23, language="en-GB")
+    await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 23)
+    assert "How to ask" in fake.texts(23)[0]

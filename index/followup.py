@@ -1,0 +1,49 @@
+"""Follow-up questions: "and the informal ones?", "why?", "what about China?".
+
+A short question that leans on the one before it (it opens with a connective such as "and" or "what
+about", points back with a pronoun, or is only a word or two, like "why?") is searched together with
+the previous question of the same reader; a question that stands on its own starts afresh. The reader
+still sees their own words; only retrieval and quote selection use the combined text.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_FOLLOW_UP_WORDS = 8
+
+_OPENERS = (
+    # English
+    "and", "but", "or", "so", "also", "then", "what about", "how about", "what else", "which ones",
+    "anything else",
+    # Russian and Belarusian
+    "а", "и", "но", "или", "тогда", "а что", "а как", "что ещё", "что еще",
+    "і", "ці", "а што", "а як",
+)  # fmt: skip
+_POINTER_LINES = (
+    "it its they them their this that these those he she his her such latter former",
+    "он она оно они его её ее их это этот эта эти тот та те там такой",
+    "ён яна яно яны яго яе іх гэта гэты гэтыя той тая",
+)
+_POINTERS = frozenset(word for line in _POINTER_LINES for word in line.split())
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question probably continues the previous one rather than standing alone."""
+    words = _WORD.findall(question.lower())
+    if not words or len(words) > MAX_FOLLOW_UP_WORDS:
+        return False
+    if len(words) <= 2:
+        return True
+    text = " ".join(words)
+    if any(text == opener or text.startswith(opener + " ") for opener in _OPENERS):
+        return True
+    return any(word in _POINTERS for word in words)
+
+
+def combine(question: str, previous: str | None) -> str:
+    """The text to search for: the previous question joined to a follow-up, else the question alone."""
+    if previous and is_follow_up(question):
+        return f"{previous} {question}"
+    return question
