@@ -38,6 +38,7 @@ class AnswerParams:
     """Knobs of answer composition (the README says how the defaults were chosen)."""
 
     abstain_threshold: float = 0.30
+    abstain_lexical_weight: float = 0.25
     max_quotes: int = 4
     answer_passages: int = 5
     margin: float = 0.20
@@ -102,7 +103,7 @@ class Composer:
         relevant = [
             p
             for p in retrieval.passages[: self.params.answer_passages]
-            if p.dense + self.params.lexical_weight * self._coverage(query, self._words(p.text))
+            if p.dense + self.params.abstain_lexical_weight * self._coverage(query, self._words(p.text))
             >= self.params.abstain_threshold
         ]
         candidates = sorted({row for p in relevant for row in self._units_in(p)})

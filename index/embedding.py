@@ -51,6 +51,11 @@ class Embedder(Protocol):
         """Relevance below which Footnote abstains, calibrated for this model (cosine scales differ)."""
         ...
 
+    @property
+    def abstain_lexical_weight(self) -> float:
+        """How much word overlap adds to a passage's relevance when deciding to abstain."""
+        ...
+
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         """Embed article text (chunks, sentences)."""
         ...
@@ -87,6 +92,10 @@ class MiniLMEmbedder:
     @property
     def abstain_threshold(self) -> float:
         return 0.30
+
+    @property
+    def abstain_lexical_weight(self) -> float:
+        return 0.25
 
     def model(self) -> SentenceTransformer:
         """Load the model once (thread-safe); nothing touches the network."""
@@ -150,6 +159,10 @@ class HashingEmbedder:
     def abstain_threshold(self) -> float:
         return 0.20
 
+    @property
+    def abstain_lexical_weight(self) -> float:
+        return 0.25
+
     def _one(self, text: str) -> Vectors:
         vector = np.zeros(self._dim, dtype=np.float32)
         words = [w.lower() for w in _TOKEN.findall(text)]
@@ -193,7 +206,12 @@ class E5Embedder:
 
     @property
     def abstain_threshold(self) -> float:
-        return 0.82
+        return 0.80
+
+    @property
+    def abstain_lexical_weight(self) -> float:
+        # e5's cosines sit in a narrow band; word overlap lifted off-topic questions over it (measured).
+        return 0.0
 
     def model(self) -> Any:
         """Load the model once (thread-safe)."""

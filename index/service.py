@@ -44,7 +44,11 @@ class Footnote:
             top_k=s.top_k,
             rrf_k=s.rrf_k,
             retrieval=s.retrieval,
-            answer=AnswerParams(abstain_threshold=threshold, max_quotes=s.max_quotes),
+            answer=AnswerParams(
+                abstain_threshold=threshold,
+                abstain_lexical_weight=self.embedder.abstain_lexical_weight,
+                max_quotes=s.max_quotes,
+            ),
             max_question_chars=s.max_question_chars,
         )
 

@@ -113,6 +113,7 @@ class CrashingMiniLM:
         self.real, self.after, self.done = real, after, 0
         self.id, self.dim = real.id, real.dim
         self.multilingual, self.abstain_threshold = real.multilingual, real.abstain_threshold
+        self.abstain_lexical_weight = real.abstain_lexical_weight
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         if self.done + len(texts) > self.after:
