@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         None  # copied into an empty seeds_dir at start (the image's own articles)
     )
     embedder: EmbedderName = "minilm"
+    faiss_index: Literal["auto", "flat", "ivf"] = "auto"
+    faiss_flat_max: int = Field(100_000, ge=1)
+    ivf_nprobe: int = Field(48, ge=1, le=65536)
 
     # Chunking (changing any of these makes the next `footnote index` rebuild everything)
     chunk_target_words: int = Field(110, ge=20, le=400)

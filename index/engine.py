@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index import store
+from index import store, vectors
 from index.answer import ABSTAIN_TEXT, AnswerParams, Composer
 from index.chunking import ChunkingParams
 from index.embedding import Embedder
@@ -34,6 +34,7 @@ class EngineParams:
     top_k: int = 5
     rrf_k: int = 60
     retrieval: Mode = "hybrid"
+    nprobe: int = vectors.NPROBE
     answer: AnswerParams = field(default_factory=AnswerParams)
     max_question_chars: int = 500
 
@@ -45,6 +46,7 @@ class Engine:
         self.stored = stored
         self.embedder = embedder
         self.params = params
+        vectors.set_nprobe(stored.chunk_index, params.nprobe)
         self.retriever = Retriever(stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval)
         self.composer = Composer(stored, self.retriever.lexical, params.answer)
 
@@ -87,7 +89,7 @@ class Engine:
             )
         if search == question:
             return self.composer.compose(question, retrieval)
-        return self.composer.compose(question, retrieval, search, self.embedder.embed_queries([question]))
+        return self.composer.compose(question, retrieval, search, self.retriever.embed(question))
 
     def chunk_around(self, doc_id: str, start: int, end: int) -> Chunk | None:
         """The first chunk that contains [start, end) of an article (a quote's passage in context)."""

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from index import chunking, corpus, store
+from index import chunking, corpus, store, vectors
 from index.embedding import Embedder, Vectors
 from index.errors import CorpusError, FootnoteError, IndexCorruptError, IndexMismatchError
 from index.types import Article, Chunk, Unit
@@ -69,6 +69,8 @@ def build(
     full: bool = False,
     progress: Progress | None = None,
     wait: bool = True,
+    index_kind: vectors.IndexKind = "auto",
+    flat_max: int = vectors.FLAT_MAX,
 ) -> IndexReport:
     """Bring the index in `index_dir` up to date with `seeds_dir`."""
     began = time.perf_counter()
@@ -128,6 +130,8 @@ def build(
             merged.chunk_vectors,
             merged.units,
             merged.unit_vectors,
+            index_kind,
+            flat_max,
         )
         return IndexReport(
             added=added,

@@ -9,7 +9,9 @@ names it happens to share. The best dense cosine is kept apart for the abstentio
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +23,7 @@ from index.store import StoredIndex
 from index.types import Passage
 
 Mode = Literal["hybrid", "dense", "lexical"]
+QUERY_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +53,28 @@ class Retriever:
         self.candidates = candidates
         self.mode = mode
         self.lexical = LexicalIndex([c.text for c in stored.chunks])
+        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def embed(self, question: str) -> Vectors:
+        """The question's vector; repeated questions (buttons, popular questions) skip the model."""
+        with self._cache_lock:
+            cached = self._cache.get(question)
+            if cached is not None:
+                self._cache.move_to_end(question)
+                return cached
+        vector = self.embedder.embed_queries([question])
+        with self._cache_lock:
+            self._cache[question] = vector
+            while len(self._cache) > QUERY_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return vector
 
     def retrieve(self, question: str, k: int) -> Retrieval:
         """The k best passages for a question."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        query = self.embedder.embed_queries([question])
+        query = self.embed(question)
         timings["embed"] = _lap(clock)
 
         clock = time.perf_counter()

@@ -44,6 +44,7 @@ class Footnote:
             top_k=s.top_k,
             rrf_k=s.rrf_k,
             retrieval=s.retrieval,
+            nprobe=s.ivf_nprobe,
             answer=AnswerParams(
                 abstain_threshold=threshold,
                 abstain_lexical_weight=self.embedder.abstain_lexical_weight,
@@ -58,7 +59,15 @@ class Footnote:
         """Bring the index up to date with the seeds folder."""
         s = self.settings
         return build(
-            s.seeds_dir, s.index_dir, self.embedder, self.chunking, full=full, progress=progress, wait=wait
+            s.seeds_dir,
+            s.index_dir,
+            self.embedder,
+            self.chunking,
+            full=full,
+            progress=progress,
+            wait=wait,
+            index_kind=s.faiss_index,
+            flat_max=s.faiss_flat_max,
         )
 
     def open_engine(self) -> Engine:

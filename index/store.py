@@ -35,6 +35,7 @@ import faiss
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from index import vectors
 from index.embedding import Vectors
 from index.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from index.types import Article, Chunk, Unit
@@ -293,6 +294,8 @@ def write_generation(
     chunk_vectors: Vectors,
     units: list[Unit],
     unit_vectors: Vectors,
+    index_kind: vectors.IndexKind = "auto",
+    flat_max: int = vectors.FLAT_MAX,
 ) -> Path:
     """Write a complete new generation beside the current one and make it current. Caller holds the lock."""
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -328,9 +331,7 @@ def write_generation(
             staging / "units.jsonl",
             ({"doc_id": u.doc_id, "start": u.start, "end": u.end, "kind": u.kind} for u in units),
         )
-        chunk_index = faiss.IndexFlatIP(dim)
-        if len(chunks):
-            chunk_index.add(np.ascontiguousarray(chunk_vectors, dtype=np.float32))
+        chunk_index = vectors.build(chunk_vectors, dim, index_kind, flat_max)
         faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
         with (staging / "units.npy").open("wb") as handle:
             np.save(handle, np.ascontiguousarray(unit_vectors, dtype=np.float32).reshape(len(units), dim))
