@@ -41,5 +41,10 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
+# Speed, memory and answer quality; rewrites BENCHMARKS.md (about 15 minutes on 2 cores).
+bench: install
+	$(BIN)/python -m benchmarks.perf
+	$(BIN)/python -m benchmarks.quality
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     )
     embedder: EmbedderName = "minilm"
     faiss_index: Literal["auto", "flat", "ivf"] = "auto"
-    faiss_flat_max: int = Field(100_000, ge=1)
+    faiss_flat_max: int = Field(50_000, ge=1)
     ivf_nprobe: int = Field(48, ge=1, le=65536)
 
     # Chunking (changing any of these makes the next `footnote index` rebuild everything)

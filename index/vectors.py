@@ -1,6 +1,6 @@
 """Step 4a: which FAISS index holds the chunk vectors, chosen by corpus size.
 
-Up to `flat_max` passages an exact inner-product index (IndexFlatIP) is both exact and fast enough. Above
+Up to `flat_max` passages (50,000) an exact inner-product index (IndexFlatIP) is both exact and fast enough. Above
 it, an inverted-file index (IndexIVFFlat, about 4·√N lists, searched `nprobe` lists at a time) keeps a
 search of a million passages to a few milliseconds on two cores; BENCHMARKS.md has the latency and
 recall@10 measured against exact search, which chose the defaults. Vectors stay uncompressed, so they
@@ -18,7 +18,7 @@ import numpy as np
 from index.embedding import Vectors
 
 IndexKind = Literal["auto", "flat", "ivf"]
-FLAT_MAX = 100_000
+FLAT_MAX = 50_000
 NPROBE = 48
 _TRAIN_PER_LIST = 40
 
