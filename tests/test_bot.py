@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -13,7 +17,7 @@ from typing import Any
 import pytest
 from telegram.ext import Application
 
-from bot.app import build_application, setup_commands
+from bot.app import build_application, on_startup, on_stop
 from bot.state import BotState
 from config import Settings
 from index.embedding import HashingEmbedder, Vectors
@@ -88,7 +92,7 @@ async def started(settings: Settings, embedder: HashingEmbedder | None = None) -
     footnote.build_index()
     application = build_application(settings, footnote, footnote.open_engine())
     await application.initialize()
-    await setup_commands(application)
+    await on_startup(application)
     await application.start()
     assert application.updater is not None
     await application.updater.start_polling(poll_interval=0, timeout=1)
@@ -99,6 +103,7 @@ async def stopped(application: Application) -> None:  # type: ignore[type-arg]
     assert application.updater is not None
     await application.updater.stop()
     await application.stop()
+    await on_stop(application)
     await application.shutdown()
 
 
@@ -227,6 +232,7 @@ async def test_buttons_passage_more_sources_and_feedback(
 
     fake.push_callback(up)
     await wait(fake, "answerCallbackQuery", lambda c: c.params.get("text") == "Thanks for the feedback!")
+    assert (tmp_path / "data" / "heartbeat").exists(), "the running bot keeps a heartbeat for health checks"
     [row] = [json.loads(line) for line in (tmp_path / "data" / "feedback.jsonl").read_text().splitlines()]
     assert row["helpful"] is True and row["question"] == "When do farmers pick ripe apples?"
     assert "Farmers pick ripe apples" in row["answer"]
@@ -380,17 +386,11 @@ async def test_non_text_rate_limit_and_long_questions(
         await stopped(application)
 
 
-def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
-    fake: FakeTelegram, tmp_path: Path, seeds: Path
-) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
+def bot_process_env(fake: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for `footnote bot` as a subprocess against the fake API, its index built beforehand."""
     settings = bot_settings(fake, tmp_path)
     Footnote(settings, HashingEmbedder()).build_index()
-    env = {
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
         "FOOTNOTE_BOT_TOKEN": fake.token,
         "FOOTNOTE_BOT_API_URL": fake.base_url,
@@ -398,9 +398,15 @@ def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
         "FOOTNOTE_INDEX_DIR": str(settings.index_dir),
         "FOOTNOTE_EMBEDDER": "hashing",
         "FOOTNOTE_ABSTAIN_THRESHOLD": "0.2",
-        "FOOTNOTE_LOG_LEVEL": "DEBUG",
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        **extra,
     }
+
+
+def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    env = bot_process_env(fake, tmp_path, FOOTNOTE_LOG_LEVEL="DEBUG")
     fake.fail_next("getUpdates", 502, description="Bad Gateway")  # an error whose log could carry the URL
     fake.fail_next("getMe", 502, times=2, description="Bad Gateway")  # the API is down at start-up
     process = subprocess.Popen(
@@ -449,22 +455,7 @@ async def test_5xx_and_dropped_connections_are_retried_and_the_answer_is_sent_on
 def test_sigterm_while_waiting_for_an_unreachable_api_exits_cleanly(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    settings = bot_settings(fake, tmp_path)
-    Footnote(settings, HashingEmbedder()).build_index()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
-        "FOOTNOTE_BOT_TOKEN": fake.token,
-        "FOOTNOTE_BOT_API_URL": fake.base_url,
-        "FOOTNOTE_SEEDS_DIR": str(settings.seeds_dir),
-        "FOOTNOTE_INDEX_DIR": str(settings.index_dir),
-        "FOOTNOTE_EMBEDDER": "hashing",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-    }
+    env = bot_process_env(fake, tmp_path)
     fake.fail_next("getMe", 503, times=100, description="Service Unavailable")
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "bot"],
