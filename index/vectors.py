@@ -1,10 +1,10 @@
 """Step 4a: which FAISS index holds the chunk vectors, chosen by corpus size.
 
-Up to `flat_max` passages (50,000) an exact inner-product index (IndexFlatIP) is both exact and fast
-enough. Above it, an inverted-file index (IndexIVFFlat, about 4·√N lists, searched `nprobe` lists at a
-time) keeps a search of a million passages to a few milliseconds on two cores; BENCHMARKS.md has the latency and
-recall@10 measured against exact search, which chose the defaults. Vectors stay uncompressed, so they
-can be read back for incremental builds (a direct map is kept).
+Up to `flat_max` passages (50,000) an exact inner-product index (IndexFlatIP) is both exact and
+fast enough. Above it, an inverted-file index (IndexIVFFlat, about 4·√N lists, `nprobe` of them
+searched at a time) keeps a search of a million passages to a few milliseconds on two cores;
+BENCHMARKS.md has the latency and recall@10 against exact search that chose the defaults. Vectors
+stay uncompressed, so they can be read back for incremental builds (a direct map is kept).
 """
 
 from __future__ import annotations
