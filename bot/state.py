@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from index import store
 from index.engine import Engine
 from index.followup import combine
 from index.service import Footnote
@@ -150,12 +151,11 @@ class BotState:
     def summary(self) -> dict[str, Any]:
         """Numbers for /stats."""
         manifest = self.engine.stored.manifest
-        built = datetime.fromisoformat(manifest.created_at)
         return {
             "articles": len(manifest.documents),
             "chunks": manifest.chunk_count,
             "questions": self.answered,
             "median_ms": self.median_ms(),
-            "age_seconds": max(0.0, time.time() - built.timestamp()),
+            "age_seconds": store.age_seconds(manifest),
             "embedder": manifest.embedder,
         }

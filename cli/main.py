@@ -239,9 +239,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     if generation is None:
         raise FootnoteError(f"no index in {settings.index_dir}; run `footnote index` first")
     manifest = store.read_manifest(generation)
-    from datetime import datetime
-
-    age = max(0.0, time.time() - datetime.fromisoformat(manifest.created_at).timestamp())
+    age = store.age_seconds(manifest)
     size = store.size_bytes(generation)
     data = {
         "documents": len(manifest.documents),

@@ -398,9 +398,9 @@ def _prune(index_dir: Path, keep: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def age_seconds(stored: StoredIndex) -> float:
-    """Seconds since the served generation was built."""
-    built = datetime.fromisoformat(stored.manifest.created_at)
+def age_seconds(manifest: Manifest) -> float:
+    """Seconds since a generation was built."""
+    built = datetime.fromisoformat(manifest.created_at)
     return max(0.0, time.time() - built.timestamp())
 
 
