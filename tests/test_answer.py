@@ -86,3 +86,25 @@ def test_question_cleaning() -> None:
 def test_empty_question_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="empty"):
         engine.ask("   ")
+
+
+def test_repeated_questions_reuse_the_query_vector(engine: Engine) -> None:
+    calls: list[list[str]] = []
+    embed = engine.embedder.embed_queries
+
+    def counting(texts):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        return embed(texts)
+
+    engine.embedder.embed_queries = counting  # type: ignore[method-assign]
+    first = engine.ask("When do farmers pick ripe apples?")
+    second = engine.ask("When do farmers pick ripe apples?")
+    assert calls == [["When do farmers pick ripe apples?"]]
+    assert [q.text for q in first.quotes] == [q.text for q in second.quotes]
+
+
+def test_bm25_steps_aside_for_questions_in_another_language(engine: Engine) -> None:
+    lexical = engine.retriever.lexical
+    assert lexical.known_share("Когда фермеры собирают яблоки? apples") == 0.2  # 1 of 5 words
+    assert lexical.known_share("Когда фермеры собирают яблоки?") == 0.0
+    assert lexical.known_share("When do farmers pick apples?") == 1.0
