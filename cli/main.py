@@ -299,6 +299,8 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
             return 0
         if not question:
             continue
+        if not interactive:  # echo piped questions so the transcript reads as a conversation
+            stdout.write(f"\n> {question}\n")
         try:
             answer = engine.ask(question, previous=previous)
             previous = combine(question, previous)
