@@ -77,6 +77,7 @@ class Composer:
             starts.append(unit.start)
             rows.append(i)
         self._unit_words: dict[int, frozenset[str]] = {}
+        self._passage_words: dict[int, frozenset[str]] = {}
 
     def compose(
         self,
@@ -103,7 +104,7 @@ class Composer:
         relevant = [
             p
             for p in retrieval.passages[: self.params.answer_passages]
-            if p.dense + self.params.abstain_lexical_weight * self._coverage(query, self._words(p.text))
+            if p.dense + self.params.abstain_lexical_weight * self._coverage(query, self._chunk_terms(p))
             >= self.params.abstain_threshold
         ]
         candidates = sorted({row for p in relevant for row in self._units_in(p)})
@@ -221,6 +222,13 @@ class Composer:
         if words is None:
             words = self._words(self.stored.units[row].text)
             self._unit_words[row] = words
+        return words
+
+    def _chunk_terms(self, passage: Passage) -> frozenset[str]:
+        words = self._passage_words.get(passage.chunk_no)
+        if words is None:
+            words = self._words(passage.text)
+            self._passage_words[passage.chunk_no] = words
         return words
 
     def _words(self, text: str) -> frozenset[str]:

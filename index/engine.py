@@ -49,6 +49,9 @@ class Engine:
         vectors.set_nprobe(stored.chunk_index, params.nprobe)
         self.retriever = Retriever(stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval)
         self.composer = Composer(stored, self.retriever.lexical, params.answer)
+        self._chunks_by_doc: dict[str, list[Chunk]] = {}
+        for chunk in stored.chunks:
+            self._chunks_by_doc.setdefault(chunk.doc_id, []).append(chunk)
 
     @classmethod
     def open(
@@ -93,8 +96,8 @@ class Engine:
 
     def chunk_around(self, doc_id: str, start: int, end: int) -> Chunk | None:
         """The first chunk that contains [start, end) of an article (a quote's passage in context)."""
-        for chunk in self.stored.chunks:
-            if chunk.doc_id == doc_id and chunk.start <= start and end <= chunk.end:
+        for chunk in self._chunks_by_doc.get(doc_id, ()):
+            if chunk.start <= start and end <= chunk.end:
                 return chunk
         return None
 
