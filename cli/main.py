@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-k", type=int, default=None, metavar="N", help="passages to return (default FOOTNOTE_TOP_K)"
     )
 
+    add = commands.add_parser("add", help="fetch articles from URLs into the seeds folder, then index them")
+    add.add_argument("urls", nargs="+", metavar="URL", help="article pages (http or https)")
+
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question file")
     evaluate.add_argument("file", type=Path, help='JSONL of {"id", "question", "gold": [...], "expect"?}')
     evaluate.add_argument(
@@ -189,6 +192,26 @@ def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO) -> int:
             out.write(answer_out(answer, item.id).model_dump_json() + "\n")
             out.flush()
     return EXIT_ERROR if failures else 0
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote add URL...`: fetch, extract, save with front matter, index incrementally."""
+    from index import fetch
+    from index.service import Footnote
+
+    policy = fetch.FetchPolicy(
+        timeout=settings.fetch_timeout,
+        max_bytes=settings.fetch_max_bytes,
+        allow_private=settings.fetch_allow_private,
+    )
+    written, failed = fetch.add(list(args.urls), settings.seeds_dir, policy)
+    for doc_id in written:
+        print(f"saved {doc_id}")
+    for problem in failed:
+        print(f"footnote: {problem}", file=sys.stderr)
+    if written:
+        _index(Footnote(settings))
+    return EXIT_ERROR if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -403,6 +426,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "index": cmd_index,
+    "add": cmd_add,
     "ask": cmd_ask,
     "eval": cmd_eval,
     "stats": cmd_stats,

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(30.0, gt=0, le=3600)
     heartbeat_max_age: float = Field(120.0, gt=0, le=86400)
 
+    fetch_timeout: float = Field(10.0, gt=0, le=300)
+    fetch_max_bytes: int = Field(5_000_000, ge=10_000, le=100_000_000)
+    fetch_allow_private: bool = (
+        False  # let `footnote add` reach private/loopback addresses (tests, intranets)
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property

@@ -1,0 +1,163 @@
+"""`footnote add URL` against a local HTTP server: pages, redirects, errors, a slow page; no internet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from index import corpus, fetch
+from tests.conftest import ROOT
+
+BODY = " ".join(
+    f"Sentence {i} of a long analytical article about grain exports and river barges." for i in range(40)
+)
+ARTICLE = f"""<!doctype html><html><head><title>Grain on the river</title>
+<meta name="author" content="Ann Writer"><link rel="canonical" href="/news/grain-on-the-river">
+</head><body><nav>Home | About | Contact</nav><article><h1>Grain on the river</h1>
+<p>{BODY}</p><p>Barges carry most of the harvest downstream &amp; to the port.</p></article>
+<footer>Copyright</footer></body></html>"""
+PAGES: dict[str, tuple[int, str, bytes]] = {
+    "/news/grain-on-the-river": (200, "text/html; charset=utf-8", ARTICLE.encode()),
+    "/robots.txt": (200, "text/plain", b"User-agent: *\nDisallow: /private/\n"),
+    "/private/secret": (200, "text/html", ARTICLE.encode()),
+    "/image.png": (200, "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 100),
+    "/empty": (200, "text/html", b"<html><body><nav>menu</nav></body></html>"),
+    "/paywall": (402, "text/html", b"pay first"),
+    "/huge": (200, "text/html", b"<html>" + b"x" * 300_000 + b"</html>"),
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/old":
+            self.send_response(301)
+            self.send_header("Location", "/news/grain-on-the-river")
+            self.end_headers()
+            return
+        if self.path == "/loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.end_headers()
+            return
+        if self.path == "/slow":
+            time.sleep(3)
+        status, kind, body = PAGES.get(self.path, (404, "text/plain", b"not found"))
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+LOCAL = fetch.FetchPolicy(timeout=1.0, max_bytes=200_000, allow_private=True)
+
+
+def test_add_extracts_the_article_with_front_matter_and_follows_redirects(site: str, tmp_path: Path) -> None:
+    written, failed = fetch.add([f"{site}/old"], tmp_path, LOCAL)
+    assert not failed
+    [doc_id] = written
+    assert doc_id == "web/127-0-0-1/news-grain-on-the-river.md"
+    [source] = corpus.scan(tmp_path)
+    article = corpus.load(source)
+    assert article.title == "Grain on the river"
+    assert article.source == f"{site}/news/grain-on-the-river"
+    assert article.author == "Ann Writer"
+    assert "Barges carry most of the harvest downstream & to the port." in article.text
+    assert "Home | About" not in article.text
+    again, _ = fetch.add([f"{site}/news/grain-on-the-river"], tmp_path, LOCAL)
+    assert again == written and len(corpus.scan(tmp_path)) == 1, "the same URL updates the same file"
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/missing", "not found (HTTP 404)"),
+        ("/paywall", "access denied (HTTP 402)"),
+        ("/image.png", "not an HTML page (image/png)"),
+        ("/empty", "no article text found"),
+        ("/huge", "larger than"),
+        ("/loop", "more than 5 redirects"),
+        ("/slow", "no answer within"),
+        ("/private/secret", "robots.txt"),
+    ],
+)
+def test_bad_pages_are_clear_errors_and_write_nothing(
+    site: str, tmp_path: Path, path: str, reason: str
+) -> None:
+    written, [problem] = fetch.add([f"{site}{path}"], tmp_path, LOCAL)
+    assert written == [] and reason in str(problem) and str(problem).startswith(f"{site}{path}: ")
+    assert not list(tmp_path.rglob("*.md"))
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/a", "file:///etc/passwd", "javascript:alert(1)"])
+def test_only_http_and_https(url: str) -> None:
+    with httpx.Client() as client, pytest.raises(fetch.FetchError, match="only http"):
+        fetch.fetch(url, fetch.FetchPolicy(), client)
+
+
+def test_private_and_loopback_addresses_are_refused_by_default(site: str) -> None:
+    for url in (
+        f"{site}/news/grain-on-the-river",
+        "http://10.1.2.3/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/",
+    ):
+        with pytest.raises(fetch.FetchError, match="private or local address"):
+            fetch.check_address(url, fetch.FetchPolicy())
+
+
+def test_footnote_add_command_saves_and_indexes(site: str, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
+        "FOOTNOTE_SEEDS_DIR": str(tmp_path / "seeds"),
+        "FOOTNOTE_INDEX_DIR": str(tmp_path / "index"),
+        "FOOTNOTE_EMBEDDER": "hashing",
+        "FOOTNOTE_FETCH_ALLOW_PRIVATE": "true",
+        "PYTHONPATH": str(ROOT),
+    }
+    (tmp_path / "seeds").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "add", f"{site}/news/grain-on-the-river", f"{site}/missing"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, "one URL failed"
+    assert "saved web/127-0-0-1/news-grain-on-the-river.md" in result.stdout
+    assert "index updated: added 1" in result.stdout
+    assert "/missing: not found (HTTP 404)" in result.stderr and "Traceback" not in result.stderr
+    answer = subprocess.run(
+        [sys.executable, "-m", "cli.main", "ask", "What do barges carry downstream?", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(answer.stdout)["passages"][0]["source"] == f"{site}/news/grain-on-the-river"
