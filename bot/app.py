@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
@@ -38,6 +39,7 @@ PUBLIC_COMMANDS = [
 ]
 ADMIN_COMMANDS = [
     BotCommand("reindex", "Rebuild the index from the seeds folder"),
+    BotCommand("add", "Add an article from a URL: /add URL"),
     BotCommand("remove", "Delete an article: /remove doc_id"),
     BotCommand("stats", "Articles, chunks, questions, answer times"),
     BotCommand("feedback", "Export 👍/👎 feedback"),
@@ -119,6 +121,7 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
         "sources": handlers.on_sources,
         "reindex": handlers.on_reindex,
         "remove": handlers.on_remove,
+        "add": handlers.on_add,
         "stats": handlers.on_stats,
         "feedback": handlers.on_feedback,
     }
@@ -138,18 +141,24 @@ async def on_startup(application: Application) -> None:  # type: ignore[type-arg
     """After connecting: the command menus, and the heartbeat that `footnote health` checks."""
     await setup_commands(application)
     state: BotState = application.bot_data["state"]
+    settings = state.footnote.settings
     application.bot_data["heartbeat"] = asyncio.create_task(
-        heartbeat(heartbeat_path(state.footnote.settings), state.footnote.settings.heartbeat_interval)
+        heartbeat(heartbeat_path(settings), settings.heartbeat_interval)
     )
+    if settings.feeds and settings.feeds_interval_minutes > 0:
+        application.bot_data["feeds"] = asyncio.create_task(
+            every(settings.feeds_interval_minutes * 60, handlers.scheduled_sync, application)
+        )
 
 
 async def on_stop(application: Application) -> None:  # type: ignore[type-arg]
-    """Stop the heartbeat, so a stopped bot soon reads as unhealthy."""
-    task = application.bot_data.pop("heartbeat", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    """Stop the heartbeat (so a stopped bot soon reads as unhealthy) and the feed schedule."""
+    for name in ("heartbeat", "feeds"):
+        task = application.bot_data.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def heartbeat_path(settings: Settings) -> Path:
@@ -163,6 +172,16 @@ async def heartbeat(path: Path, interval: float) -> None:
     while True:
         await asyncio.to_thread(path.write_text, f"{time.time():.0f}\n", encoding="utf-8")
         await asyncio.sleep(interval)
+
+
+async def every(seconds: float, job: Any, application: Any) -> None:
+    """Run `job(application)` now and then every `seconds`, logging (never raising) its failures."""
+    while True:
+        try:
+            await job(application)
+        except Exception:
+            log.exception("scheduled job failed")
+        await asyncio.sleep(seconds)
 
 
 async def setup_commands(application: Application) -> None:  # type: ignore[type-arg]

@@ -15,9 +15,10 @@ from telegram.ext import ContextTypes
 
 from bot import messages, render
 from bot.state import BotState
-from index import corpus
+from index import corpus, fetch
 from index.engine import clean_question
 from index.errors import CorpusError, IndexBusyError
+from index.feeds import SyncReport
 from index.indexing import IndexReport
 
 log = logging.getLogger(__name__)
@@ -359,6 +360,56 @@ async def on_remove(update: Update, context: Context) -> None:
         await reply(message, messages.REMOVE_MISSING.format(doc_id=escape(doc_id)))
         return
     await start_reindex(message, context, prefix=messages.REMOVED.format(doc_id=escape(doc_id)) + "\n")
+
+
+async def on_add(update: Update, context: Context) -> None:
+    """/add URL... (admins): fetch the articles into the seeds folder, then reindex."""
+    message = update.effective_message
+    if message is None or not await admin_gate(update, context):
+        return
+    urls = [u for u in (context.args or []) if u.strip()]
+    if not urls:
+        await reply(message, messages.ADD_USAGE)
+        return
+    footnote = state_of(context).footnote
+    written, failed = await asyncio.to_thread(
+        fetch.add, urls, footnote.settings.seeds_dir, footnote.fetch_policy
+    )
+    lines = [messages.ADDED.format(doc_id=escape(doc_id)) for doc_id in written]
+    lines += [messages.ADD_FAILED.format(problem=escape(str(problem))) for problem in failed]
+    if written:
+        await start_reindex(message, context, prefix="\n".join(lines) + "\n")
+    else:
+        await reply(message, "\n".join(lines))
+
+
+async def scheduled_sync(application: Any) -> SyncReport | None:
+    """Fetch the feeds, index what changed, swap it in, and tell the admins what was added."""
+    state: BotState = application.bot_data["state"]
+    if state.reindexing:
+        return None
+    state.reindexing = True
+    try:
+        report = await asyncio.to_thread(state.footnote.sync_feeds)
+        if report.changed:
+            await asyncio.to_thread(state.footnote.build_index, False, None, False)
+            state.engine = await asyncio.to_thread(state.footnote.open_engine)
+            text = messages.SYNCED.format(summary=escape(report.summary()))
+            names = [escape(doc_id) for doc_id in report.added[:20]]
+            body = text + ("\n" + "\n".join(f"• <code>{n}</code>" for n in names) if names else "")
+            for admin in state.footnote.settings.admin_ids:
+                try:
+                    await application.bot.send_message(admin, body, parse_mode=ParseMode.HTML)
+                except Exception:
+                    log.warning("could not tell admin %s about the feed sync", admin, exc_info=True)
+        for problem in report.failed:
+            log.warning("feed sync: %s", problem)
+        return report
+    except IndexBusyError:
+        log.warning("feed sync: another indexing run holds the index; the next sync will pick it up")
+        return None
+    finally:
+        state.reindexing = False
 
 
 async def on_stats(update: Update, context: Context) -> None:

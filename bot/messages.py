@@ -12,6 +12,7 @@ HELP_ADMIN = (
     "\n\n<b>Admin</b>\n"
     "/reindex — rebuild the index from the seeds folder\n"
     "Send a .txt, .md or .html file — add it as an article (caption <code>replace</code> to overwrite one)\n"
+    "/add <i>URL</i> — fetch an article from the web\n"
     "/remove <i>doc_id</i> — delete an article\n"
     "/stats — articles, chunks, questions answered, answer times\n"
     "/feedback — export 👍/👎 feedback as JSONL"
@@ -181,6 +182,10 @@ UPLOAD_RENAMED = (
     "<code>{doc_id}</code>. "
     "Send it with the caption <code>replace</code> to overwrite instead."
 )
+ADD_USAGE = "Usage: <code>/add https://example.org/article</code> (several URLs may follow)."
+ADDED = "📥 Saved <code>{doc_id}</code>."
+ADD_FAILED = "⚠️ {problem}"
+SYNCED = "📰 Feeds synced: {summary}"
 REMOVE_USAGE = "Usage: <code>/remove doc_id</code> (see /sources for the ids)."
 REMOVE_MISSING = "There is no article <code>{doc_id}</code>."
 REMOVED = "🗑 Removed <code>{doc_id}</code>."

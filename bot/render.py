@@ -9,6 +9,7 @@ and no split ever falls inside a tag or an entity. Callback data stays within 64
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from html import escape
 
@@ -89,9 +90,23 @@ def sources_lines(quotes: tuple[Quote, ...], texts: Texts = EN) -> list[tuple[st
         by_article.setdefault(quote.doc_id, []).append(quote)
     lines = [("\n\n", texts.sources_header)]
     for group in by_article.values():
+        first = group[0]
         numbers = ", ".join(str(q.n) for q in group)
-        lines.append(("\n", f"[{numbers}] {link(group[0].title, group[0].source)}"))
+        dated = f" <i>({escape(first.date)})</i>" if first.date else ""
+        lines.append(
+            ("\n", f"[{numbers}] {link(first.title, text_fragment(first.source, first.text))}{dated}")
+        )
     return lines
+
+
+def text_fragment(url: str | None, quote: str, words: int = 8) -> str | None:
+    """The source URL pointing at the quoted sentence (`#:~:text=`), where browsers support it."""
+    if not url or "#" in url:
+        return url
+    opening = " ".join(tidy(quote).split()[:words])
+    # In a text fragment '-', '&' and ',' are syntax: percent-encode everything but letters and digits.
+    encoded = urllib.parse.quote(opening, safe="").replace("-", "%2D")
+    return f"{url}#:~:text={encoded}"
 
 
 def link(title: str, url: str | None, with_url: bool = True) -> str:

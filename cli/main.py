@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = commands.add_parser("add", help="fetch articles from URLs into the seeds folder, then index them")
     add.add_argument("urls", nargs="+", metavar="URL", help="article pages (http or https)")
 
+    commands.add_parser("sync", help="fetch new and updated articles from FOOTNOTE_FEEDS, then index them")
+
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question file")
     evaluate.add_argument("file", type=Path, help='JSONL of {"id", "question", "gold": [...], "expect"?}')
     evaluate.add_argument(
@@ -199,19 +201,37 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from index import fetch
     from index.service import Footnote
 
-    policy = fetch.FetchPolicy(
-        timeout=settings.fetch_timeout,
-        max_bytes=settings.fetch_max_bytes,
-        allow_private=settings.fetch_allow_private,
-    )
-    written, failed = fetch.add(list(args.urls), settings.seeds_dir, policy)
+    footnote = Footnote(settings)
+    written, failed = fetch.add(list(args.urls), settings.seeds_dir, footnote.fetch_policy)
     for doc_id in written:
         print(f"saved {doc_id}")
     for problem in failed:
         print(f"footnote: {problem}", file=sys.stderr)
     if written:
-        _index(Footnote(settings))
+        _index(footnote)
     return EXIT_ERROR if failed else 0
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote sync`: new and updated articles from FOOTNOTE_FEEDS, then an incremental index."""
+    from index.service import Footnote
+
+    if not settings.feeds:
+        raise FootnoteError(
+            "FOOTNOTE_FEEDS is empty: list RSS/Atom feed or sitemap URLs, separated by commas"
+        )
+    footnote = Footnote(settings)
+    report = footnote.sync_feeds()
+    for doc_id in report.added:
+        print(f"new {doc_id}")
+    for doc_id in report.updated:
+        print(f"updated {doc_id}")
+    for problem in report.failed:
+        print(f"footnote: {problem}", file=sys.stderr)
+    print(f"feeds: {report.summary()}")
+    if report.changed:
+        _index(footnote)
+    return EXIT_ERROR if report.failed else 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -427,6 +447,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "index": cmd_index,
     "add": cmd_add,
+    "sync": cmd_sync,
     "ask": cmd_ask,
     "eval": cmd_eval,
     "stats": cmd_stats,

@@ -83,9 +83,10 @@ class Settings(BaseSettings):
 
     fetch_timeout: float = Field(10.0, gt=0, le=300)
     fetch_max_bytes: int = Field(5_000_000, ge=10_000, le=100_000_000)
-    fetch_allow_private: bool = (
-        False  # let `footnote add` reach private/loopback addresses (tests, intranets)
-    )
+    # Let `footnote add` and feed syncs reach private and loopback addresses (tests, intranets).
+    fetch_allow_private: bool = False
+    feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    feeds_interval_minutes: float = Field(60.0, ge=0, le=10_080)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -95,6 +96,14 @@ class Settings(BaseSettings):
         return self.index_dir.parent
 
     _split_ids = field_validator("admin_ids", "allowed_ids", mode="before")(_int_list)
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        """Feed URLs separated by commas, spaces or new lines."""
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
 
     @field_validator("chunk_max_words")
     @classmethod

@@ -125,7 +125,17 @@ class Composer:
                 continue
             n = len(quotes) + 1
             quotes.append(
-                Quote(n, unit.doc_id, article.title, article.source, unit.start, unit.end, unit.text, score)
+                Quote(
+                    n,
+                    unit.doc_id,
+                    article.title,
+                    article.source,
+                    unit.start,
+                    unit.end,
+                    unit.text,
+                    score,
+                    article.date,
+                )
             )
 
         timings = dict(retrieval.timings_ms)

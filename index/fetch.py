@@ -48,11 +48,14 @@ class FetchPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A fetched page: where it finally came from and its bytes."""
+    """A fetched page: where it finally came from, its bytes, and its caching validators."""
 
     url: str
     content: bytes
     content_type: str
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +86,30 @@ def check_address(url: str, policy: FetchPolicy) -> None:
             raise FetchError(url, f"refusing to fetch from a private or local address ({address})")
 
 
-def fetch(url: str, policy: FetchPolicy, client: httpx.Client, check_robots: bool = True) -> Page:
-    """GET a page within the policy's limits, following a bounded number of redirects."""
+def fetch(
+    url: str,
+    policy: FetchPolicy,
+    client: httpx.Client,
+    check_robots: bool = True,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Page:
+    """GET a page within the policy's limits, following a bounded number of redirects; with `etag` or
+    `last_modified` the request is conditional and an unchanged page comes back as `not_modified`."""
     if check_robots and not robots_allow(url, policy, client):
         raise FetchError(url, "robots.txt of this site does not allow fetching it")
     current = url
     for _ in range(policy.max_redirects + 1):
         check_address(current, policy)
         try:
-            with client.stream("GET", current, headers={"User-Agent": policy.user_agent}) as response:
+            headers = {"User-Agent": policy.user_agent}
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+            with client.stream("GET", current, headers=headers) as response:
+                if response.status_code == 304:
+                    return Page(str(response.url), b"", "", etag, last_modified, not_modified=True)
                 if response.is_redirect and "location" in response.headers:
                     current = urljoin(current, response.headers["location"])
                     continue
@@ -106,7 +124,13 @@ def fetch(url: str, policy: FetchPolicy, client: httpx.Client, check_robots: boo
                     content += piece
                     if len(content) > policy.max_bytes:
                         raise FetchError(url, f"larger than the {policy.max_bytes // 1_000_000} MB limit")
-                return Page(str(response.url), bytes(content), response.headers.get("content-type", ""))
+                return Page(
+                    str(response.url),
+                    bytes(content),
+                    response.headers.get("content-type", ""),
+                    response.headers.get("etag"),
+                    response.headers.get("last-modified"),
+                )
         except httpx.TimeoutException:
             raise FetchError(url, f"no answer within {policy.timeout:.0f} s") from None
         except httpx.HTTPError as exc:

@@ -9,6 +9,8 @@ from index.answer import AnswerParams
 from index.chunking import ChunkingParams
 from index.embedding import Embedder, make_embedder
 from index.engine import Engine, EngineParams
+from index.feeds import SyncReport, sync
+from index.fetch import FetchPolicy
 from index.indexing import IndexReport, Progress, build
 
 
@@ -69,6 +71,19 @@ class Footnote:
             index_kind=s.faiss_index,
             flat_max=s.faiss_flat_max,
         )
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        """Limits for fetching article pages and feeds."""
+        s = self.settings
+        return FetchPolicy(
+            timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes, allow_private=s.fetch_allow_private
+        )
+
+    def sync_feeds(self) -> SyncReport:
+        """Fetch new and updated articles from FOOTNOTE_FEEDS into the seeds folder (nothing is removed)."""
+        s = self.settings
+        return sync(s.feeds, s.seeds_dir, s.data_dir / "feeds.json", self.fetch_policy)
 
     def open_engine(self) -> Engine:
         """Load the current index for answering."""

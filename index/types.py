@@ -79,6 +79,7 @@ class Quote:
     end: int
     text: str
     score: float
+    date: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,7 +136,8 @@ async def test_private_question_gets_typing_then_quoted_answer_with_buttons(
     assert fake.calls_to("sendChatAction")[0].params["action"] == "typing"
     text = sent.params["text"]
     assert "Farmers pick ripe apples in autumn when they turn red. <b>[1]</b>" in text
-    assert '<a href="https://example.org/apples">Apples</a>' in text
+    assert '<a href="https://example.org/apples#:~:text=Farmers%20pick%20ripe%20apples' in text
+    assert '">Apples</a>' in text, "the source links to the quoted sentence in the article"
     assert sent.params["parse_mode"] == "HTML"
     buttons = [b["callback_data"] for row in sent.params["reply_markup"]["inline_keyboard"] for b in row]
     assert any(b.startswith("p:") and b.endswith(":1") for b in buttons)

@@ -58,7 +58,7 @@ def test_everything_inserted_is_escaped() -> None:
     [text] = rendered.texts
     well_formed(text)
     assert "&lt;script&gt;" in text and "&amp;amp;" in text
-    assert 'href="https://ex.org/?a=1&amp;b=&lt;2&gt;"' in text
+    assert 'href="https://ex.org/?a=1&amp;b=&lt;2&gt;#:~:text=Use%20%3Cscript%3Ealert' in text
     assert "T &lt;b&gt;" in text
 
 
@@ -121,3 +121,13 @@ def test_secrets_are_redacted_from_messages_and_tracebacks(secret: str) -> None:
     output = stream.getvalue()
     assert secret not in output
     assert output.count("[REDACTED]") == 2
+
+
+def test_text_fragments_point_at_the_quote() -> None:
+    url = render.text_fragment("https://ex.org/a", "Self-made missiles, and more: a list of 12 words or so here")
+    assert url == "https://ex.org/a#:~:text=Self%2Dmade%20missiles%2C%20and%20more%3A%20a%20list%20of%2012"
+    assert render.text_fragment("https://ex.org/a#part", "x") == "https://ex.org/a#part"
+    assert render.text_fragment(None, "x") is None
+    dated = Quote(1, "d.md", "T", "https://ex.org/a", 0, 8, "A quote.", 0.5, "2024-05-20")
+    [text] = render.render_answer(answer_of(dated), "abcd1234").texts
+    assert "<i>(2024-05-20)</i>" in text, "readers see how current each source is"

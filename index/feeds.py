@@ -1,0 +1,135 @@
+"""Keeping the corpus current: new and updated articles from RSS/Atom feeds and sitemaps (`footnote sync`).
+
+Each feed is fetched conditionally (ETag / Last-Modified); an entry whose date has not moved since the
+last sync is not fetched again, and a fetched article whose saved file would not change is left alone.
+Nothing is ever removed by a sync. What the feeds said last time lives in `feeds.json` beside the index.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from index import fetch
+from index.errors import CorpusError
+
+_SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+MAX_ENTRIES_PER_FEED = 200
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What one sync did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[fetch.FetchError] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was written (so the index needs updating)."""
+        return bool(self.added or self.updated)
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"{len(self.added)} new, {len(self.updated)} updated, {self.unchanged} unchanged, "
+            f"{len(self.failed)} failed"
+        )
+
+
+def sync(feeds: list[str], seeds_dir: Path, state_path: Path, policy: fetch.FetchPolicy) -> SyncReport:
+    """Fetch every feed or sitemap and save its new and updated articles into the seeds folder."""
+    state = _load_state(state_path)
+    report = SyncReport()
+    with httpx.Client(timeout=policy.timeout, follow_redirects=False) as client:
+        for feed_url in feeds:
+            known = state.setdefault(feed_url, {"etag": None, "modified": None, "entries": {}})
+            try:
+                page = fetch.fetch(feed_url, policy, client, True, known["etag"], known["modified"])
+            except fetch.FetchError as exc:
+                report.failed.append(exc)
+                continue
+            if page.not_modified:
+                continue
+            known["etag"], known["modified"] = page.etag, page.last_modified
+            for link, stamp in entries(page)[:MAX_ENTRIES_PER_FEED]:
+                if stamp and known["entries"].get(link) == stamp:
+                    report.unchanged += 1
+                    continue
+                _save_entry(link, seeds_dir, policy, client, report)
+                known["entries"][link] = stamp
+    _save_state(state_path, state)
+    return report
+
+
+def entries(page: fetch.Page) -> list[tuple[str, str | None]]:
+    """(link, updated-or-published stamp) of each entry of an RSS/Atom feed or a sitemap."""
+    head = page.content.lstrip()[:500]
+    if b"<urlset" in head or b"<sitemapindex" in head:
+        return _sitemap_entries(page.content)
+    import feedparser
+
+    parsed = feedparser.parse(page.content)
+    found = []
+    for entry in parsed.entries:
+        link = entry.get("link")
+        if link:
+            found.append((str(link), entry.get("updated") or entry.get("published")))
+    return found
+
+
+def _sitemap_entries(content: bytes) -> list[tuple[str, str | None]]:
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError:
+        return []
+    found = []
+    for url in root.iter(f"{_SITEMAP_NS}url"):
+        location = url.findtext(f"{_SITEMAP_NS}loc")
+        if location:
+            found.append((location.strip(), url.findtext(f"{_SITEMAP_NS}lastmod")))
+    return found
+
+
+def _save_entry(
+    link: str, seeds_dir: Path, policy: fetch.FetchPolicy, client: httpx.Client, report: SyncReport
+) -> None:
+    try:
+        article = fetch.extract(fetch.fetch(link, policy, client))
+        target = seeds_dir / fetch.file_name(article)
+        before = target.read_bytes() if target.exists() else None
+        doc_id = fetch.save(seeds_dir, article)
+    except fetch.FetchError as exc:
+        report.failed.append(exc)
+        return
+    except CorpusError as exc:
+        report.failed.append(fetch.FetchError(link, str(exc)))
+        return
+    if before is None:
+        report.added.append(doc_id)
+    elif before != target.read_bytes():
+        report.updated.append(doc_id)
+    else:
+        report.unchanged += 1
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
+    temporary.replace(path)
