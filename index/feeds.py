@@ -80,8 +80,10 @@ def entries(page: fetch.Page) -> list[tuple[str, str | None]]:
     found = []
     for entry in parsed.entries:
         link = entry.get("link")
+        keys = set(entry.keys())  # entry.get("updated") falls back to "published" with a deprecation warning
+        stamp = entry["updated"] if "updated" in keys else entry["published"] if "published" in keys else None
         if link:
-            found.append((str(link), entry.get("updated") or entry.get("published")))
+            found.append((str(link), stamp))
     return found
 
 

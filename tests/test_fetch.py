@@ -37,11 +37,44 @@ PAGES: dict[str, tuple[int, str, bytes]] = {
 }
 
 
+SECOND = ARTICLE.replace("Grain on the river", "Barges in winter").replace(
+    "grain-on-the-river", "barges-in-winter"
+)
+PAGES["/news/barges-in-winter"] = (200, "text/html", SECOND.encode())
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>News</title>
+<item><title>Grain</title><link>{site}/news/grain-on-the-river</link>
+<pubDate>Mon, 01 Sep 2025 10:00:00 GMT</pubDate></item>
+<item><title>Barges</title><link>{site}/news/barges-in-winter</link>
+<pubDate>Tue, 02 Sep 2025 10:00:00 GMT</pubDate></item>
+</channel></rss>"""
+SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<url><loc>{site}/news/grain-on-the-river</loc><lastmod>2025-09-01</lastmod></url>
+<url><loc>{site}/missing</loc><lastmod>2025-09-03</lastmod></url>
+</urlset>"""
+REQUESTS: list[tuple[str, str | None]] = []
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
+        REQUESTS.append((self.path, self.headers.get("If-None-Match")))
+        site = f"http://{self.headers['Host']}".encode()
+        if self.path in {"/feed.rss", "/sitemap.xml"}:
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.end_headers()
+                return
+            body = (RSS if self.path == "/feed.rss" else SITEMAP).replace(b"{site}", site)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("ETag", '"v1"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path == "/old":
             self.send_response(301)
             self.send_header("Location", "/news/grain-on-the-river")
@@ -161,3 +194,69 @@ def test_footnote_add_command_saves_and_indexes(site: str, tmp_path: Path) -> No
         check=True,
     )
     assert json.loads(answer.stdout)["passages"][0]["source"] == f"{site}/news/grain-on-the-river"
+
+
+def test_sync_reads_feeds_and_sitemaps_conditionally_and_removes_nothing(site: str, tmp_path: Path) -> None:
+    from index.feeds import sync
+
+    seeds, state = tmp_path / "seeds", tmp_path / "feeds.json"
+    (seeds / "own.md").parent.mkdir(parents=True)
+    (seeds / "own.md").write_text("An article the admin wrote by hand.")
+    first = sync([f"{site}/feed.rss", f"{site}/sitemap.xml"], seeds, state, LOCAL)
+    assert sorted(first.added) == [
+        "web/127-0-0-1/news-barges-in-winter.md",
+        "web/127-0-0-1/news-grain-on-the-river.md",
+    ]
+    assert [str(p) for p in first.failed] == [f"{site}/missing: not found (HTTP 404)"]
+    assert first.unchanged == 1, "the sitemap's copy of an article just saved from the feed is unchanged"
+
+    REQUESTS.clear()
+    second = sync([f"{site}/feed.rss", f"{site}/sitemap.xml"], seeds, state, LOCAL)
+    assert not second.changed and not second.failed
+    assert ("/feed.rss", '"v1"') in REQUESTS, "the feed was asked for conditionally (ETag)"
+    assert not any(path.startswith("/news/") for path, _ in REQUESTS), "304: no article fetched again"
+    assert (seeds / "own.md").exists(), "a sync removes nothing"
+
+
+def test_sync_command_needs_feeds(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")}, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "sync"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1 and "FOOTNOTE_FEEDS is empty" in result.stderr
+
+
+async def test_bot_add_command_and_scheduled_feed_sync(site: str, tmp_path: Path) -> None:
+    from tests.fake_telegram import FakeTelegram
+    from tests.test_bot import ADMIN, bot_settings, started, stopped, text_has, wait
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "apples.md").write_text(
+        "---\ntitle: Apples\n---\nFarmers pick ripe apples in autumn.\n"
+    )
+    fake = FakeTelegram().start()
+    settings = bot_settings(
+        fake, tmp_path, fetch_allow_private=True, feeds=[f"{site}/feed.rss"], feeds_interval_minutes=60
+    )
+    application = await started(settings)
+    try:
+        [note] = await wait(fake, "sendMessage", text_has("Feeds synced: 2 new"))
+        assert note.params["chat_id"] == ADMIN and "news-barges-in-winter.md" in note.params["text"]
+        fake.push_message("barges carry harvest downstream to the port", user_id=7)
+        [answer] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 7)
+        assert "Barges carry most of the harvest downstream" in answer.params["text"]
+        assert "#:~:text=" in answer.params["text"], "the citation points at the quoted sentence"
+
+        fake.push_message(f"/add {site}/news/grain-on-the-river", user_id=8)
+        await wait(fake, "sendMessage", text_has("Admins only"))
+        fake.push_message(f"/add {site}/missing", user_id=ADMIN)
+        await wait(fake, "sendMessage", text_has("not found (HTTP 404)"))
+    finally:
+        await stopped(application)
+        fake.stop()

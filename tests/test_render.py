@@ -124,7 +124,9 @@ def test_secrets_are_redacted_from_messages_and_tracebacks(secret: str) -> None:
 
 
 def test_text_fragments_point_at_the_quote() -> None:
-    url = render.text_fragment("https://ex.org/a", "Self-made missiles, and more: a list of 12 words or so here")
+    url = render.text_fragment(
+        "https://ex.org/a", "Self-made missiles, and more: a list of 12 words or so here"
+    )
     assert url == "https://ex.org/a#:~:text=Self%2Dmade%20missiles%2C%20and%20more%3A%20a%20list%20of%2012"
     assert render.text_fragment("https://ex.org/a#part", "x") == "https://ex.org/a#part"
     assert render.text_fragment(None, "x") is None
