@@ -260,3 +260,20 @@ async def test_bot_add_command_and_scheduled_feed_sync(site: str, tmp_path: Path
     finally:
         await stopped(application)
         fake.stop()
+
+
+def test_atom_feeds_and_sitemap_indexes_are_read() -> None:
+    from index.feeds import entries
+
+    atom = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Blog</title>
+<entry><title>One</title><link href="https://blog.example/one"/><updated>2025-09-01T10:00:00Z</updated></entry>
+<entry><title>Two</title><link href="https://blog.example/two"/><published>2025-09-02T10:00:00Z</published></entry>
+</feed>"""
+    page = fetch.Page("https://blog.example/atom.xml", atom, "application/atom+xml")
+    assert entries(page) == [
+        ("https://blog.example/one", "2025-09-01T10:00:00Z"),
+        ("https://blog.example/two", "2025-09-02T10:00:00Z"),
+    ]
+    broken = fetch.Page("https://x.example/sitemap.xml", b"<urlset><url><loc>unclosed", "application/xml")
+    assert entries(broken) == []
