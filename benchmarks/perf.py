@@ -222,7 +222,7 @@ def _peak_rss_mib(pid: int) -> float:
 def scale_figures(lines: list[str], sizes: list[int], dim: int = 384, queries: int = 200) -> None:
     import faiss
 
-    from index import vectors
+    from index import faiss_store as vectors
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     rng = np.random.default_rng(7)

@@ -290,6 +290,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         "units": manifest.unit_count,
         "embedder": manifest.embedder,
         "dimension": manifest.dim,
+        "vector_store": manifest.vector_store,
         "built_at": manifest.created_at,
         "age_seconds": round(age),
         "size_bytes": size,
@@ -302,6 +303,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     print(f"documents   {len(manifest.documents)}")
     print(f"chunks      {manifest.chunk_count} ({manifest.unit_count} quotable units)")
     print(f"embedder    {manifest.embedder}, {manifest.dim}-d")
+    print(f"vectors     {manifest.vector_store}")
     print(f"built       {manifest.created_at} ({_ago(age)} ago)")
     print(f"size        {size / 1024:.0f} KiB in {generation}")
     return 0

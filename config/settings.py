@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     faiss_flat_max: int = Field(50_000, ge=1)
     ivf_nprobe: int = Field(48, ge=1, le=65536)
 
+    # Where the chunk vectors live: FAISS files in the index directory, or a Milvus collection that
+    # several bot replicas share (changing it makes the next `footnote index` rebuild everything)
+    vector_store: Literal["faiss", "milvus"] = "faiss"
+    milvus_uri: str = "http://localhost:19530"
+    milvus_token: SecretStr | None = None  # "user:password" or an API key
+    milvus_collection: str = Field("footnote", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+    milvus_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = "Bounded"
+    milvus_index: Literal["HNSW", "IVF_FLAT", "FLAT"] = "HNSW"  # used when the collection is created
+    milvus_ef: int = Field(64, ge=1, le=32768)  # HNSW search breadth (at least the passages asked for)
+    milvus_timeout: float = Field(30.0, gt=0, le=600)
+
     # Chunking (changing any of these makes the next `footnote index` rebuild everything)
     chunk_target_words: int = Field(110, ge=20, le=400)
     chunk_max_words: int = Field(170, ge=30, le=600)

@@ -11,14 +11,16 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index import store, vectors
+from index import store
 from index.answer import ABSTAIN_TEXT, AnswerParams, Composer
 from index.chunking import ChunkingParams
 from index.embedding import Embedder
+from index.errors import IndexMissingError
 from index.followup import combine
 from index.indexing import chunking_record
 from index.retrieval import Mode, Retriever
 from index.types import Answer, Chunk
+from index.vectors import VectorStore
 
 _SPACE = re.compile(r"\s+")
 FOREIGN_SCRIPT_NOTE = (
@@ -34,7 +36,6 @@ class EngineParams:
     top_k: int = 5
     rrf_k: int = 60
     retrieval: Mode = "hybrid"
-    nprobe: int = vectors.NPROBE
     answer: AnswerParams = field(default_factory=AnswerParams)
     max_question_chars: int = 500
 
@@ -46,7 +47,6 @@ class Engine:
         self.stored = stored
         self.embedder = embedder
         self.params = params
-        vectors.set_nprobe(stored.chunk_index, params.nprobe)
         self.retriever = Retriever(stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval)
         self.composer = Composer(stored, self.retriever.lexical, params.answer)
         self._chunks_by_doc: dict[str, list[Chunk]] = {}
@@ -55,12 +55,26 @@ class Engine:
 
     @classmethod
     def open(
-        cls, index_dir: Path, embedder: Embedder, chunking: ChunkingParams, params: EngineParams
+        cls,
+        index_dir: Path,
+        embedder: Embedder,
+        chunking: ChunkingParams,
+        params: EngineParams,
+        vector_store: VectorStore | None = None,
     ) -> Engine:
-        """Load the current index, refusing one built with another embedder or chunking."""
-        stored = store.load(index_dir)
-        store.check_compatible(stored.manifest, embedder.id, chunking_record(chunking))
-        return cls(stored, embedder, params)
+        """Load the current index, refusing one built with another embedder, chunking or vector store
+        (FAISS files by default)."""
+        if vector_store is None:
+            from index.faiss_store import FaissStore
+
+            vector_store = FaissStore()
+        generation = store.current_generation(index_dir)
+        if generation is None:
+            raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
+        store.check_compatible(
+            store.read_manifest(generation), embedder.id, chunking_record(chunking), vector_store.id
+        )
+        return cls(store.load_generation(generation, vector_store), embedder, params)
 
     @property
     def generation(self) -> str:

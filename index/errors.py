@@ -5,7 +5,8 @@
     ├── IndexMissingError    no index on disk yet: run `footnote index`
     ├── IndexMismatchError   the index was built by another embedder, chunking or format: rebuild it
     ├── IndexCorruptError    an index file is unreadable or inconsistent (names the file)
-    └── IndexBusyError       another process holds the index lock
+    ├── IndexBusyError       another process holds the index lock
+    └── VectorStoreError     the vector store (Milvus) is unreachable or refused a request
 
 Every message says what happened and what to do next.
 """
@@ -38,3 +39,7 @@ class IndexCorruptError(FootnoteError):
 
 class IndexBusyError(FootnoteError):
     """Another process is writing the index."""
+
+
+class VectorStoreError(FootnoteError):
+    """The external vector store (Milvus) is unreachable or refused a request."""

@@ -16,10 +16,11 @@ from typing import TypeVar
 
 import numpy as np
 
-from index import chunking, corpus, store, vectors
+from index import chunking, corpus, store
 from index.embedding import Embedder, Vectors
 from index.errors import CorpusError, FootnoteError, IndexCorruptError, IndexMismatchError
 from index.types import Article, Chunk, Unit
+from index.vectors import VectorPlan, VectorStore, chunk_keys, doc_key
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) while chunks and units are embedded."""
@@ -65,18 +66,23 @@ def build(
     index_dir: Path,
     embedder: Embedder,
     params: chunking.ChunkingParams,
+    vector_store: VectorStore | None = None,
     *,
     full: bool = False,
     progress: Progress | None = None,
     wait: bool = True,
-    index_kind: vectors.IndexKind = "auto",
-    flat_max: int = vectors.FLAT_MAX,
 ) -> IndexReport:
-    """Bring the index in `index_dir` up to date with `seeds_dir`."""
+    """Bring the index in `index_dir` up to date with `seeds_dir` (chunk vectors in `vector_store`,
+    FAISS files by default)."""
+    if vector_store is None:
+        from index.faiss_store import FaissStore
+
+        vector_store = FaissStore()
     began = time.perf_counter()
     with store.writer_lock(index_dir, wait=wait):
+        store.recover(index_dir, vector_store)
         sources = corpus.scan(seeds_dir)
-        previous, reason = _previous(index_dir, embedder.id, chunking_record(params), full)
+        previous, reason = _previous(index_dir, embedder.id, chunking_record(params), vector_store, full)
         old_docs = previous.manifest.documents if previous else {}
 
         current = {s.doc_id: s for s in sources}
@@ -119,19 +125,19 @@ def build(
 
         pieces = _reuse(previous, keep_ids) if previous else _Pieces()
         fresh = _embed_new(loaded, embedder, params, progress)
-        merged = pieces.merge(fresh)
+        merged = pieces.merge(fresh, embedder, previous)
         generation = store.write_generation(
             index_dir,
+            vector_store,
             embedder.id,
             embedder.dim,
             chunking_record(params),
             merged.articles,
             merged.chunks,
-            merged.chunk_vectors,
+            merged.plan,
             merged.units,
             merged.unit_vectors,
-            index_kind,
-            flat_max,
+            full=full,
         )
         return IndexReport(
             added=added,
@@ -147,7 +153,7 @@ def build(
 
 
 def _previous(
-    index_dir: Path, embedder_id: str, chunking_params: dict[str, int], full: bool
+    index_dir: Path, embedder_id: str, chunking_params: dict[str, int], vector_store: VectorStore, full: bool
 ) -> tuple[store.StoredIndex | None, str | None]:
     """The generation to build on, or None with the reason a full build is needed."""
     if full:
@@ -157,59 +163,90 @@ def _previous(
         if generation is None:
             return None, None
         manifest = store.read_manifest(generation)
-        reason = store.mismatch_reason(manifest, embedder_id, chunking_params)
+        reason = store.mismatch_reason(manifest, embedder_id, chunking_params, vector_store.id)
         if reason:
             return None, f"the index was built with {reason}"
-        return store.load_generation(generation), None
+        return store.load_generation(generation, vector_store), None
     except (IndexCorruptError, IndexMismatchError) as exc:
         return None, f"the old index is unusable ({exc})"
 
 
 @dataclass(slots=True)
 class _Pieces:
+    """Articles with their chunks and units. A chunk's vector is either fresh (`origin` -1-i: row i of
+    `fresh_vectors`) or kept in the previous generation (`origin` >= 0: its position there)."""
+
     articles: list[Article] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
-    chunk_vectors: list[Vectors] = field(default_factory=list)
+    origins: list[int] = field(default_factory=list)
+    fresh_vectors: Vectors = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     units: list[Unit] = field(default_factory=list)
     unit_vectors: list[Vectors] = field(default_factory=list)
 
-    def merge(self, other: _Pieces) -> _Merged:
-        """Both sets of pieces, ordered by doc_id so the index layout is deterministic."""
+    def merge(self, other: _Pieces, embedder: Embedder, previous: store.StoredIndex | None) -> _Merged:
+        """Kept pieces (self) and fresh ones (other), ordered by doc_id so the index layout is
+        deterministic, with the plan that tells the vector store which vectors are new."""
         articles = sorted(self.articles + other.articles, key=lambda a: a.doc_id)
         order = {a.doc_id: i for i, a in enumerate(articles)}
-        chunks, chunk_vectors = _sorted(
-            self.chunks + other.chunks, self.chunk_vectors + other.chunk_vectors, order
+        chunks = self.chunks + other.chunks
+        origins = self.origins + other.origins
+        positions = _order(chunks, order)
+        chunks = [chunks[i] for i in positions]
+        origins_array = np.asarray([origins[i] for i in positions], dtype=np.intp)
+        units = self.units + other.units
+        unit_vectors = np.concatenate(self.unit_vectors + other.unit_vectors) if units else None
+        unit_positions = _order(units, order)
+        by_id = {a.doc_id: a for a in articles}
+        kept = np.flatnonzero(origins_array >= 0)
+        fresh = np.flatnonzero(origins_array < 0)
+        plan = VectorPlan(
+            dim=embedder.dim,
+            keys=chunk_keys(embedder.id, by_id, chunks),
+            doc_keys=np.fromiter(
+                (doc_key(embedder.id, c.doc_id, by_id[c.doc_id].content_hash) for c in chunks),
+                dtype=np.int64,
+                count=len(chunks),
+            ),
+            fresh_rows=fresh,
+            fresh_vectors=other.fresh_vectors[-1 - origins_array[fresh]]
+            if len(fresh)
+            else other.fresh_vectors,
+            kept_rows=kept,
+            kept_from=origins_array[kept],
+            previous=previous.search if previous is not None else None,
         )
-        units, unit_vectors = _sorted(self.units + other.units, self.unit_vectors + other.unit_vectors, order)
-        return _Merged(articles, chunks, chunk_vectors, units, unit_vectors)
+        return _Merged(
+            articles,
+            chunks,
+            plan,
+            [units[i] for i in unit_positions],
+            unit_vectors[unit_positions]
+            if unit_vectors is not None
+            else np.zeros((0, embedder.dim), dtype=np.float32),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class _Merged:
     articles: list[Article]
     chunks: list[Chunk]
-    chunk_vectors: Vectors
+    plan: VectorPlan
     units: list[Unit]
     unit_vectors: Vectors
 
 
-def _sorted(spans: list[_S], vectors: list[Vectors], order: dict[str, int]) -> tuple[list[_S], Vectors]:
-    stacked = np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
-    positions = sorted(
-        range(len(spans)), key=lambda i: (order[spans[i].doc_id], spans[i].start, spans[i].end)
-    )
-    return [spans[i] for i in positions], stacked[positions] if len(spans) else stacked
+def _order(spans: Sequence[_S], order: dict[str, int]) -> list[int]:
+    return sorted(range(len(spans)), key=lambda i: (order[spans[i].doc_id], spans[i].start, spans[i].end))
 
 
 def _reuse(previous: store.StoredIndex, doc_ids: Sequence[str]) -> _Pieces:
     keep = set(doc_ids)
-    chunk_vectors = previous.chunk_vectors()
     chunk_rows = [i for i, c in enumerate(previous.chunks) if c.doc_id in keep]
     unit_rows = [i for i, u in enumerate(previous.units) if u.doc_id in keep]
     return _Pieces(
         articles=[previous.articles[d] for d in doc_ids],
         chunks=[previous.chunks[i] for i in chunk_rows],
-        chunk_vectors=[chunk_vectors[chunk_rows]],
+        origins=chunk_rows,
         units=[previous.units[i] for i in unit_rows],
         unit_vectors=[previous.unit_vectors[unit_rows]],
     )
@@ -231,7 +268,8 @@ def _embed_new(
         vectors[begin : begin + len(batch)] = embedder.embed_passages(batch)
         if progress:
             progress(begin + len(batch), len(texts))
-    pieces.chunk_vectors = [vectors[: len(pieces.chunks)]]
+    pieces.origins = [-1 - i for i in range(len(pieces.chunks))]
+    pieces.fresh_vectors = vectors[: len(pieces.chunks)]
     pieces.unit_vectors = [vectors[len(pieces.chunks) :]]
     return pieces
 

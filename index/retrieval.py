@@ -78,15 +78,11 @@ class Retriever:
         timings["embed"] = _lap(clock)
 
         clock = time.perf_counter()
-        total = self.stored.chunk_index.ntotal
         dense_ids: list[int] = []
         dense_scores: dict[int, float] = {}
-        if total:
-            scores, ids = self.stored.chunk_index.search(query, min(self.candidates, total))
-            for score, i in zip(scores[0], ids[0], strict=True):
-                if i >= 0:
-                    dense_ids.append(int(i))
-                    dense_scores[int(i)] = float(score)
+        for i, score in self.stored.search.search(query, self.candidates):
+            dense_ids.append(i)
+            dense_scores[i] = score
         timings["dense"] = _lap(clock)
 
         clock = time.perf_counter()
@@ -106,9 +102,10 @@ class Retriever:
                 continue
             for rank, i in enumerate(ranking, 1):
                 fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + rank)
-        for i in fused:
-            if i not in dense_scores:
-                dense_scores[i] = float(self.stored.chunk_index.reconstruct(i) @ query[0])
+        missing = [i for i in fused if i not in dense_scores]
+        if missing:
+            for i, vector in zip(missing, self.stored.search.vectors(missing), strict=True):
+                dense_scores[i] = float(vector @ query[0])
         order = sorted(fused, key=lambda i: (-fused[i], -dense_scores[i]))[:k]
         passages = tuple(
             self._passage(rank, i, fused[i], dense_scores[i], float(lexical[i]))

@@ -12,6 +12,7 @@ from index.engine import Engine, EngineParams
 from index.feeds import SyncReport, sync
 from index.fetch import FetchPolicy
 from index.indexing import IndexReport, Progress, build
+from index.vectors import VectorStore
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,13 @@ class Footnote:
 
     settings: Settings
     embedder: Embedder = field(default=None)  # type: ignore[assignment]
+    vector_store: VectorStore = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.embedder is None:
             object.__setattr__(self, "embedder", make_embedder(self.settings.embedder))
+        if self.vector_store is None:
+            object.__setattr__(self, "vector_store", make_vector_store(self.settings))
 
     @property
     def chunking(self) -> ChunkingParams:
@@ -46,7 +50,6 @@ class Footnote:
             top_k=s.top_k,
             rrf_k=s.rrf_k,
             retrieval=s.retrieval,
-            nprobe=s.ivf_nprobe,
             answer=AnswerParams(
                 abstain_threshold=threshold,
                 abstain_lexical_weight=self.embedder.abstain_lexical_weight,
@@ -65,11 +68,10 @@ class Footnote:
             s.index_dir,
             self.embedder,
             self.chunking,
+            self.vector_store,
             full=full,
             progress=progress,
             wait=wait,
-            index_kind=s.faiss_index,
-            flat_max=s.faiss_flat_max,
         )
 
     @property
@@ -87,4 +89,26 @@ class Footnote:
 
     def open_engine(self) -> Engine:
         """Load the current index for answering."""
-        return Engine.open(self.settings.index_dir, self.embedder, self.chunking, self.engine_params)
+        return Engine.open(
+            self.settings.index_dir, self.embedder, self.chunking, self.engine_params, self.vector_store
+        )
+
+
+def make_vector_store(settings: Settings) -> VectorStore:
+    """The vector store the settings name (FOOTNOTE_VECTOR_STORE)."""
+    if settings.vector_store == "milvus":
+        from index.milvus_store import MilvusStore
+
+        return MilvusStore(
+            settings.milvus_uri,
+            settings.milvus_token.get_secret_value() if settings.milvus_token else None,
+            settings.milvus_collection,
+            settings.milvus_consistency,
+            settings.milvus_index,
+            settings.milvus_ef,
+            settings.ivf_nprobe,
+            settings.milvus_timeout,
+        )
+    from index.faiss_store import FaissStore
+
+    return FaissStore(settings.faiss_index, settings.faiss_flat_max, settings.ivf_nprobe)

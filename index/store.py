@@ -6,13 +6,15 @@
       gen-20261125T101500-1a2b/
         manifest.json      format version, embedder id and dimension, chunking parameters, documents + hashes
         articles.jsonl     each article's text and metadata (the source of truth for quotes)
-        chunks.jsonl       chunk spans (doc_id, start, end), in FAISS order
+        chunks.jsonl       chunk spans (doc_id, start, end), in vector order
         units.jsonl        quotable unit spans, in units.npy order
-        chunks.faiss       the chunk vectors (inner product on unit vectors = cosine)
+        chunks.faiss       the chunk vectors (FAISS store only; Milvus keeps them in its collection)
         units.npy          the unit vectors (numpy format, loaded with allow_pickle=False)
 
 A new generation is written beside the current one and becomes current by replacing CURRENT, so a crash
-at any point leaves the previous generation serving. Nothing is ever loaded with pickle.
+at any point leaves the previous generation serving. Nothing is ever loaded with pickle. Where the chunk
+vectors live is the vector store's business (`index/vectors.py`); everything else here is the source of
+truth for texts and metadata, whichever store holds the vectors.
 """
 
 from __future__ import annotations
@@ -31,14 +33,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import faiss
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from index import vectors
 from index.embedding import Vectors
-from index.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.errors import (
+    FootnoteError,
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+)
 from index.types import Article, Chunk, Unit
+from index.vectors import ChunkSearch, Keys, VectorPlan, VectorStore, chunk_keys, doc_keys_of
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +75,33 @@ class Manifest(BaseModel):
     documents: dict[str, DocumentEntry]
     chunk_count: int
     unit_count: int
+    # Absent from manifests written before the vector store became a setting: those are FAISS indexes.
+    vector_store: str = "faiss"
+    files: list[str] | None = None
+
+    def live_doc_keys(self) -> set[int]:
+        """The doc keys (see index/vectors.py) of the articles this generation serves."""
+        return doc_keys_of(self.embedder, ((d, e.content_hash) for d, e in self.documents.items()))
 
 
 @dataclass(frozen=True, slots=True)
 class StoredIndex:
-    """One generation loaded into memory."""
+    """One generation loaded into memory (its chunk vectors behind the vector store's `search`)."""
 
     path: Path
     manifest: Manifest
     articles: dict[str, Article]
     chunks: list[Chunk]
     units: list[Unit]
-    chunk_index: Any  # faiss.Index
+    search: ChunkSearch
     unit_vectors: Vectors
+    keys: Keys
 
     def chunk_vectors(self) -> Vectors:
-        """All chunk vectors, in chunk order (for reuse by an incremental build)."""
-        if self.chunk_index.ntotal == 0:
+        """All chunk vectors, in chunk order."""
+        if not self.chunks:
             return np.zeros((0, self.manifest.dim), dtype=np.float32)
-        return np.asarray(self.chunk_index.reconstruct_n(0, self.chunk_index.ntotal), dtype=np.float32)
+        return self.search.vectors(range(len(self.chunks)))
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -126,17 +141,21 @@ def read_manifest(generation: Path) -> Manifest:
     return manifest
 
 
-def check_compatible(manifest: Manifest, embedder_id: str, chunking: dict[str, int]) -> None:
-    """Raise IndexMismatchError when the index was built with another embedder or chunking."""
-    reason = mismatch_reason(manifest, embedder_id, chunking)
+def check_compatible(manifest: Manifest, embedder_id: str, chunking: dict[str, int], store_id: str) -> None:
+    """Raise IndexMismatchError when the index was built with another embedder, chunking or vector store."""
+    reason = mismatch_reason(manifest, embedder_id, chunking, store_id)
     if reason:
         raise IndexMismatchError(f"the index was built with {reason}; run `footnote index` to rebuild it")
 
 
-def mismatch_reason(manifest: Manifest, embedder_id: str, chunking: dict[str, int]) -> str | None:
+def mismatch_reason(
+    manifest: Manifest, embedder_id: str, chunking: dict[str, int], store_id: str
+) -> str | None:
     """Why an index cannot be reused with these settings, or None when it can."""
     if manifest.embedder != embedder_id:
         return f"embedder {manifest.embedder!r}, not {embedder_id!r}"
+    if manifest.vector_store != store_id:
+        return f"vector store {manifest.vector_store!r}, not {store_id!r}"
     if manifest.chunking != chunking:
         changed = sorted(
             k for k in set(manifest.chunking) | set(chunking) if manifest.chunking.get(k) != chunking.get(k)
@@ -145,14 +164,8 @@ def mismatch_reason(manifest: Manifest, embedder_id: str, chunking: dict[str, in
     return None
 
 
-GENERATION_FILES = (
-    "manifest.json",
-    "articles.jsonl",
-    "chunks.jsonl",
-    "units.jsonl",
-    "chunks.faiss",
-    "units.npy",
-)
+BASE_FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl", "units.jsonl", "units.npy")
+_LEGACY_FILES = (*BASE_FILES, "chunks.faiss")
 
 
 def check_files(index_dir: Path) -> Manifest:
@@ -161,24 +174,33 @@ def check_files(index_dir: Path) -> Manifest:
     if generation is None:
         raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
     manifest = read_manifest(generation)
-    for name in GENERATION_FILES:
+    for name in manifest.files or _LEGACY_FILES:
         path = generation / name
         if not path.is_file():
             raise IndexCorruptError(f"{path}: missing; run `footnote index --full`")
     return manifest
 
 
-def load(index_dir: Path) -> StoredIndex:
+def load(index_dir: Path, vector_store: VectorStore | None = None) -> StoredIndex:
     """Load the current generation, checking every file against the manifest."""
     generation = current_generation(index_dir)
     if generation is None:
         raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
-    return load_generation(generation)
+    return load_generation(generation, vector_store)
 
 
-def load_generation(generation: Path) -> StoredIndex:
-    """Load one generation directory."""
+def load_generation(generation: Path, vector_store: VectorStore | None = None) -> StoredIndex:
+    """Load one generation directory, its chunk vectors opened by `vector_store` (FAISS by default)."""
+    if vector_store is None:
+        from index.faiss_store import FaissStore
+
+        vector_store = FaissStore()
     manifest = read_manifest(generation)
+    if manifest.vector_store != vector_store.id:
+        raise IndexMismatchError(
+            f"{generation}: its vectors are in {manifest.vector_store!r}, the settings say "
+            f"{vector_store.id!r}; run `footnote index` to rebuild it"
+        )
     articles = {a.doc_id: a for a in (Article(**row) for row in _read_jsonl(generation / "articles.jsonl"))}
     chunks = [
         _span(Chunk, articles, row, generation / "chunks.jsonl")
@@ -189,11 +211,6 @@ def load_generation(generation: Path) -> StoredIndex:
         for row in _read_jsonl(generation / "units.jsonl")
     ]
 
-    faiss_path = generation / "chunks.faiss"
-    try:
-        chunk_index = faiss.read_index(str(faiss_path))
-    except RuntimeError:
-        raise IndexCorruptError(f"{faiss_path}: missing or unreadable; run `footnote index --full`") from None
     npy_path = generation / "units.npy"
     try:
         unit_vectors = np.load(npy_path, allow_pickle=False)
@@ -205,7 +222,6 @@ def load_generation(generation: Path) -> StoredIndex:
     expected = (
         (len(articles), len(manifest.documents), "articles.jsonl"),
         (len(chunks), manifest.chunk_count, "chunks.jsonl"),
-        (chunk_index.ntotal, manifest.chunk_count, "chunks.faiss"),
         (len(units), manifest.unit_count, "units.jsonl"),
         (unit_vectors.shape[0] if unit_vectors.ndim == 2 else -1, manifest.unit_count, "units.npy"),
     )
@@ -215,12 +231,14 @@ def load_generation(generation: Path) -> StoredIndex:
                 f"{generation / name}: holds {found} entries, the manifest says {wanted}; "
                 "run `footnote index --full`"
             )
-    if chunk_index.d != manifest.dim or (len(units) and unit_vectors.shape[1] != manifest.dim):
+    if len(units) and unit_vectors.shape[1] != manifest.dim:
         raise IndexCorruptError(
-            f"{generation}: vector dimension differs from the manifest; run `footnote index --full`"
+            f"{npy_path}: vector dimension differs from the manifest; run `footnote index --full`"
         )
+    keys = chunk_keys(manifest.embedder, articles, chunks)
+    search = vector_store.open(generation, keys, manifest.dim)
     return StoredIndex(
-        generation, manifest, articles, chunks, units, chunk_index, unit_vectors.astype(np.float32)
+        generation, manifest, articles, chunks, units, search, unit_vectors.astype(np.float32), keys
     )
 
 
@@ -286,20 +304,24 @@ def writer_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
 
 def write_generation(
     index_dir: Path,
+    vector_store: VectorStore,
     embedder_id: str,
     dim: int,
     chunking: dict[str, int],
     articles: list[Article],
     chunks: list[Chunk],
-    chunk_vectors: Vectors,
+    plan: VectorPlan,
     units: list[Unit],
     unit_vectors: Vectors,
-    index_kind: vectors.IndexKind = "auto",
-    flat_max: int = vectors.FLAT_MAX,
+    full: bool = False,
 ) -> Path:
-    """Write a complete new generation beside the current one and make it current. Caller holds the lock."""
+    """Write a complete new generation beside the current one and make it current. Caller holds the lock.
+
+    After the swap the vector store drops the vectors of articles the new generation no longer serves
+    (with `full`, every vector it holds that is not this generation's)."""
     index_dir.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(index_dir)
+    previous = _current_manifest(index_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     name = f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
     staging = index_dir / f".staging-{name}"
@@ -322,6 +344,8 @@ def write_generation(
             },
             chunk_count=len(chunks),
             unit_count=len(units),
+            vector_store=vector_store.id,
+            files=[*BASE_FILES, *vector_store.files],
         )
         _write_jsonl(staging / "articles.jsonl", (asdict(a) for a in articles))
         _write_jsonl(
@@ -331,10 +355,9 @@ def write_generation(
             staging / "units.jsonl",
             ({"doc_id": u.doc_id, "start": u.start, "end": u.end, "kind": u.kind} for u in units),
         )
-        chunk_index = vectors.build(chunk_vectors, dim, index_kind, flat_max)
-        faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
         with (staging / "units.npy").open("wb") as handle:
             np.save(handle, np.ascontiguousarray(unit_vectors, dtype=np.float32).reshape(len(units), dim))
+        vector_store.write(index_dir, staging, plan)
         # The manifest goes last: a generation without one is never valid.
         (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         _fsync_tree(staging)
@@ -345,7 +368,30 @@ def write_generation(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _prune(index_dir, keep=name)
+    same_store = previous is not None and previous.vector_store == vector_store.id
+    candidates = previous.live_doc_keys() if previous is not None and same_store else set()
+    try:
+        vector_store.retire(index_dir, manifest.live_doc_keys(), candidates, sweep=full)
+    except FootnoteError as exc:
+        # The new generation serves already and never returns a retired chunk (its keys are unknown to
+        # it); the next build's `recover` finishes the clean-up.
+        log.warning("the new index is live, but old vectors could not be removed yet: %s", exc)
     return final
+
+
+def recover(index_dir: Path, vector_store: VectorStore) -> None:
+    """Let the vector store undo what a crashed build left behind (caller holds the lock)."""
+    current = _current_manifest(index_dir)
+    vector_store.recover(index_dir, current.live_doc_keys() if current is not None else set())
+
+
+def _current_manifest(index_dir: Path) -> Manifest | None:
+    """The current generation's manifest, or None when there is none or it is unreadable."""
+    try:
+        generation = current_generation(index_dir)
+        return read_manifest(generation) if generation is not None else None
+    except (IndexCorruptError, IndexMismatchError):
+        return None
 
 
 def _write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> None:

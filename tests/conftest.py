@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,3 +79,12 @@ def read_questions() -> list[dict[str, object]]:
     return [
         json.loads(line) for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Milvus standalone server on loopback, started once per test session."""
+    from tests.milvus_server import running_milvus
+
+    with running_milvus(tmp_path_factory.mktemp("milvus")) as uri:
+        yield uri

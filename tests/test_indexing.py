@@ -245,7 +245,8 @@ def test_empty_seeds_folder_gives_an_empty_index(tmp_path: Path) -> None:
 
 
 def test_large_corpora_get_an_ivf_index_that_round_trips(seeds: Path, tmp_path: Path) -> None:
-    from index import vectors
+    from index import faiss_store as vectors
+    from index.faiss_store import FaissStore
 
     rng = np.random.default_rng(0)
     data = rng.normal(size=(3000, 32)).astype(np.float32)
@@ -260,9 +261,9 @@ def test_large_corpora_get_an_ivf_index_that_round_trips(seeds: Path, tmp_path: 
     assert found[:, 0].tolist() == [0, 1, 2, 3, 4]
 
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(), PARAMS, index_kind="ivf")
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore("ivf"))
     loaded = store.load(index_dir)
-    assert vectors.describe(loaded.chunk_index).startswith("ivf")
+    assert loaded.search.describe().startswith("ivf")
     assert loaded.chunk_vectors().shape == (2, 256), "vectors can be read back for incremental builds"
     answer = Engine(loaded, HashingEmbedder(), EngineParams()).ask("bananas yellow")
     assert answer.passages[0].doc_id == "beta.md"
