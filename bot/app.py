@@ -23,7 +23,7 @@ from telegram.ext import (
 )
 
 from bot import handlers
-from bot.state import BotState, FeedbackLog, RateLimiter
+from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings
 from index.engine import Engine
@@ -73,7 +73,11 @@ class RedactSecrets(logging.Filter):
 
 def protect_logs(settings: Settings) -> None:
     """Keep the token out of every log handler's output (httpx also logs URLs, which contain it)."""
-    secrets = [s.get_secret_value() for s in (settings.bot_token, settings.webhook_secret) if s is not None]
+    secrets = [
+        s.get_secret_value()
+        for s in (settings.bot_token, settings.webhook_secret, settings.milvus_token)
+        if s is not None
+    ]
     redactor = RedactSecrets(secrets)
     root = logging.getLogger()
     if not root.handlers:
@@ -109,8 +113,10 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
         .build()
     )
     feedback = FeedbackLog(settings.data_dir / "feedback.jsonl")
+    keep = settings.answers_keep_days * 86400
+    memory = SharedMemory(settings.data_dir if keep > 0 else None, keep)
     application.bot_data["state"] = BotState(
-        footnote, engine, RateLimiter(settings.rate_limit_per_minute), feedback
+        footnote, engine, RateLimiter(settings.rate_limit_per_minute), feedback, memory
     )
 
     new = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
@@ -143,7 +149,12 @@ async def on_startup(application: Application) -> None:  # type: ignore[type-arg
     state: BotState = application.bot_data["state"]
     settings = state.footnote.settings
     application.bot_data["heartbeat"] = asyncio.create_task(
-        heartbeat(heartbeat_path(settings), settings.heartbeat_interval)
+        heartbeat(settings.heartbeat_path, settings.heartbeat_interval)
+    )
+    # Another replica's /reindex (or a `footnote index` run) makes a new generation current: load it
+    # before a question needs it.
+    application.bot_data["index-watch"] = asyncio.create_task(
+        every(settings.index_check_seconds, _refresh, application)
     )
     if settings.feeds and settings.feeds_interval_minutes > 0:
         application.bot_data["feeds"] = asyncio.create_task(
@@ -153,7 +164,7 @@ async def on_startup(application: Application) -> None:  # type: ignore[type-arg
 
 async def on_stop(application: Application) -> None:  # type: ignore[type-arg]
     """Stop the heartbeat (so a stopped bot soon reads as unhealthy) and the feed schedule."""
-    for name in ("heartbeat", "feeds"):
+    for name in ("heartbeat", "index-watch", "feeds"):
         task = application.bot_data.pop(name, None)
         if task is not None:
             task.cancel()
@@ -161,9 +172,9 @@ async def on_stop(application: Application) -> None:  # type: ignore[type-arg]
                 await task
 
 
-def heartbeat_path(settings: Settings) -> Path:
-    """The file the running bot touches every `heartbeat_interval` seconds."""
-    return settings.data_dir / "heartbeat"
+async def _refresh(application: Application) -> None:  # type: ignore[type-arg]
+    state: BotState = application.bot_data["state"]
+    await state.fresh_engine()
 
 
 async def heartbeat(path: Path, interval: float) -> None:

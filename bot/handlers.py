@@ -20,6 +20,7 @@ from index.engine import clean_question
 from index.errors import CorpusError, IndexBusyError
 from index.feeds import SyncReport
 from index.indexing import IndexReport
+from index.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +125,14 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     thread = message.message_thread_id if message.is_topic_message else None
     await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING, message_thread_id=thread)
     began = time.perf_counter()
-    engine = state.engine
-    previous = state.previous_question(message.chat_id, user.id, cleaned)
-    answer = await asyncio.to_thread(engine.ask, cleaned, None, previous)
-    answer_id = state.remember(answer, user.id, message.chat_id)
+    engine = await state.fresh_engine()
+
+    def work() -> tuple[Answer, str]:
+        previous = state.previous_question(message.chat_id, user.id, cleaned)
+        answer = engine.ask(cleaned, None, previous)
+        return answer, state.remember(answer, user.id, message.chat_id)
+
+    answer, answer_id = await asyncio.to_thread(work)
     rendered = render.render_answer(answer, answer_id, texts)
     for position, text in enumerate(rendered.texts):
         last = position == len(rendered.texts) - 1
@@ -157,10 +162,11 @@ async def on_button(update: Update, context: Context) -> None:
         return
     state = state_of(context)
     texts = texts_of(update)
+    engine = await state.fresh_engine()
     kind, _, rest = query.data.partition(":")
     if kind == "s":
         page = int(rest) if rest.isdigit() else 0
-        rendered = render.sources_page(state.engine.titles(), page, texts)
+        rendered = render.sources_page(engine.titles(), page, texts)
         await query.answer()
         await query.edit_message_text(
             rendered.texts[0],
@@ -170,19 +176,19 @@ async def on_button(update: Update, context: Context) -> None:
         )
         return
     answer_id, _, argument = rest.partition(":")
-    asked = state.recall(answer_id)
+    asked = await asyncio.to_thread(state.recall, answer_id)
     if asked is None:
         await query.answer(texts.expired, show_alert=True)
         return
     chat_id = query.message.chat.id
     if kind == "p":
         quote = next((q for q in asked.answer.quotes if str(q.n) == argument), None)
-        article = state.engine.stored.articles.get(quote.doc_id) if quote else None
+        article = engine.stored.articles.get(quote.doc_id) if quote else None
         await query.answer()
         if quote is None or article is None:
             await context.bot.send_message(chat_id, texts.expired)
             return
-        chunk = state.engine.chunk_around(quote.doc_id, quote.start, quote.end)
+        chunk = engine.chunk_around(quote.doc_id, quote.start, quote.end)
         text = render.passage_view(quote, chunk, article.text)
         await context.bot.send_message(
             chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
@@ -210,7 +216,7 @@ async def on_start(update: Update, context: Context) -> None:
         return
     state = state_of(context)
     texts = texts_of(update)
-    titles = state.engine.titles()
+    titles = (await state.fresh_engine()).titles()
     examples = list(state.footnote.settings.example_questions[:2]) or [
         texts.example.format(title=title) for _, title, _ in titles[:2]
     ]
@@ -228,7 +234,8 @@ async def on_sources(update: Update, context: Context) -> None:
     """/sources: the indexed articles, paged."""
     if update.effective_message is None:
         return
-    rendered = render.sources_page(state_of(context).engine.titles(), 0, texts_of(update))
+    engine = await state_of(context).fresh_engine()
+    rendered = render.sources_page(engine.titles(), 0, texts_of(update))
     await reply(update.effective_message, rendered.texts[0], reply_markup=rendered.keyboard)
 
 
@@ -405,8 +412,8 @@ async def scheduled_sync(application: Any) -> SyncReport | None:
         for problem in report.failed:
             log.warning("feed sync: %s", problem)
         return report
-    except IndexBusyError:
-        log.warning("feed sync: another indexing run holds the index; the next sync will pick it up")
+    except IndexBusyError as exc:
+        log.warning("feed sync skipped: %s", exc)
         return None
     finally:
         state.reindexing = False
@@ -417,7 +424,9 @@ async def on_stats(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or not await admin_gate(update, context):
         return
-    numbers = state_of(context).summary()
+    state = state_of(context)
+    await state.fresh_engine()
+    numbers = state.summary()
     median = "—" if numbers["median_ms"] is None else f"{numbers['median_ms']:.0f} ms"
     age = _age(numbers["age_seconds"])
     await reply(

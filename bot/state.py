@@ -1,26 +1,43 @@
-"""What the running bot remembers: the engine being served, recent answers for buttons, rate limits,
-answer-time statistics and the feedback log."""
+"""What the running bot remembers: the engine being served, answers for their buttons, readers' previous
+questions, rate limits, answer-time statistics and the feedback log.
+
+Answers and previous questions are also written as small JSON files beside the index (`data/answers/`,
+`data/followups/`), so that a button pressed under an answer, or a follow-up question, works on whichever
+bot replica receives it and after a restart. Each file is written to a temporary name and renamed, so a
+reader never sees half of one; no lock is needed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import re
 import secrets
 import statistics
 import threading
 import time
+import uuid
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from index import store
 from index.engine import Engine
+from index.errors import FootnoteError
 from index.followup import combine
 from index.service import Footnote
-from index.types import Answer
+from index.types import Answer, Passage, Quote
+
+log = logging.getLogger(__name__)
 
 _KEPT_ANSWERS = 2000
+_ANSWER_ID = re.compile(r"^[0-9a-f]{16}$")
+_PRUNE_EVERY = 500  # writes between two clean-ups of old files
+_RELOAD_RETRY = 30.0  # seconds before a generation that failed to load is tried again
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +117,150 @@ class FeedbackLog:
             return self.path.read_bytes() if self.path.exists() else b""
 
 
+class SharedMemory:
+    """Answers (for their buttons) and each reader's previous question, in memory and, unless `directory`
+    is None, as JSON files every replica sharing the data volume can read. Files older than `keep_seconds`
+    are removed from time to time."""
+
+    def __init__(self, directory: Path | None, keep_seconds: float) -> None:
+        self.directory = directory
+        self.keep_seconds = keep_seconds
+        self._answers: OrderedDict[str, Asked] = OrderedDict()
+        self._questions: OrderedDict[tuple[int, int], tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def keep_answer(self, asked: Asked) -> str:
+        """Store an answer; returns its id (16 hex digits: unique across replicas, fits callback data)."""
+        answer_id = secrets.token_hex(8)
+        with self._lock:
+            self._answers[answer_id] = asked
+            while len(self._answers) > _KEPT_ANSWERS:
+                self._answers.popitem(last=False)
+        self._write("answers", answer_id, asked_to_json(asked))
+        return answer_id
+
+    def answer(self, answer_id: str) -> Asked | None:
+        """A kept answer, from memory or from another replica's file; None when unknown or expired."""
+        if not _ANSWER_ID.match(answer_id):
+            return None
+        with self._lock:
+            asked = self._answers.get(answer_id)
+        if asked is not None:
+            return asked
+        data = self._read("answers", answer_id)
+        try:
+            return asked_from_json(data) if data is not None else None
+        except (KeyError, TypeError, ValueError):
+            log.warning("answer %s: unreadable file, treated as expired", answer_id)
+            return None
+
+    def last_question(self, chat_id: int, user_id: int) -> tuple[float, str] | None:
+        """(wall-clock time, question as searched) of the reader's previous question in this chat."""
+        with self._lock:
+            kept = self._questions.get((chat_id, user_id))
+        data = self._read("followups", f"{chat_id}_{user_id}")
+        if data is not None:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                on_disk = (float(data["at"]), str(data["question"]))
+                if kept is None or on_disk[0] > kept[0]:
+                    kept = on_disk  # another replica answered this reader more recently
+        return kept
+
+    def keep_question(self, chat_id: int, user_id: int, question: str) -> None:
+        """Remember the reader's latest question (as searched)."""
+        now = time.time()
+        with self._lock:
+            self._questions.pop((chat_id, user_id), None)
+            self._questions[(chat_id, user_id)] = (now, question)
+            while len(self._questions) > _KEPT_ANSWERS:
+                self._questions.popitem(last=False)
+        self._write("followups", f"{chat_id}_{user_id}", {"at": now, "question": question})
+
+    def _write(self, kind: str, name: str, data: dict[str, Any]) -> None:
+        if self.directory is None:
+            return
+        folder = self.directory / kind
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            temporary = folder / f".{name}.{uuid.uuid4().hex[:8]}"
+            temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            temporary.replace(folder / f"{name}.json")
+        except OSError as exc:
+            log.warning("could not keep %s/%s for other replicas: %s", kind, name, exc)
+            return
+        self._writes += 1
+        if self._writes % _PRUNE_EVERY == 0:
+            self.prune()
+
+    def _read(self, kind: str, name: str) -> dict[str, Any] | None:
+        if self.directory is None:
+            return None
+        try:
+            data = json.loads((self.directory / kind / f"{name}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("%s/%s: unreadable (%s)", kind, name, exc)
+            return None
+        return data if isinstance(data, dict) else None
+
+    def prune(self) -> int:
+        """Remove files older than `keep_seconds` (and temporaries a crash left); returns how many."""
+        if self.directory is None:
+            return 0
+        cutoff = time.time() - self.keep_seconds
+        removed = 0
+        for kind in ("answers", "followups"):
+            folder = self.directory / kind
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+        return removed
+
+
+def asked_to_json(asked: Asked) -> dict[str, Any]:
+    """An answer and who asked it, as JSON-ready data."""
+    answer = asked.answer
+    return {
+        "user_id": asked.user_id,
+        "chat_id": asked.chat_id,
+        "generation": asked.generation,
+        "answer": {
+            "question": answer.question,
+            "abstained": answer.abstained,
+            "text": answer.text,
+            "quotes": [asdict(q) for q in answer.quotes],
+            "passages": [asdict(p) for p in answer.passages],
+            "nearest_titles": list(answer.nearest_titles),
+            "notes": list(answer.notes),
+        },
+    }
+
+
+def asked_from_json(data: dict[str, Any]) -> Asked:
+    """The inverse of `asked_to_json`."""
+    answer = data["answer"]
+    return Asked(
+        Answer(
+            question=str(answer["question"]),
+            abstained=bool(answer["abstained"]),
+            text=str(answer["text"]),
+            quotes=tuple(Quote(**q) for q in answer["quotes"]),
+            passages=tuple(Passage(**p) for p in answer["passages"]),
+            nearest_titles=tuple(answer["nearest_titles"]),
+            notes=tuple(answer["notes"]),
+        ),
+        int(data["user_id"]),
+        int(data["chat_id"]),
+        str(data["generation"]),
+    )
+
+
 @dataclass
 class BotState:
     """Shared by every handler through `application.bot_data["state"]`."""
@@ -108,36 +269,54 @@ class BotState:
     engine: Engine
     rate: RateLimiter
     feedback: FeedbackLog
+    memory: SharedMemory = field(default_factory=lambda: SharedMemory(None, 0))
     answered: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
     reindexing: bool = False
-    _answers: OrderedDict[str, Asked] = field(default_factory=OrderedDict)
-    _last_question: OrderedDict[tuple[int, int], tuple[float, str]] = field(default_factory=OrderedDict)
+    _reload: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _failed: tuple[str, float] | None = None
+
+    async def fresh_engine(self) -> Engine:
+        """The engine for the current index generation. When another process (a reindex on another
+        replica, `footnote index`) has made a new generation current, it is loaded first, off the event
+        loop; until it loads, or if it cannot be loaded, the previous one keeps answering."""
+        async with self._reload:
+            try:
+                current = store.current_generation(self.footnote.settings.index_dir)
+            except FootnoteError as exc:
+                log.warning("cannot read the index pointer, serving %s: %s", self.engine.generation, exc)
+                return self.engine
+            if current is None or current.name == self.engine.generation:
+                return self.engine
+            if self._failed and self._failed[0] == current.name and time.monotonic() < self._failed[1]:
+                return self.engine
+            try:
+                self.engine = await asyncio.to_thread(self.footnote.open_engine)
+                self._failed = None
+                log.info("now serving %s (made current by another process)", self.engine.generation)
+            except FootnoteError as exc:
+                self._failed = (current.name, time.monotonic() + _RELOAD_RETRY)
+                log.error(
+                    "cannot load index %s, still serving %s: %s", current.name, self.engine.generation, exc
+                )
+            return self.engine
 
     def previous_question(self, chat_id: int, user_id: int, question: str) -> str | None:
         """The reader's previous question in this chat within the follow-up window (as it was searched,
         so a chain of follow-ups keeps its topic); remembers this one."""
-        now = time.monotonic()
-        key = (chat_id, user_id)
-        earlier = self._last_question.pop(key, None)
-        fresh = earlier is not None and now - earlier[0] <= self.footnote.settings.followup_window_seconds
-        previous = earlier[1] if earlier is not None and fresh else None
-        self._last_question[key] = (now, combine(question, previous))
-        while len(self._last_question) > _KEPT_ANSWERS:
-            self._last_question.popitem(last=False)
+        earlier = self.memory.last_question(chat_id, user_id)
+        window = self.footnote.settings.followup_window_seconds
+        previous = earlier[1] if earlier is not None and time.time() - earlier[0] <= window else None
+        self.memory.keep_question(chat_id, user_id, combine(question, previous))
         return previous
 
     def remember(self, answer: Answer, user_id: int, chat_id: int) -> str:
-        """Keep an answer for its buttons; returns its short id (fits callback data)."""
-        answer_id = secrets.token_hex(4)
-        self._answers[answer_id] = Asked(answer, user_id, chat_id, self.engine.generation)
-        while len(self._answers) > _KEPT_ANSWERS:
-            self._answers.popitem(last=False)
-        return answer_id
+        """Keep an answer for its buttons; returns its id (fits callback data)."""
+        return self.memory.keep_answer(Asked(answer, user_id, chat_id, self.engine.generation))
 
     def recall(self, answer_id: str) -> Asked | None:
         """A kept answer, or None when it has been forgotten."""
-        return self._answers.get(answer_id)
+        return self.memory.answer(answer_id)
 
     def record_time(self, seconds: float) -> None:
         """Count an answered question and its answer time."""

@@ -419,7 +419,7 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     from index import store
 
     manifest = store.check_files(settings.index_dir)
-    beat = settings.data_dir / "heartbeat"
+    beat = settings.heartbeat_path
     try:
         age = time.time() - beat.stat().st_mtime
     except FileNotFoundError:

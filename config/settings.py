@@ -91,6 +91,11 @@ class Settings(BaseSettings):
 
     heartbeat_interval: float = Field(30.0, gt=0, le=3600)
     heartbeat_max_age: float = Field(120.0, gt=0, le=86400)
+    heartbeat_file: Path | None = None  # default <index dir>/../heartbeat; one per replica when several run
+    # Seconds between checks for an index generation made current by another process (another replica).
+    index_check_seconds: float = Field(10.0, gt=0, le=3600)
+    # Answers stay on disk this long so their buttons work on any replica and after a restart (0: memory only)
+    answers_keep_days: float = Field(7.0, ge=0, le=365)
 
     fetch_timeout: float = Field(10.0, gt=0, le=300)
     fetch_max_bytes: int = Field(5_000_000, ge=10_000, le=100_000_000)
@@ -103,8 +108,13 @@ class Settings(BaseSettings):
 
     @property
     def data_dir(self) -> Path:
-        """Where the index's neighbours live: the feedback log and the bot's heartbeat."""
+        """Where the index's neighbours live: the feedback log, kept answers and the bot's heartbeat."""
         return self.index_dir.parent
+
+    @property
+    def heartbeat_path(self) -> Path:
+        """The file the running bot touches every `heartbeat_interval` seconds."""
+        return self.heartbeat_file or self.data_dir / "heartbeat"
 
     _split_ids = field_validator("admin_ids", "allowed_ids", mode="before")(_int_list)
 

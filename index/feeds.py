@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from index import fetch
+from index import fetch, store
 from index.errors import CorpusError
 
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -45,7 +45,16 @@ class SyncReport:
 
 
 def sync(feeds: list[str], seeds_dir: Path, state_path: Path, policy: fetch.FetchPolicy) -> SyncReport:
-    """Fetch every feed or sitemap and save its new and updated articles into the seeds folder."""
+    """Fetch every feed or sitemap and save its new and updated articles into the seeds folder. One sync
+    at a time (bot replicas each run the schedule): another one running raises IndexBusyError."""
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    with store.file_lock(
+        state_path.with_name(".feeds.lock"), False, "another feed sync is running; it will pick this up"
+    ):
+        return _sync(feeds, seeds_dir, state_path, policy)
+
+
+def _sync(feeds: list[str], seeds_dir: Path, state_path: Path, policy: fetch.FetchPolicy) -> SyncReport:
     state = _load_state(state_path)
     report = SyncReport()
     with httpx.Client(timeout=policy.timeout, follow_redirects=False) as client:

@@ -284,17 +284,32 @@ def _span(kind: type[_T], articles: dict[str, Article], row: dict[str, Any], pat
 
 @contextlib.contextmanager
 def writer_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
-    """Hold the index's write lock; with wait=False raise IndexBusyError if another process has it."""
+    """Hold the index's write lock; with wait=False raise IndexBusyError if another process has it.
+
+    Bot replicas sharing the index directory share this lock, so one reindex runs at a time among them;
+    on a network filesystem it needs working POSIX locks (NFSv4 has them)."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / LOCK).open("a+") as handle:
+    with file_lock(
+        index_dir / LOCK,
+        wait,
+        f"another `footnote index` is writing {index_dir}; try again when it ends",
+        "another `footnote index` is running; waiting for it to finish",
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, wait: bool, busy: str, waiting: str = "") -> Iterator[None]:
+    """Hold an exclusive flock on `path`; when another process holds it, wait (logging `waiting`) or
+    raise IndexBusyError(busy)."""
+    with path.open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if not wait:
-                raise IndexBusyError(
-                    f"another `footnote index` is writing {index_dir}; try again when it ends"
-                ) from None
-            log.warning("another `footnote index` is running; waiting for it to finish")
+                raise IndexBusyError(busy) from None
+            if waiting:
+                log.warning(waiting)
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

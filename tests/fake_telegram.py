@@ -2,7 +2,9 @@
 
 Serves `/bot<token>/<method>` (form, multipart or JSON bodies; non-string values JSON-decoded) and
 `/file/bot<token>/<path>` downloads. Tests push updates, read what the bot called, and can make the next
-calls to a method fail (HTTP 429 with retry_after, 5xx).
+calls to a method fail (HTTP 429 with retry_after, 5xx). Pushed updates wait for getUpdates (long
+polling) or, when `webhooks` is set, are POSTed to those URLs in turn, as Telegram does to a webhook
+behind a round-robin load balancer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import itertools
 import json
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +52,9 @@ class FakeTelegram:
         self._drops: dict[str, int] = {}
         self._cond = threading.Condition()
         self._stopping = False
+        self.webhooks: list[str] = []
+        self.webhook_secret: str | None = None
+        self.next_webhook = 0  # index into `webhooks` of the next delivery
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -176,9 +183,38 @@ class FakeTelegram:
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         with self._cond:
             update = {"update_id": next(self._next_update_id), **update}
-            self._updates.append(update)
-            self._cond.notify_all()
+            if not self.webhooks:
+                self._updates.append(update)
+                self._cond.notify_all()
+                return update
+        self._deliver(update)
         return update
+
+    def _deliver(self, update: dict[str, Any], attempts: int = 40) -> None:
+        """POST an update to the next webhook, retrying while it is not listening yet (Telegram retries)."""
+        target = self.next_webhook % len(self.webhooks)
+        self.next_webhook = target + 1
+        headers = {"Content-Type": "application/json"}
+        if self.webhook_secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+        request = urllib.request.Request(
+            self.webhooks[target], json.dumps(update).encode(), headers=headers, method="POST"
+        )
+        for attempt in range(attempts):
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status = response.status
+                break
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+                break
+            except OSError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.25)
+        with self._cond:
+            self.calls.append(Call(f"webhook:{target}", {"update_id": update["update_id"], "status": status}))
+            self._cond.notify_all()
 
     def fail_next(self, method: str, status: int, times: int = 1, **body: Any) -> None:
         """Make the next `times` calls of `method` answer with this HTTP status and error body."""

@@ -518,3 +518,31 @@ async def test_the_bots_own_words_follow_the_readers_language(fake: FakeTelegram
     fake.push_message("/help", user_id=23, language="en-GB")
     await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 23)
     assert "How to ask" in fake.texts(23)[0]
+
+
+async def test_an_index_built_by_another_process_is_served_without_a_restart(
+    fake: FakeTelegram,
+    app: Application,
+    tmp_path: Path,
+    seeds: Path,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[type-arg]
+) -> None:
+    settings = bot_settings(fake, tmp_path)
+    (seeds / "bees.md").write_text(
+        "---\ntitle: Bees\n---\nUrban bees make honey on rooftops of the old town.\n"
+    )
+    await asyncio.to_thread(Footnote(settings, HashingEmbedder()).build_index)  # e.g. `footnote index`
+    fake.push_message("urban bees honey rooftops")
+    await wait(fake, "sendMessage", text_has("Urban bees make honey"))
+
+    # A generation that cannot be loaded is reported, and the one being served keeps answering.
+    broken = settings.index_dir / "gen-broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{}")
+    (settings.index_dir / "CURRENT").write_text("gen-broken\n")
+    with caplog.at_level(logging.ERROR):
+        fake.push_message("When do farmers pick ripe apples?", user_id=8)
+        await wait(
+            fake, "sendMessage", lambda c: c.params["chat_id"] == 8 and "Farmers pick" in c.params["text"]
+        )
+    assert "cannot load index gen-broken" in caplog.text

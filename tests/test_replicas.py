@@ -1,0 +1,198 @@
+"""Two `footnote bot` processes on one Milvus collection and one data volume, in webhook mode behind a
+round-robin load balancer (the fake Bot API delivers updates to each replica in turn, as Telegram does
+through a balancer): either replica answers, a button works on the replica that did not answer, a reindex
+on one is served by the other, and one reindex runs at a time among them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from index import store
+from tests.fake_telegram import Call, FakeTelegram
+
+pytestmark = pytest.mark.milvus
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = 900
+SECRET = "replica-webhook-secret"
+ARTICLES = {
+    "apples.md": (
+        "Apples",
+        "Apples grow on trees in orchards. Farmers pick ripe apples in autumn when they turn red.\n\n"
+        "Cider is pressed from apples in the cold months of winter.",
+    ),
+    "trains.md": ("Trains", "Electric trains run quietly on rails between the busy stations of the city."),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def text_has(fragment: str) -> Callable[[Call], bool]:
+    return lambda call: fragment in str(call.params.get("text", ""))
+
+
+def buttons(call: Call) -> list[str]:
+    return [b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+def test_two_replicas_share_milvus_answers_and_reindexes(
+    fake: FakeTelegram, milvus_uri: str, tmp_path: Path
+) -> None:
+    seeds = tmp_path / "data" / "seeds"
+    seeds.mkdir(parents=True)
+    for name, (title, body) in ARTICLES.items():
+        (seeds / name).write_text(f"---\ntitle: {title}\n---\n{body}\n", encoding="utf-8")
+    index_dir = tmp_path / "data" / "index"
+    collection = f"replicas_{uuid.uuid4().hex[:10]}"
+    ports = [free_port(), free_port()]
+    shared = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
+        "PYTHONPATH": str(ROOT),
+        "FOOTNOTE_BOT_TOKEN": fake.token,
+        "FOOTNOTE_BOT_API_URL": fake.base_url,
+        "FOOTNOTE_TELEGRAM_MAX_RATE": "0",
+        "FOOTNOTE_ADMIN_IDS": str(ADMIN),
+        "FOOTNOTE_SEEDS_DIR": str(seeds),
+        "FOOTNOTE_INDEX_DIR": str(index_dir),
+        "FOOTNOTE_EMBEDDER": "hashing",
+        "FOOTNOTE_ABSTAIN_THRESHOLD": "0.2",
+        "FOOTNOTE_VECTOR_STORE": "milvus",
+        "FOOTNOTE_MILVUS_URI": milvus_uri,
+        "FOOTNOTE_MILVUS_COLLECTION": collection,
+        "FOOTNOTE_WEBHOOK_URL": "https://bot.example.org/telegram",
+        "FOOTNOTE_WEBHOOK_LISTEN": "127.0.0.1",
+        "FOOTNOTE_WEBHOOK_SECRET": SECRET,
+        "FOOTNOTE_INDEX_CHECK_SECONDS": "1",
+    }
+    envs = [
+        {
+            **shared,
+            "FOOTNOTE_WEBHOOK_PORT": str(port),
+            "FOOTNOTE_HEARTBEAT_FILE": str(tmp_path / f"replica-{i}" / "heartbeat"),
+        }
+        for i, port in enumerate(ports)
+    ]
+    fake.webhooks = [f"http://127.0.0.1:{port}/telegram" for port in ports]
+    fake.webhook_secret = SECRET
+
+    # Both start at once: both bring the index up to date at start-up, one after the other.
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "bot"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for env in envs
+    ]
+    outputs: list[tuple[str, str]] = []
+    try:
+        fake.wait_for("setWebhook", count=2, timeout=120)
+
+        fake.next_webhook = 0
+        fake.push_message("When do farmers pick ripe apples?")
+        [answer] = fake.wait_for("sendMessage", text_has("<blockquote"), timeout=30)
+        assert "Farmers pick ripe apples" in answer.params["text"]
+        passage, up = (
+            buttons(answer)[0],
+            next(b for b in buttons(answer) if b.startswith("f:") and b.endswith(":1")),
+        )
+
+        fake.next_webhook = 1  # the button press reaches the other replica
+        fake.push_callback(passage)
+        [view] = fake.wait_for("sendMessage", text_has("📖"), timeout=30)
+        assert "<b>Farmers pick ripe apples in autumn when they turn red.</b>" in view.params["text"]
+        fake.next_webhook = 1
+        fake.push_callback(up)
+        fake.wait_for("answerCallbackQuery", lambda c: c.params.get("text") == "Thanks for the feedback!")
+        [vote] = [json.loads(x) for x in (tmp_path / "data" / "feedback.jsonl").read_text().splitlines()]
+        assert vote["question"] == "When do farmers pick ripe apples?"
+
+        # A reindex on replica 0 is served by replica 1: the removed article is never returned.
+        fake.next_webhook = 0
+        fake.push_message("/remove trains.md", user_id=ADMIN)
+        [done] = fake.wait_for("editMessageText", text_has("Reindexed"), timeout=60)
+        assert "removed 1" in done.params["text"]
+        fake.next_webhook = 1
+        fake.push_message("Which electric trains run quietly between busy stations?", user_id=7)
+        [after] = fake.wait_for("sendMessage", lambda c: c.params["chat_id"] == 7, timeout=30)
+        assert "Electric trains" not in after.params["text"]
+        assert "don't find this" in after.params["text"]
+
+        # One reindex at a time among replicas: while another process holds the index, /reindex says so.
+        holding, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with store.writer_lock(index_dir):
+                holding.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert holding.wait(10)
+            fake.next_webhook = 1
+            fake.push_message("/reindex", user_id=ADMIN)
+            fake.wait_for("editMessageText", text_has("Another indexing run"), timeout=30)
+        finally:
+            release.set()
+            holder.join()
+
+        for env in envs:
+            health = subprocess.run(
+                [sys.executable, "-m", "cli.main", "health"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert health.returncode == 0, health.stderr
+        deliveries = [c.method for c in fake.calls if c.method.startswith("webhook:")]
+        assert {"webhook:0", "webhook:1"} <= set(deliveries)
+        assert all(c.params["status"] == 200 for c in fake.calls if c.method.startswith("webhook:"))
+    finally:
+        for process in replicas:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in replicas:
+            try:
+                outputs.append(process.communicate(timeout=30))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                outputs.append(process.communicate())
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(uri=milvus_uri)
+        client.drop_collection(collection)
+        client.close()
+    assert [p.returncode for p in replicas] == [0, 0], [err[-1500:] for _, err in outputs]
+    start_ups = sorted(out.splitlines()[0].split(":")[0] for out, _ in outputs)
+    assert start_ups == ["index up to date", "index updated"], (
+        "one replica built the index, the other reused it"
+    )
+    assert "made current by another process" in outputs[1][1], "replica 1 loaded replica 0's reindex"
+    for out, err in outputs:
+        assert fake.token not in out + err and SECRET not in out + err

@@ -1,0 +1,70 @@
+"""What the bot remembers, shared between replicas through the data volume (bot/state.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from bot.state import Asked, SharedMemory, asked_from_json, asked_to_json
+from index.types import Answer, Passage, Quote
+
+
+def an_answer() -> Answer:
+    quote = Quote(
+        1, "a.md", "A <b>title</b>", "https://x.example/a", 10, 20, "Quoted text", 0.5, "2024-01-02"
+    )
+    passage = Passage(1, 0, "a.md", "A <b>title</b>", None, 0, 40, "Passage … text", 0.03, 0.7, 1.5)
+    return Answer("Why?", False, "Quoted text [1]", (quote,), (passage,), ("A title",), ("a note",))
+
+
+def test_an_answer_round_trips_through_json() -> None:
+    asked = Asked(an_answer(), 5, -100, "gen-1")
+    assert asked_from_json(asked_to_json(asked)) == asked
+
+
+def test_two_replicas_share_answers_and_previous_questions(tmp_path: Path) -> None:
+    one, two = SharedMemory(tmp_path, 3600), SharedMemory(tmp_path, 3600)
+    answer_id = one.keep_answer(Asked(an_answer(), 5, 5, "gen-1"))
+    assert len(answer_id) == 16
+    recalled = two.answer(answer_id)
+    assert recalled is not None and recalled.answer.quotes[0].text == "Quoted text"
+
+    one.keep_question(5, 5, "Why did Moscow refuse?")
+    assert two.last_question(5, 5) is not None
+    assert two.last_question(5, 5)[1] == "Why did Moscow refuse?"  # type: ignore[index]
+    two.keep_question(5, 5, "and the informal reasons?")
+    assert one.last_question(5, 5)[1] == "and the informal reasons?", "the most recent one wins"  # type: ignore[index]
+    assert one.last_question(6, 5) is None
+
+
+def test_ids_that_are_not_ours_are_never_read_as_paths(tmp_path: Path) -> None:
+    memory = SharedMemory(tmp_path / "data", 3600)
+    (tmp_path / "secret.json").write_text('{"answer": {}}')
+    for forged in ("../secret", "../../etc/passwd", "deadbeef", "", "0123456789abcdeg"):
+        assert memory.answer(forged) is None
+
+
+def test_unreadable_files_are_expired_answers_and_old_files_are_pruned(tmp_path: Path) -> None:
+    memory = SharedMemory(tmp_path, 60)
+    (tmp_path / "answers").mkdir()
+    (tmp_path / "answers" / "0123456789abcdef.json").write_text("{not json")
+    assert memory.answer("0123456789abcdef") is None
+    (tmp_path / "answers" / "0123456789abcdee.json").write_text('{"answer": {"question": 1}}')
+    assert memory.answer("0123456789abcdee") is None
+
+    kept = memory.keep_answer(Asked(an_answer(), 1, 1, "gen"))
+    old = time.time() - 3600
+    for path in (tmp_path / "answers").iterdir():
+        if not path.name.startswith(kept):
+            os.utime(path, (old, old))
+    assert memory.prune() == 2
+    assert [p.name for p in (tmp_path / "answers").iterdir()] == [f"{kept}.json"]
+
+
+def test_memory_only_mode_writes_nothing(tmp_path: Path) -> None:
+    memory = SharedMemory(None, 0)
+    answer_id = memory.keep_answer(Asked(an_answer(), 1, 1, "gen"))
+    memory.keep_question(1, 1, "question")
+    assert memory.answer(answer_id) is not None and memory.last_question(1, 1) is not None
+    assert not any(tmp_path.iterdir())
