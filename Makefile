@@ -40,6 +40,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+	FOOTNOTE_DOMAIN=bot.example.org $(BIN)/docker-compose -f compose.yaml config --quiet
+	FOOTNOTE_DOMAIN=bot.example.org $(BIN)/docker-compose -f compose.scale.yaml config --quiet
+	FOOTNOTE_DOMAIN=bot.example.org FOOTNOTE_REPLICAS="footnote-1:8443 footnote-2:8443" HOME=/tmp \
+		$(BIN)/caddy validate --config docker/Caddyfile --adapter caddyfile
 
 # Speed, memory and answer quality; rewrites BENCHMARKS.md (about 15 minutes on 2 cores).
 bench: install

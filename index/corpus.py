@@ -246,8 +246,11 @@ def remove_file(seeds_dir: Path, doc_id: str) -> bool:
 
 def copy_initial_seeds(initial: Path, seeds_dir: Path) -> int:
     """Fill an empty or missing seeds folder from `initial` (e.g. the articles baked into an image).
-    Returns how many files were copied; a folder that already has articles is left alone."""
+    Returns how many files were copied; a folder that already has articles is left alone. Each file
+    appears whole (copied to a temporary name, then renamed): replicas starting together on one empty
+    volume may all copy, and an indexer never reads half a file."""
     import shutil
+    import uuid
 
     if seeds_dir.is_dir() and any(_article_paths(seeds_dir)):
         return 0
@@ -257,6 +260,8 @@ def copy_initial_seeds(initial: Path, seeds_dir: Path) -> int:
     for path in _article_paths(initial):
         target = seeds_dir / path.relative_to(initial)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+        shutil.copyfile(path, temporary)
+        temporary.replace(target)
         copied += 1
     return copied

