@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all install run test lint audit index bench clean
+.PHONY: all install run test lint audit index bench bench-milvus clean
 
 all: lint test
 
@@ -49,6 +49,10 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks.perf
 	$(BIN)/python -m benchmarks.quality
+
+# Milvus beside FAISS at 100k and 1M passages (the real Milvus server; about 25 minutes on 2 cores).
+bench-milvus: install
+	$(BIN)/python -m benchmarks.milvus
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

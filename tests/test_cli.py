@@ -172,3 +172,18 @@ def test_help_lists_every_command() -> None:
     text = build_parser().format_help()
     for command in ("index", "ask", "eval", "stats", "chat", "bot", "run"):
         assert command in text
+
+
+def test_an_unreachable_milvus_is_one_line(env: dict[str, str]) -> None:
+    milvus = {
+        **env,
+        "FOOTNOTE_VECTOR_STORE": "milvus",
+        "FOOTNOTE_MILVUS_URI": "http://127.0.0.1:9",
+        "FOOTNOTE_MILVUS_TIMEOUT": "2",
+        "FOOTNOTE_MILVUS_TOKEN": "root:SECRET-MILVUS-PASSWORD",
+    }
+    result = run(milvus, "index")
+    assert result.returncode == 1
+    assert result.stderr.startswith("footnote: error: Milvus at http://127.0.0.1:9: cannot connect")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "SECRET-MILVUS-PASSWORD" not in result.stdout + result.stderr

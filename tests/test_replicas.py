@@ -233,6 +233,16 @@ def test_two_replicas_share_milvus_answers_and_reindexes(
                 timeout=60,
             )
             assert health.returncode == 0, health.stderr
+
+        # A replica goes down: the balancer sends every call to the other one, and no update is lost.
+        replicas[1].send_signal(signal.SIGTERM)
+        replicas[1].wait(30)
+        for reader in (21, 22, 23):
+            fake.next_webhook = via_balancer
+            fake.push_message("When do farmers pick ripe apples?", user_id=reader)
+        for reader in (21, 22, 23):
+            fake.wait_for("sendMessage", lambda c, r=reader: c.params["chat_id"] == r, timeout=30)  # type: ignore[misc]
+
         deliveries = [c.method for c in fake.calls if c.method.startswith("webhook:")]
         assert set(deliveries) == {"webhook:0", "webhook:1", "webhook:2"}
         assert all(c.params["status"] == 200 for c in fake.calls if c.method.startswith("webhook:"))
