@@ -136,11 +136,13 @@ class MilvusStore:
         try:
             yield self.client()
         except MilvusException as exc:
-            reason = getattr(exc, "message", None) or str(exc)
-            raise VectorStoreError(
-                f"Milvus at {self.uri}: {what} failed ({reason}); check FOOTNOTE_MILVUS_URI and that the "
-                "server is up"
-            ) from None
+            raise self._failure(f"{what} failed", exc) from None
+
+    def _failure(self, what: str, exc: Exception) -> VectorStoreError:
+        reason = getattr(exc, "message", None) or str(exc)
+        return VectorStoreError(
+            f"Milvus at {self.uri}: {what} ({reason}); check FOOTNOTE_MILVUS_URI and that the server is up"
+        )
 
     def client(self) -> MilvusClient:
         """Connect on first use."""
@@ -153,11 +155,7 @@ class MilvusStore:
             try:
                 self._client = MilvusClient(uri=self.uri, token=self.token or "", timeout=self.timeout)
             except MilvusException as exc:
-                reason = getattr(exc, "message", None) or str(exc)
-                raise VectorStoreError(
-                    f"Milvus at {self.uri}: cannot connect ({reason}); check FOOTNOTE_MILVUS_URI and that "
-                    "the server is up"
-                ) from None
+                raise self._failure("cannot connect", exc) from None
         return self._client
 
     def close(self) -> None:

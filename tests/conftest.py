@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -88,3 +90,25 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with running_milvus(tmp_path_factory.mktemp("milvus")) as uri:
         yield uri
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(index_dir: Path) -> Iterator[None]:
+    """Hold the index's write lock from another thread (as another process would) until the block ends."""
+    from index import store
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.writer_lock(index_dir):
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10), "could not take the lock"
+        yield
+    finally:
+        release.set()
+        holder.join()

@@ -68,6 +68,15 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], VectorSt
 
 
 @pytest.fixture
+def milvus(milvus_uri: str) -> Iterator[MilvusStore]:
+    """A Milvus store on a fresh collection, dropped after the test."""
+    fresh = new_milvus(milvus_uri)
+    yield fresh
+    fresh.client().drop_collection(fresh.collection)
+    fresh.close()
+
+
+@pytest.fixture
 def seeds(write_article: Callable[..., Path], tmp_path: Path) -> Path:
     write_article("alpha.txt", "Alpha article talks about apples. Apples are red and sweet.", title="Alpha")
     write_article("beta.md", "Beta article talks about bananas. Bananas are yellow.", title="Beta")
@@ -230,17 +239,13 @@ def test_manifest_checks_embedder_and_store(
 
 @pytest.mark.milvus
 def test_a_model_of_another_dimension_needs_another_collection(
-    milvus_uri: str, seeds: Path, tmp_path: Path
+    milvus: MilvusStore, seeds: Path, tmp_path: Path
 ) -> None:
     index_dir = tmp_path / "index"
-    milvus = new_milvus(milvus_uri)
-    try:
-        build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
-        with pytest.raises(VectorStoreError, match=r"holds 256-d vectors.*FOOTNOTE_MILVUS_COLLECTION"):
-            build(seeds, index_dir, HashingEmbedder(dim=128), PARAMS, milvus)
-        assert open_engine(index_dir, milvus).ask("bananas yellow").passages[0].doc_id == "beta.md"
-    finally:
-        milvus.client().drop_collection(milvus.collection)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
+    with pytest.raises(VectorStoreError, match=r"holds 256-d vectors.*FOOTNOTE_MILVUS_COLLECTION"):
+        build(seeds, index_dir, HashingEmbedder(dim=128), PARAMS, milvus)
+    assert open_engine(index_dir, milvus).ask("bananas yellow").passages[0].doc_id == "beta.md"
 
 
 class _NamedStore(FaissStore):
@@ -252,92 +257,81 @@ class _NamedStore(FaissStore):
 
 
 @pytest.mark.milvus
-def test_full_rebuild_migrates_between_faiss_and_milvus(milvus_uri: str, seeds: Path, tmp_path: Path) -> None:
+def test_full_rebuild_migrates_between_faiss_and_milvus(
+    milvus: MilvusStore, seeds: Path, tmp_path: Path
+) -> None:
     index_dir = tmp_path / "index"
-    faiss_store, milvus = FaissStore(), new_milvus(milvus_uri)
-    try:
-        build(seeds, index_dir, HashingEmbedder(), PARAMS, faiss_store)
-        faiss_answer = open_engine(index_dir, faiss_store).ask("bananas yellow")
+    faiss_store = FaissStore()
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, faiss_store)
+    faiss_answer = open_engine(index_dir, faiss_store).ask("bananas yellow")
 
-        report = build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
-        assert report.rebuild_reason and "vector store 'faiss', not 'milvus:" in report.rebuild_reason
-        generation = store.current_generation(index_dir)
-        assert generation is not None and not (generation / "chunks.faiss").exists()
-        milvus_answer = open_engine(index_dir, milvus).ask("bananas yellow")
-        assert shape(milvus_answer) == shape(faiss_answer)
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
+    assert report.rebuild_reason and "vector store 'faiss', not 'milvus:" in report.rebuild_reason
+    generation = store.current_generation(index_dir)
+    assert generation is not None and not (generation / "chunks.faiss").exists()
+    milvus_answer = open_engine(index_dir, milvus).ask("bananas yellow")
+    assert shape(milvus_answer) == shape(faiss_answer)
 
-        back = build(seeds, index_dir, HashingEmbedder(), PARAMS, faiss_store, full=True)
-        assert back.added == ("alpha.txt", "beta.md", "delta.md")
-        assert shape(open_engine(index_dir, faiss_store).ask("bananas yellow")) == shape(faiss_answer)
-        store.check_files(index_dir)
-    finally:
-        milvus.client().drop_collection(milvus.collection)
+    back = build(seeds, index_dir, HashingEmbedder(), PARAMS, faiss_store, full=True)
+    assert back.added == ("alpha.txt", "beta.md", "delta.md")
+    assert shape(open_engine(index_dir, faiss_store).ask("bananas yellow")) == shape(faiss_answer)
+    store.check_files(index_dir)
 
 
 @pytest.mark.milvus
-def test_full_rebuild_sweeps_rows_no_generation_serves(milvus_uri: str, seeds: Path, tmp_path: Path) -> None:
+def test_full_rebuild_sweeps_rows_no_generation_serves(
+    milvus: MilvusStore, seeds: Path, tmp_path: Path
+) -> None:
     index_dir = tmp_path / "index"
-    milvus = new_milvus(milvus_uri)
-    try:
-        build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
-        stray = np.zeros((1, 256), dtype=np.float32)
-        stray[0, 0] = 1.0
-        milvus.client().upsert(milvus.collection, [{"pk": 7, "doc": 7, "vector": stray[0]}])
-        assert rows_in(milvus) == 4
-        build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus, full=True)
-        assert rows_in(milvus) == 3
-    finally:
-        milvus.client().drop_collection(milvus.collection)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
+    stray = np.zeros((1, 256), dtype=np.float32)
+    stray[0, 0] = 1.0
+    milvus.client().upsert(milvus.collection, [{"pk": 7, "doc": 7, "vector": stray[0]}])
+    assert rows_in(milvus) == 4
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus, full=True)
+    assert rows_in(milvus) == 3
 
 
 @pytest.mark.milvus
 def test_a_failed_clean_up_is_finished_by_the_next_build(
-    milvus_uri: str, seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    milvus: MilvusStore, seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index_dir = tmp_path / "index"
-    milvus = new_milvus(milvus_uri)
-    try:
-        build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
-        (seeds / "beta.md").unlink()
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
+    (seeds / "beta.md").unlink()
 
-        def down(*args: object) -> None:
-            raise VectorStoreError("Milvus at x: deleting retired vectors failed (simulated)")
+    def down(*args: object) -> None:
+        raise VectorStoreError("Milvus at x: deleting retired vectors failed (simulated)")
 
-        monkeypatch.setattr(milvus, "_delete", down)
-        report = build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
-        assert report.removed == ("beta.md",), "the new generation is live even though clean-up failed"
-        monkeypatch.undo()
-        assert (index_dir / INTENT).exists()
-        assert rows_in(milvus) == 3
-        answer = open_engine(index_dir, milvus).ask("bananas yellow", k=10)
-        assert all(p.doc_id != "beta.md" for p in answer.passages), "retired rows are never returned"
+    monkeypatch.setattr(milvus, "_delete", down)
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
+    assert report.removed == ("beta.md",), "the new generation is live even though clean-up failed"
+    monkeypatch.undo()
+    assert (index_dir / INTENT).exists()
+    assert rows_in(milvus) == 3
+    answer = open_engine(index_dir, milvus).ask("bananas yellow", k=10)
+    assert all(p.doc_id != "beta.md" for p in answer.passages), "retired rows are never returned"
 
-        assert not build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus).wrote
-        assert not (index_dir / INTENT).exists()
-        assert rows_in(milvus) == 2
-    finally:
-        milvus.client().drop_collection(milvus.collection)
+    assert not build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus).wrote
+    assert not (index_dir / INTENT).exists()
+    assert rows_in(milvus) == 2
 
 
 @pytest.mark.milvus
 def test_an_emptied_or_missing_collection_is_named_and_full_rebuild_repairs(
-    milvus_uri: str, seeds: Path, tmp_path: Path
+    milvus: MilvusStore, seeds: Path, tmp_path: Path
 ) -> None:
     index_dir = tmp_path / "index"
-    milvus = new_milvus(milvus_uri)
-    try:
-        build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
-        milvus.client().drop_collection(milvus.collection)
-        with pytest.raises(IndexCorruptError, match=f"collection '{milvus.collection}'.*index --full"):
-            open_engine(index_dir, milvus)
-        build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus, full=True)
-        assert open_engine(index_dir, milvus).ask("bananas yellow").passages[0].doc_id == "beta.md"
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus)
+    milvus.client().drop_collection(milvus.collection)
+    with pytest.raises(IndexCorruptError, match=f"collection '{milvus.collection}'.*index --full"):
+        open_engine(index_dir, milvus)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, milvus, full=True)
+    assert open_engine(index_dir, milvus).ask("bananas yellow").passages[0].doc_id == "beta.md"
 
-        milvus.client().delete(milvus.collection, filter="pk >= 0")
-        with pytest.raises(IndexCorruptError, match="holds none of this index's vectors"):
-            open_engine(index_dir, new_view(milvus))
-    finally:
-        milvus.client().drop_collection(milvus.collection)
+    milvus.client().delete(milvus.collection, filter="pk >= 0")
+    with pytest.raises(IndexCorruptError, match="holds none of this index's vectors"):
+        open_engine(index_dir, new_view(milvus))
 
 
 def new_view(milvus: MilvusStore) -> MilvusStore:
@@ -354,21 +348,17 @@ def test_an_unreachable_milvus_is_one_clear_error(seeds: Path, tmp_path: Path) -
 @pytest.mark.milvus
 @pytest.mark.model
 def test_real_model_answers_are_the_same_on_both_stores(
-    milvus_uri: str, minilm: object, tmp_path: Path
+    milvus: MilvusStore, minilm: object, tmp_path: Path
 ) -> None:
     from index.embedding import MiniLMEmbedder
     from tests.conftest import SEEDS, read_questions
 
     assert isinstance(minilm, MiniLMEmbedder)
     faiss_dir, milvus_dir = tmp_path / "faiss", tmp_path / "milvus"
-    milvus = new_milvus(milvus_uri)
-    try:
-        build(SEEDS, faiss_dir, minilm, PARAMS, FaissStore())
-        build(SEEDS, milvus_dir, minilm, PARAMS, milvus)
-        on_faiss = Engine.open(faiss_dir, minilm, PARAMS, EngineParams(), FaissStore())
-        on_milvus = Engine.open(milvus_dir, minilm, PARAMS, EngineParams(), milvus)
-        for item in read_questions():
-            question = str(item["question"])
-            assert shape(on_faiss.ask(question)) == shape(on_milvus.ask(question)), question
-    finally:
-        milvus.client().drop_collection(milvus.collection)
+    build(SEEDS, faiss_dir, minilm, PARAMS, FaissStore())
+    build(SEEDS, milvus_dir, minilm, PARAMS, milvus)
+    on_faiss = Engine.open(faiss_dir, minilm, PARAMS, EngineParams(), FaissStore())
+    on_milvus = Engine.open(milvus_dir, minilm, PARAMS, EngineParams(), milvus)
+    for item in read_questions():
+        question = str(item["question"])
+        assert shape(on_faiss.ask(question)) == shape(on_milvus.ask(question)), question

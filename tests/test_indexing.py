@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from index.embedding import HashingEmbedder, Vectors
 from index.engine import Engine, EngineParams
 from index.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from index.indexing import build
+from tests.conftest import lock_held_elsewhere
 
 PARAMS = ChunkingParams()
 
@@ -216,23 +216,8 @@ def test_manifest_from_a_future_format_is_refused(seeds: Path, tmp_path: Path) -
 
 def test_a_second_writer_waits_or_is_told(seeds: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    holding = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with store.writer_lock(index_dir):
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10)
-        with pytest.raises(IndexBusyError, match="another `footnote index`"):
-            build(seeds, index_dir, HashingEmbedder(), PARAMS, wait=False)
-    finally:
-        release.set()
-        holder.join()
+    with lock_held_elsewhere(index_dir), pytest.raises(IndexBusyError, match="another `footnote index`"):
+        build(seeds, index_dir, HashingEmbedder(), PARAMS, wait=False)
     assert build(seeds, index_dir, HashingEmbedder(), PARAMS, wait=False).wrote
 
 

@@ -9,7 +9,6 @@ import resource
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from telegram.ext import Application
 from index import corpus, store
 from index.errors import CorpusError
 from index.service import Footnote
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, lock_held_elsewhere, make_settings
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot import ADMIN, bot_settings, started, stopped, text_has, wait
 
@@ -344,22 +343,11 @@ async def test_reindex_while_the_cli_holds_the_lock_is_reported(fake: FakeTelegr
     )
     settings = bot_settings(fake, tmp_path)
     application = await started(settings)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.writer_lock(settings.index_dir):
-            holding.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
     try:
-        assert holding.wait(10)
-        fake.push_message("/reindex", user_id=ADMIN)
-        await wait(fake, "editMessageText", text_has("Another indexing run"))
-        fake.push_message("When do farmers pick ripe apples?")
-        await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
+        with lock_held_elsewhere(settings.index_dir):
+            fake.push_message("/reindex", user_id=ADMIN)
+            await wait(fake, "editMessageText", text_has("Another indexing run"))
+            fake.push_message("When do farmers pick ripe apples?")
+            await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
     finally:
-        release.set()
-        holder.join()
         await stopped(application)

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,22 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from index import store
+from tests.conftest import lock_held_elsewhere
 from tests.fake_telegram import Call, FakeTelegram
+from tests.test_bot import ARTICLES
 
 pytestmark = pytest.mark.milvus
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = 900
 SECRET = "replica-webhook-secret"
-ARTICLES = {
-    "apples.md": (
-        "Apples",
-        "Apples grow on trees in orchards. Farmers pick ripe apples in autumn when they turn red.\n\n"
-        "Cider is pressed from apples in the cold months of winter.",
-    ),
-    "trains.md": ("Trains", "Electric trains run quietly on rails between the busy stations of the city."),
-}
 
 
 def free_port() -> int:
@@ -206,23 +198,10 @@ def test_two_replicas_share_milvus_answers_and_reindexes(
         assert "don't find this" in after.params["text"]
 
         # One reindex at a time among replicas: while another process holds the index, /reindex says so.
-        holding, release = threading.Event(), threading.Event()
-
-        def hold() -> None:
-            with store.writer_lock(index_dir):
-                holding.set()
-                release.wait(30)
-
-        holder = threading.Thread(target=hold)
-        holder.start()
-        try:
-            assert holding.wait(10)
+        with lock_held_elsewhere(index_dir):
             fake.next_webhook = to_replica[1]
             fake.push_message("/reindex", user_id=ADMIN)
             fake.wait_for("editMessageText", text_has("Another indexing run"), timeout=30)
-        finally:
-            release.set()
-            holder.join()
 
         for env in envs:
             health = subprocess.run(
