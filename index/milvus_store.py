@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,6 +116,7 @@ class MilvusStore:
         self.nprobe = nprobe
         self.timeout = timeout
         self._client: MilvusClient | None = None
+        self._connecting = threading.Lock()
 
     @property
     def id(self) -> str:
@@ -145,7 +147,11 @@ class MilvusStore:
         )
 
     def client(self) -> MilvusClient:
-        """Connect on first use."""
+        """Connect on first use (one connection per process, shared by its threads)."""
+        with self._connecting:
+            return self._connect()
+
+    def _connect(self) -> MilvusClient:
         if self._client is None:
             from pymilvus import MilvusClient
             from pymilvus.exceptions import MilvusException
