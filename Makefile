@@ -50,7 +50,7 @@ bench: install
 	$(BIN)/python -m benchmarks.perf
 	$(BIN)/python -m benchmarks.quality
 
-# Milvus beside FAISS at 100k and 1M passages (the real Milvus server; about 25 minutes on 2 cores).
+# Milvus beside FAISS at 100k and 1M passages (the real Milvus server; about 35 minutes on 2 cores).
 bench-milvus: install
 	$(BIN)/python -m benchmarks.milvus
 
