@@ -128,6 +128,18 @@ def test_chat_answers_lines_from_stdin(env: dict[str, str]) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_chat_commands_are_not_questions(env: dict[str, str]) -> None:
+    run(env, "index")
+    result = run(env, "chat", stdin="/help\n/new\n/ask Where do apples grow?\n/quit\nWhere do apples grow?\n")
+    assert result.returncode == 0, result.stderr
+    replies = result.stdout.split("\n> ")
+    assert "/new  forget the previous question" in replies[1] and "Sources:" not in replies[1]
+    assert "Starting afresh" in replies[2]
+    assert "Sources:" in replies[3]
+    assert len(replies) == 5  # /quit ended the chat: the last question was never asked
+    assert "Sources:" not in replies[4]
+
+
 def test_run_without_a_token_indexes_then_chats(env: dict[str, str]) -> None:
     result = run(env, "run", stdin="Where do apples grow?\n")
     assert result.returncode == 0, result.stderr
