@@ -326,7 +326,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 CHAT_HELP = (
     "Type a question and get the sentences of the articles that answer it, with their sources.\n"
-    "A short follow-up (\"and the informal ones?\") leans on your previous question.\n"
+    'A short follow-up ("and the informal ones?") leans on your previous question.\n'
     "/new  forget the previous question    /quit  leave (or an empty line, or Ctrl-D)\n"
 )
 
