@@ -278,9 +278,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote stats [--json]`: reads the manifest only, never loads the model."""
     from index import store
 
-    generation = store.current_generation(settings.index_dir)
-    if generation is None:
-        raise FootnoteError(f"no index in {settings.index_dir}; run `footnote index` first")
+    generation = store.serving_generation(settings.index_dir)
     manifest = store.read_manifest(generation)
     age = store.age_seconds(manifest)
     size = store.size_bytes(generation)

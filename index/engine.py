@@ -15,12 +15,11 @@ from index import store
 from index.answer import ABSTAIN_TEXT, AnswerParams, Composer
 from index.chunking import ChunkingParams
 from index.embedding import Embedder
-from index.errors import IndexMissingError
 from index.followup import combine
 from index.indexing import chunking_record
 from index.retrieval import Mode, Retriever
 from index.types import Answer, Chunk
-from index.vectors import VectorStore
+from index.vectors import VectorStore, default_store
 
 _SPACE = re.compile(r"\s+")
 FOREIGN_SCRIPT_NOTE = (
@@ -64,13 +63,8 @@ class Engine:
     ) -> Engine:
         """Load the current index, refusing one built with another embedder, chunking or vector store
         (FAISS files by default)."""
-        if vector_store is None:
-            from index.faiss_store import FaissStore
-
-            vector_store = FaissStore()
-        generation = store.current_generation(index_dir)
-        if generation is None:
-            raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
+        vector_store = vector_store or default_store()
+        generation = store.serving_generation(index_dir)
         store.check_compatible(
             store.read_manifest(generation), embedder.id, chunking_record(chunking), vector_store.id
         )

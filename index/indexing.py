@@ -20,7 +20,7 @@ from index import chunking, corpus, store
 from index.embedding import Embedder, Vectors
 from index.errors import CorpusError, FootnoteError, IndexCorruptError, IndexMismatchError
 from index.types import Article, Chunk, Unit
-from index.vectors import VectorPlan, VectorStore, chunk_keys, doc_key
+from index.vectors import VectorPlan, VectorStore, chunk_keys, default_store, doc_key
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) while chunks and units are embedded."""
@@ -74,10 +74,7 @@ def build(
 ) -> IndexReport:
     """Bring the index in `index_dir` up to date with `seeds_dir` (chunk vectors in `vector_store`,
     FAISS files by default)."""
-    if vector_store is None:
-        from index.faiss_store import FaissStore
-
-        vector_store = FaissStore()
+    vector_store = vector_store or default_store()
     began = time.perf_counter()
     with store.writer_lock(index_dir, wait=wait):
         store.recover(index_dir, vector_store)
@@ -208,9 +205,7 @@ class _Pieces:
                 count=len(chunks),
             ),
             fresh_rows=fresh,
-            fresh_vectors=other.fresh_vectors[-1 - origins_array[fresh]]
-            if len(fresh)
-            else other.fresh_vectors,
+            fresh_vectors=other.fresh_vectors[-1 - origins_array[fresh]],
             kept_rows=kept,
             kept_from=origins_array[kept],
             previous=previous.search if previous is not None else None,

@@ -45,7 +45,15 @@ from index.errors import (
     IndexMissingError,
 )
 from index.types import Article, Chunk, Unit
-from index.vectors import ChunkSearch, Keys, VectorPlan, VectorStore, chunk_keys, doc_keys_of
+from index.vectors import (
+    ChunkSearch,
+    Keys,
+    VectorPlan,
+    VectorStore,
+    chunk_keys,
+    default_store,
+    doc_keys_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +129,14 @@ def current_generation(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+def serving_generation(index_dir: Path) -> Path:
+    """The current generation directory; IndexMissingError when there is no index yet."""
+    generation = current_generation(index_dir)
+    if generation is None:
+        raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
+    return generation
+
+
 def read_manifest(generation: Path) -> Manifest:
     """Read and validate a generation's manifest.json."""
     path = generation / "manifest.json"
@@ -170,9 +186,7 @@ _LEGACY_FILES = (*BASE_FILES, "chunks.faiss")
 
 def check_files(index_dir: Path) -> Manifest:
     """A cheap health check: the current generation's manifest is valid and all its files are present."""
-    generation = current_generation(index_dir)
-    if generation is None:
-        raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
+    generation = serving_generation(index_dir)
     manifest = read_manifest(generation)
     for name in manifest.files or _LEGACY_FILES:
         path = generation / name
@@ -183,18 +197,13 @@ def check_files(index_dir: Path) -> Manifest:
 
 def load(index_dir: Path, vector_store: VectorStore | None = None) -> StoredIndex:
     """Load the current generation, checking every file against the manifest."""
-    generation = current_generation(index_dir)
-    if generation is None:
-        raise IndexMissingError(f"no index in {index_dir}; run `footnote index` first")
+    generation = serving_generation(index_dir)
     return load_generation(generation, vector_store)
 
 
 def load_generation(generation: Path, vector_store: VectorStore | None = None) -> StoredIndex:
     """Load one generation directory, its chunk vectors opened by `vector_store` (FAISS by default)."""
-    if vector_store is None:
-        from index.faiss_store import FaissStore
-
-        vector_store = FaissStore()
+    vector_store = vector_store or default_store()
     manifest = read_manifest(generation)
     if manifest.vector_store != vector_store.id:
         raise IndexMismatchError(

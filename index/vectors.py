@@ -145,3 +145,10 @@ class VectorStore(Protocol):
     def open(self, generation: Path, keys: Keys, dim: int) -> ChunkSearch:
         """The searchable vectors of one generation, whose chunks have these keys."""
         ...
+
+
+def default_store() -> VectorStore:
+    """The FAISS store with its default settings (what an index is built with when nothing else is said)."""
+    from index.faiss_store import FaissStore  # imported here: faiss_store imports this module
+
+    return FaissStore()
