@@ -13,6 +13,7 @@ import pytest
 
 from config import Settings
 from index.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
+from tests.fake_telegram import FakeTelegram
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -112,3 +113,11 @@ def lock_held_elsewhere(index_dir: Path) -> Iterator[None]:
     finally:
         release.set()
         holder.join()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    """The local fake Bot API server the real python-telegram-bot client talks to over HTTP."""
+    server = FakeTelegram().start()
+    yield server
+    server.stop()

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +52,6 @@ class SlowPassages(HashingEmbedder):
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return HashingEmbedder.embed_passages(self, texts)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

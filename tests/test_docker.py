@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,13 +57,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=900,
     )
     return venv
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
 
 def test_dockerfile_promises() -> None:

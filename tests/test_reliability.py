@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,6 @@ from tests.fake_telegram import FakeTelegram
 from tests.test_bot import ADMIN, bot_settings, started, stopped, text_has, wait
 
 FOOTNOTE = [sys.executable, "-m", "cli.main"]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -70,13 +70,6 @@ def stats_from_replicas(fake: FakeTelegram, replicas: tuple[int, ...]) -> list[i
         assert found is not None, stats.params["text"]
         counts.append(int(found[1]))
     return counts
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelegram]:
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
 
 def test_two_replicas_share_milvus_answers_and_reindexes(
