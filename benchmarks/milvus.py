@@ -21,20 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.perf import _clustered, _search_times, percentile
+from benchmarks.perf import clustered, memory_mib, percentile, recall_at_10, search_times
 from benchmarks.report import machine, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DIM = 384
 QUERIES = 200
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process (the Milvus server)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -105,12 +97,12 @@ def figures(sizes: list[int], lines: list[str]) -> None:
     ]
     notes: list[str] = []
     for size in sizes:
-        data = _clustered(rng, centres, size)
-        probe = _clustered(rng, centres, QUERIES)
+        data = clustered(rng, centres, size)
+        probe = clustered(rng, centres, QUERIES)
         exact = faiss.IndexFlatIP(DIM)
         exact.add(data)
         _, truth = exact.search(probe, 10)
-        exact_times = _search_times(exact, probe)
+        exact_times = search_times(exact, probe)
         lines.append(
             f"| {size:,} | FAISS exact (baseline) | 0.0 | – | {percentile(exact_times, 50):.2f} | "
             f"{percentile(exact_times, 95):.2f} | 1.000 | {DIM * 4} B in the replica |"
@@ -119,11 +111,11 @@ def figures(sizes: list[int], lines: list[str]) -> None:
         ivf = faiss_store.build(data, DIM, "ivf")
         ivf_build = time.perf_counter() - began
         _, found = ivf.search(probe, 10)
-        ivf_times = _search_times(ivf, probe)
+        ivf_times = search_times(ivf, probe)
         lines.append(
             f"| {size:,} | FAISS {faiss_store.describe(ivf)} (Footnote's default above 50k) | – | "
             f"{ivf_build:.1f} | {percentile(ivf_times, 50):.2f} | {percentile(ivf_times, 95):.2f} | "
-            f"{_recall(found, truth):.3f} | {len(faiss.serialize_index(ivf)) / size:.0f} B in the replica |"
+            f"{recall_at_10(found, truth):.3f} | {len(faiss.serialize_index(ivf)) / size:.0f} B in the replica |"
         )
         del exact, ivf
         # A fresh server for every size, so its memory growth is this collection's alone.
@@ -145,7 +137,7 @@ def _milvus_rows(
 
     pid = milvus_pid()
     time.sleep(5)
-    idle_rss = rss_mib(pid)
+    idle_rss = memory_mib(pid, "VmRSS")
     store = MilvusStore(uri, collection=f"bench_{size}", consistency="Bounded")
     client = store.client()
     keys = np.arange(size, dtype=np.int64)
@@ -168,7 +160,7 @@ def _milvus_rows(
     indexing, settling = wait_indexed(store, size)
     busy = (cpu_seconds(pid) - cpu_before) / max(indexing + settling, 1e-9)
     print(f"    indexed in {indexing:.0f} s, compactions settled {settling:.0f} s later", flush=True)
-    loaded_rss = rss_mib(pid)
+    loaded_rss = memory_mib(pid, "VmRSS")
     memory = (loaded_rss - idle_rss) * 1048576 / size
     search = MilvusSearch(store, keys, DIM)
     params = {"metric_type": "IP", "params": {"ef": 64}}
@@ -206,7 +198,7 @@ def _milvus_rows(
         lines.append(
             f"| {size:,} | Milvus HNSW, ef {ef}{chosen}, Bounded | {load:.1f} | {indexing:.1f} | "
             f"{percentile(times, 50):.2f} | {percentile(times, 95):.2f} | "
-            f"{_recall(np.asarray(found[str(ef)]), truth):.3f} | {memory:.0f} B in the server + 16 B in the replica |"
+            f"{recall_at_10(np.asarray(found[str(ef)]), truth):.3f} | {memory:.0f} B in the server + 16 B in the replica |"
         )
     store.ef = 64
     store.consistency = "Strong"
@@ -226,10 +218,6 @@ def _milvus_rows(
         f"{percentile(strong, 50):.0f} ms. Milvus server RSS: {idle_rss:.0f} MiB idle, {loaded_rss:.0f} MiB "
         "with the collection loaded."
     )
-
-
-def _recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
 
 
 def main() -> None:

@@ -192,7 +192,7 @@ def bot_figures(lines: list[str]) -> None:
                 "sendMessage", lambda c: c.params["chat_id"] in pushed, timeout=120, count=50
             )
             latencies = [(c.at - pushed[c.params["chat_id"]]) * 1000 for c in sent]
-            peak = _peak_rss_mib(process.pid)
+            peak = memory_mib(process.pid)
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
         finally:
@@ -212,9 +212,10 @@ def bot_figures(lines: list[str]) -> None:
     ]
 
 
-def _peak_rss_mib(pid: int) -> float:
+def memory_mib(pid: int, field: str = "VmHWM") -> float:
+    """A process's memory from /proc: peak resident (VmHWM, the default) or current resident (VmRSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -222,7 +223,7 @@ def _peak_rss_mib(pid: int) -> float:
 def scale_figures(lines: list[str], sizes: list[int], dim: int = 384, queries: int = 200) -> None:
     import faiss
 
-    from index import faiss_store as vectors
+    from index import faiss_store
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     rng = np.random.default_rng(7)
@@ -238,29 +239,29 @@ def scale_figures(lines: list[str], sizes: list[int], dim: int = 384, queries: i
     ]
     centres = rng.normal(size=(2000, dim)).astype(np.float32)
     for size in sizes:
-        data = _clustered(rng, centres, size)
-        probe = _clustered(rng, centres, queries)
+        data = clustered(rng, centres, size)
+        probe = clustered(rng, centres, queries)
         exact = faiss.IndexFlatIP(dim)
         began = time.perf_counter()
         exact.add(data)
         exact_build = time.perf_counter() - began
         _, truth = exact.search(probe, 10)
-        exact_times = _search_times(exact, probe)
+        exact_times = search_times(exact, probe)
         lines.append(
             f"| {size:,} | exact (flat) | {exact_build:.1f} | {percentile(exact_times, 50):.2f} | "
             f"{percentile(exact_times, 95):.2f} | 1.000 | {_bytes_per_passage(exact, size):.0f} |"
         )
         began = time.perf_counter()
-        ivf = vectors.build(data, dim, "ivf")
+        ivf = faiss_store.build(data, dim, "ivf")
         ivf_build = time.perf_counter() - began
-        for nprobe in (16, vectors.NPROBE, 128):
-            vectors.set_nprobe(ivf, nprobe)
+        for nprobe in (16, faiss_store.NPROBE, 128):
+            faiss_store.set_nprobe(ivf, nprobe)
             _, found = ivf.search(probe, 10)
-            recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)])
-            times = _search_times(ivf, probe)
-            chosen = " (default)" if nprobe == vectors.NPROBE else ""
+            recall = recall_at_10(found, truth)
+            times = search_times(ivf, probe)
+            chosen = " (default)" if nprobe == faiss_store.NPROBE else ""
             lines.append(
-                f"| {size:,} | {vectors.describe(ivf)}{chosen} | {ivf_build:.1f} | {percentile(times, 50):.2f} | "
+                f"| {size:,} | {faiss_store.describe(ivf)}{chosen} | {ivf_build:.1f} | {percentile(times, 50):.2f} | "
                 f"{percentile(times, 95):.2f} | {recall:.3f} | {_bytes_per_passage(ivf, size):.0f} |"
             )
         if size == max(sizes):
@@ -306,20 +307,27 @@ def _rss_with_index(index: object) -> tuple[float, float]:
     return base, loaded
 
 
-def _clustered(rng: np.random.Generator, centres: np.ndarray, count: int) -> np.ndarray:
+def clustered(rng: np.random.Generator, centres: np.ndarray, count: int) -> np.ndarray:
+    """`count` synthetic unit vectors drawn around the given centres (embeddings cluster by topic)."""
     picks = rng.integers(0, len(centres), size=count)
     points = centres[picks] + rng.normal(scale=0.6, size=(count, centres.shape[1])).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
     return np.ascontiguousarray(points, dtype=np.float32)
 
 
-def _search_times(index: object, probe: np.ndarray) -> list[float]:
+def search_times(index: object, probe: np.ndarray) -> list[float]:
+    """Milliseconds of each single-query top-10 search."""
     times = []
     for row in probe:
         began = time.perf_counter()
         index.search(row[None, :], 10)  # type: ignore[attr-defined]
         times.append((time.perf_counter() - began) * 1000)
     return times
+
+
+def recall_at_10(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean share of the exact top 10 that a search found."""
+    return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
 
 
 def _bytes_per_passage(index: object, count: int) -> float:

@@ -230,18 +230,18 @@ def test_empty_seeds_folder_gives_an_empty_index(tmp_path: Path) -> None:
 
 
 def test_large_corpora_get_an_ivf_index_that_round_trips(seeds: Path, tmp_path: Path) -> None:
-    from index import faiss_store as vectors
+    from index import faiss_store
     from index.faiss_store import FaissStore
 
     rng = np.random.default_rng(0)
     data = rng.normal(size=(3000, 32)).astype(np.float32)
     data /= np.linalg.norm(data, axis=1, keepdims=True)
-    assert vectors.choose(3000, "auto", flat_max=1000) == "ivf"
-    assert vectors.choose(500, "auto", flat_max=1000) == "flat"
-    index = vectors.build(data, 32, "auto", flat_max=1000)
-    assert vectors.describe(index).startswith("ivf")
+    assert faiss_store.choose(3000, "auto", flat_max=1000) == "ivf"
+    assert faiss_store.choose(500, "auto", flat_max=1000) == "flat"
+    index = faiss_store.build(data, 32, "auto", flat_max=1000)
+    assert faiss_store.describe(index).startswith("ivf")
     np.testing.assert_allclose(index.reconstruct_n(0, 3000), data, atol=1e-6)
-    vectors.set_nprobe(index, index.nlist)  # visiting every list is exact
+    faiss_store.set_nprobe(index, index.nlist)  # visiting every list is exact
     _, found = index.search(data[:5], 1)
     assert found[:, 0].tolist() == [0, 1, 2, 3, 4]
 
