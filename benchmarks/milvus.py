@@ -53,7 +53,7 @@ def wait_indexed(
 ) -> tuple[float, float]:
     """Flush, then wait until the vector index covers every row; returns (seconds until then, seconds
     more until Milvus's own compactions and their re-indexing went quiet, at most `settle`)."""
-    from index.milvus_store import MilvusStore
+    from index.storage.milvus_store import MilvusStore
 
     assert isinstance(store, MilvusStore)
     client = store.client()
@@ -85,7 +85,7 @@ def wait_indexed(
 def figures(sizes: list[int], lines: list[str]) -> None:
     import faiss
 
-    from index import faiss_store
+    from index.storage import faiss_store
     from tests.milvus_server import running_milvus
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
@@ -132,8 +132,8 @@ def _milvus_rows(
     uri: str, size: int, data: np.ndarray, probe: np.ndarray, truth: np.ndarray, lines: list[str]
 ) -> str:
     """Load `data` into a new collection through MilvusStore, time searches; returns a note."""
-    from index.milvus_store import MilvusSearch, MilvusStore
-    from index.vectors import VectorPlan
+    from index.storage.milvus_store import MilvusSearch, MilvusStore
+    from index.storage.vectors import VectorPlan
 
     pid = milvus_pid()
     time.sleep(5)

@@ -59,7 +59,8 @@ def timed(command: list[str], env: dict[str, str], stdin: str | None = None) -> 
 
 def build_and_queries(work: Path) -> tuple[list[str], list[str]]:
     from config import Settings
-    from index import chunking, corpus
+    from index.build import chunking
+    from index.sources import corpus
 
     seeds = work / "seeds"
     seeds.mkdir()
@@ -223,7 +224,7 @@ def memory_mib(pid: int, field: str = "VmHWM") -> float:
 def scale_figures(lines: list[str], sizes: list[int], dim: int = 384, queries: int = 200) -> None:
     import faiss
 
-    from index import faiss_store
+    from index.storage import faiss_store
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     rng = np.random.default_rng(7)

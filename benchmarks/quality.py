@@ -18,10 +18,10 @@ from pathlib import Path
 from benchmarks.data import first_sentence_split, lee_articles
 from benchmarks.report import machine, write_section
 from config import Settings
-from index.embedding import E5Embedder, Embedder, MiniLMEmbedder
-from index.engine import Engine
+from index.build.embedding import E5Embedder, Embedder, MiniLMEmbedder
 from index.evaluation import EvalQuestion, EvalReport, evaluate, read_questions
-from index.service import Footnote
+from index.pipeline import Footnote
+from index.query.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("dense", "lexical", "hybrid")

@@ -26,8 +26,8 @@ from bot import handlers
 from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings
-from index.engine import Engine
-from index.service import Footnote
+from index.pipeline import Footnote
+from index.query.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from telegram.ext import ContextTypes
 
 from bot import messages, render
 from bot.state import BotState
-from index import corpus, fetch
-from index.engine import clean_question
+from index.build.indexing import IndexReport
 from index.errors import CorpusError, IndexBusyError
-from index.feeds import SyncReport
-from index.indexing import IndexReport
+from index.query.engine import clean_question
+from index.sources import corpus, fetch
+from index.sources.feeds import SyncReport
 from index.types import Answer
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.messages import EN, Texts
-from index.engine import FOREIGN_SCRIPT_NOTE
+from index.query.engine import FOREIGN_SCRIPT_NOTE
 from index.types import Answer, Chunk, Passage, Quote
 
 MAX_MESSAGE = 4096

@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index import store
-from index.engine import Engine
 from index.errors import FootnoteError
-from index.followup import combine
-from index.service import Footnote
+from index.pipeline import Footnote
+from index.query.engine import Engine
+from index.query.followup import combine
+from index.storage import store
 from index.types import Answer, Passage, Quote
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from config import Settings, SettingsError, load_settings
 from index.errors import FootnoteError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that need them
-    from index.engine import Engine
-    from index.indexing import IndexReport
-    from index.service import Footnote
+    from index.build.indexing import IndexReport
+    from index.pipeline import Footnote
+    from index.query.engine import Engine
     from index.types import Answer
 
 log = logging.getLogger("footnote")
@@ -107,7 +107,7 @@ def _configure_logging(level: str) -> None:
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote index [--full]`."""
-    from index.service import Footnote
+    from index.pipeline import Footnote
 
     _index(Footnote(settings), full=args.full)
     return 0
@@ -153,7 +153,7 @@ def _progress_bar() -> _Bar | None:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote ask "QUESTION" [--json] [-k N]` or `footnote ask --jsonl FILE`."""
     from cli.schema import answer_out
-    from index.service import Footnote
+    from index.pipeline import Footnote
 
     if (args.question is None) == (args.jsonl is None):
         raise FootnoteError(
@@ -198,8 +198,8 @@ def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO) -> int:
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote add URL...`: fetch, extract, save with front matter, index incrementally."""
-    from index import fetch
-    from index.service import Footnote
+    from index.pipeline import Footnote
+    from index.sources import fetch
 
     footnote = Footnote(settings)
     written, failed = fetch.add(list(args.urls), settings.seeds_dir, footnote.fetch_policy)
@@ -214,7 +214,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote sync`: new and updated articles from FOOTNOTE_FEEDS, then an incremental index."""
-    from index.service import Footnote
+    from index.pipeline import Footnote
 
     if not settings.feeds:
         raise FootnoteError(
@@ -237,7 +237,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote eval FILE [--json]`."""
     from index.evaluation import evaluate, read_questions
-    from index.service import Footnote
+    from index.pipeline import Footnote
 
     questions = read_questions(args.file)
     engine = Footnote(settings).open_engine()
@@ -276,7 +276,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote stats [--json]`: reads the manifest only, never loads the model."""
-    from index import store
+    from index.storage import store
 
     generation = store.serving_generation(settings.index_dir)
     manifest = store.read_manifest(generation)
@@ -316,7 +316,7 @@ def _ago(seconds: float) -> str:
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote chat`: questions from the terminal, answers as in Telegram."""
-    from index.service import Footnote
+    from index.pipeline import Footnote
 
     engine = Footnote(settings).open_engine()
     return chat(engine, sys.stdin, sys.stdout)
@@ -335,7 +335,7 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
     Lines starting with "/" are commands, as in Telegram: `/help`, `/new` (the next question starts
     afresh), `/quit`, `/ask QUESTION`; anything else that starts with "/" shows the help.
     """
-    from index.followup import combine
+    from index.query.followup import combine
 
     interactive = stdin.isatty()
     previous: str | None = None  # follow-ups ("and the informal ones?") lean on the previous question
@@ -381,7 +381,7 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
 
 def render_answer(answer: Answer) -> str:
     """An answer as terminal text: quotes with [n], then the sources."""
-    from index.answer import single_line
+    from index.query.answer import single_line
 
     lines: list[str] = []
     if answer.abstained:
@@ -411,7 +411,7 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     if settings.bot_token is None:
         raise FootnoteError("FOOTNOTE_BOT_TOKEN is not set; see the README's 'Telegram bot' section")
     from bot.app import run_bot
-    from index.service import Footnote
+    from index.pipeline import Footnote
 
     footnote = Footnote(settings)
     _prepare(footnote)
@@ -421,8 +421,9 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
 def _prepare(footnote: Footnote) -> None:
     """Fill an empty seeds folder from FOOTNOTE_INITIAL_SEEDS_DIR, then index incrementally. A missing
     seeds folder is only a warning when an index exists to serve."""
-    from index import corpus, store
     from index.errors import CorpusError
+    from index.sources import corpus
+    from index.storage import store
 
     settings = footnote.settings
     if settings.initial_seeds_dir is not None:
@@ -439,7 +440,7 @@ def _prepare(footnote: Footnote) -> None:
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote health`: the index is loadable and the running bot's heartbeat is fresh (for HEALTHCHECK)."""
-    from index import store
+    from index.storage import store
 
     manifest = store.check_files(settings.index_dir)
     beat = settings.heartbeat_path
@@ -457,7 +458,7 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote run`: what `make run` starts."""
-    from index.service import Footnote
+    from index.pipeline import Footnote
 
     footnote = Footnote(settings)
     _prepare(footnote)

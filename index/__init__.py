@@ -1,4 +1,15 @@
-"""Footnote's core: articles -> chunks -> embeddings -> FAISS index on disk -> retrieval -> quoted answers.
+"""Footnote's core: articles in, verbatim quotes out. No Telegram here (bot/ and cli/ sit on top).
 
-Nothing here imports Telegram; the bot and the CLI build on these modules.
+The rooms follow the pipeline; each imports only from the rooms above it in this list:
+
+    types.py, errors.py  the typed chain (Article -> Unit/Chunk -> Passage -> Quote -> Answer), the exceptions
+    storage/             the index on disk (store.py) and its vector stores (vectors.py, faiss_store.py,
+                         milvus_store.py)
+    sources/             where articles come from: the seeds folder (corpus.py), pages (fetch.py), feeds
+    build/               articles -> units and chunks (chunking.py) -> vectors (embedding.py) -> a new
+                         generation on disk (indexing.py)
+    query/               question -> passages (lexical.py, retrieval.py) -> quotes (answer.py), follow-ups,
+                         and the open index that answers (engine.py)
+    evaluation.py        measuring answers against question files
+    pipeline.py          the one place that turns Settings into the pipeline's parameters (CLI, chat, bot)
 """

@@ -2,6 +2,7 @@
 
     FootnoteError
     ├── CorpusError          an article file cannot be read (names the file and the reason)
+    ├── FetchError           a page or feed cannot be fetched or holds no article (names the URL)
     ├── IndexMissingError    no index on disk yet: run `footnote index`
     ├── IndexMismatchError   the index was built by another embedder, chunking or format: rebuild it
     ├── IndexCorruptError    an index file is unreadable or inconsistent (names the file)
@@ -23,6 +24,14 @@ class CorpusError(FootnoteError):
         super().__init__(f"{doc_id}: {reason}")
         self.doc_id = doc_id
         self.reason = reason
+
+
+class FetchError(FootnoteError):
+    """A page could not be fetched or holds no article; the message names the URL and the reason."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
 
 
 class IndexMissingError(FootnoteError):

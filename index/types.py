@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
+Vectors = NDArray[np.float32]
+"""Rows of unit vectors (one per text), as the embedders return and the vector stores keep them."""
+
 
 @dataclass(frozen=True, slots=True)
 class Article:

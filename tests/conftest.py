@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from index.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
+from index.build.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
 from tests.fake_telegram import FakeTelegram
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -96,7 +96,7 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @contextlib.contextmanager
 def lock_held_elsewhere(index_dir: Path) -> Iterator[None]:
     """Hold the index's write lock from another thread (as another process would) until the block ends."""
-    from index import store
+    from index.storage import store
 
     holding, release = threading.Event(), threading.Event()
 

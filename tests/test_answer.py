@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from index import store
-from index.answer import AnswerParams, is_verbatim
-from index.chunking import ChunkingParams
-from index.embedding import HashingEmbedder
-from index.engine import Engine, EngineParams, clean_question, mostly_latin
-from index.indexing import build
+from index.build.chunking import ChunkingParams
+from index.build.embedding import HashingEmbedder
+from index.build.indexing import build
+from index.query.answer import AnswerParams, is_verbatim
+from index.query.engine import Engine, EngineParams, clean_question, mostly_latin
+from index.storage import store
+from index.storage.faiss_store import FaissStore
 from index.types import Article
 
 
@@ -35,9 +36,9 @@ def engine(write_article: Callable[..., Path], tmp_path: Path) -> Engine:
         title="Apples",
     )
     write_article("trains.txt", "Electric trains run quietly on rails between the busy stations of the city.")
-    build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), ChunkingParams())
+    build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), ChunkingParams(), FaissStore())
     params = EngineParams(answer=AnswerParams(abstain_threshold=0.2))
-    return Engine.open(tmp_path / "index", HashingEmbedder(), ChunkingParams(), params)
+    return Engine.open(tmp_path / "index", HashingEmbedder(), ChunkingParams(), params, FaissStore())
 
 
 def test_quotes_are_checked_and_a_tampered_one_is_dropped(

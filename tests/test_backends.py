@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import store
-from index.chunking import ChunkingParams
-from index.embedding import HashingEmbedder, Vectors
-from index.engine import Engine, EngineParams
+from index.build.chunking import ChunkingParams
+from index.build.embedding import HashingEmbedder
+from index.build.indexing import build
 from index.errors import IndexCorruptError, IndexMismatchError, VectorStoreError
-from index.faiss_store import FaissStore
-from index.indexing import build
-from index.milvus_store import INTENT, MilvusStore
-from index.types import Answer
-from index.vectors import VectorStore
+from index.query.engine import Engine, EngineParams
+from index.storage import store
+from index.storage.faiss_store import FaissStore
+from index.storage.milvus_store import INTENT, MilvusStore
+from index.storage.vectors import VectorStore
+from index.types import Answer, Vectors
 
 PARAMS = ChunkingParams()
 BACKENDS = ["faiss", pytest.param("milvus", marks=pytest.mark.milvus)]
@@ -350,7 +350,7 @@ def test_an_unreachable_milvus_is_one_clear_error(seeds: Path, tmp_path: Path) -
 def test_real_model_answers_are_the_same_on_both_stores(
     milvus: MilvusStore, minilm: object, tmp_path: Path
 ) -> None:
-    from index.embedding import MiniLMEmbedder
+    from index.build.embedding import MiniLMEmbedder
     from tests.conftest import SEEDS, read_questions
 
     assert isinstance(minilm, MiniLMEmbedder)

@@ -20,8 +20,9 @@ from telegram.ext import Application
 from bot.app import build_application, on_startup, on_stop
 from bot.state import BotState
 from config import Settings
-from index.embedding import HashingEmbedder, Vectors
-from index.service import Footnote
+from index.build.embedding import HashingEmbedder
+from index.pipeline import Footnote
+from index.types import Vectors
 from tests.conftest import make_settings
 from tests.fake_telegram import BOT_USERNAME, Call, FakeTelegram
 

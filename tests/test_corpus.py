@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from index import corpus
 from index.errors import CorpusError
+from index.sources import corpus
 from tests.conftest import SEEDS, SHARED
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index import corpus, fetch
+from index.sources import corpus, fetch
 from tests.conftest import ROOT
 
 BODY = " ".join(
@@ -197,7 +197,7 @@ def test_footnote_add_command_saves_and_indexes(site: str, tmp_path: Path) -> No
 
 
 def test_sync_reads_feeds_and_sitemaps_conditionally_and_removes_nothing(site: str, tmp_path: Path) -> None:
-    from index.feeds import sync
+    from index.sources.feeds import sync
 
     seeds, state = tmp_path / "seeds", tmp_path / "feeds.json"
     (seeds / "own.md").parent.mkdir(parents=True)
@@ -263,7 +263,7 @@ async def test_bot_add_command_and_scheduled_feed_sync(site: str, tmp_path: Path
 
 
 def test_atom_feeds_and_sitemap_indexes_are_read() -> None:
-    from index.feeds import entries
+    from index.sources.feeds import entries
 
     atom = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>Blog</title>

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.followup import combine, is_follow_up
+from index.query.followup import combine, is_follow_up
 
 
 @pytest.mark.parametrize(
@@ -54,8 +54,8 @@ def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> N
     import io
 
     from cli.main import chat
-    from index.embedding import HashingEmbedder
-    from index.service import Footnote
+    from index.build.embedding import HashingEmbedder
+    from index.pipeline import Footnote
     from tests.conftest import make_settings
 
     write_article(

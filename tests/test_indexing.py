@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import store
-from index.chunking import ChunkingParams
-from index.embedding import HashingEmbedder, Vectors
-from index.engine import Engine, EngineParams
+from index.build.chunking import ChunkingParams
+from index.build.embedding import HashingEmbedder
+from index.build.indexing import build
 from index.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
-from index.indexing import build
+from index.query.engine import Engine, EngineParams
+from index.storage import store
+from index.storage.faiss_store import FaissStore
+from index.types import Vectors
 from tests.conftest import lock_held_elsewhere
 
 PARAMS = ChunkingParams()
@@ -43,17 +45,17 @@ def seeds(write_article: Callable[..., Path], tmp_path: Path) -> Path:
 
 
 def engine(index_dir: Path, embedder: HashingEmbedder | None = None) -> Engine:
-    return Engine.open(index_dir, embedder or HashingEmbedder(), PARAMS, EngineParams())
+    return Engine.open(index_dir, embedder or HashingEmbedder(), PARAMS, EngineParams(), FaissStore())
 
 
 def test_first_build_then_noop_without_touching_the_model(seeds: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    first = build(seeds, index_dir, CountingEmbedder(), PARAMS)
+    first = build(seeds, index_dir, CountingEmbedder(), PARAMS, FaissStore())
     assert (first.added, first.changed, first.removed) == (("alpha.txt", "beta.md"), (), ())
     assert first.wrote and first.chunks == 2
 
     idle = CountingEmbedder(fail_after=0)  # any embedding would raise
-    again = build(seeds, index_dir, idle, PARAMS)
+    again = build(seeds, index_dir, idle, PARAMS, FaissStore())
     assert not again.wrote
     assert again.unchanged == ("alpha.txt", "beta.md")
     assert idle.embedded == 0
@@ -63,13 +65,13 @@ def test_incremental_add_change_remove(
     seeds: Path, tmp_path: Path, write_article: Callable[..., Path]
 ) -> None:
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
 
     write_article("gamma.txt", "Gamma article talks about grapes. Grapes grow on vines.", title="Gamma")
     write_article("alpha.txt", "Alpha article now talks about apricots. Apricots are orange.", title="Alpha")
     (seeds / "beta.md").unlink()
     counter = CountingEmbedder()
-    report = build(seeds, index_dir, counter, PARAMS)
+    report = build(seeds, index_dir, counter, PARAMS, FaissStore())
     assert report.added == ("gamma.txt",)
     assert report.changed == ("alpha.txt",)
     assert report.removed == ("beta.md",)
@@ -89,11 +91,11 @@ def test_unchanged_articles_keep_their_vectors(
     seeds: Path, tmp_path: Path, write_article: Callable[..., Path]
 ) -> None:
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(), PARAMS)
-    before = store.load(index_dir)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
+    before = store.load(index_dir, FaissStore())
     write_article("gamma.txt", "Gamma grapes.", title="Gamma")
-    build(seeds, index_dir, HashingEmbedder(), PARAMS)
-    after = store.load(index_dir)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
+    after = store.load(index_dir, FaissStore())
     old = {c.doc_id: v for c, v in zip(before.chunks, before.chunk_vectors(), strict=True)}
     new = {c.doc_id: v for c, v in zip(after.chunks, after.chunk_vectors(), strict=True)}
     np.testing.assert_array_equal(old["alpha.txt"], new["alpha.txt"])
@@ -105,7 +107,7 @@ def test_a_broken_file_is_reported_and_the_rest_indexes(
 ) -> None:
     index_dir = tmp_path / "index"
     (seeds / "broken.md").write_text("---\ntitle: [x\n---\nbody", encoding="utf-8")
-    report = build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     assert [p.doc_id for p in report.problems] == ["broken.md"]
     assert "front matter is not valid YAML" in str(report.problems[0])
     assert report.added == ("alpha.txt", "beta.md")
@@ -113,24 +115,24 @@ def test_a_broken_file_is_reported_and_the_rest_indexes(
 
 def test_a_broken_edit_keeps_the_old_version_serving(seeds: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     (seeds / "alpha.txt").write_bytes(b"\xff\xfe not utf-8")
-    report = build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     assert [p.doc_id for p in report.problems] == ["alpha.txt"]
     assert "alpha.txt" in report.unchanged
-    assert "apples" in store.load(index_dir).articles["alpha.txt"].text
+    assert "apples" in store.load(index_dir, FaissStore()).articles["alpha.txt"].text
 
 
 def test_crash_mid_build_leaves_the_previous_index_loadable(
     seeds: Path, tmp_path: Path, write_article: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     generation = store.current_generation(index_dir)
     write_article("gamma.txt", "Gamma article about grapes.", title="Gamma")
 
     with pytest.raises(RuntimeError, match="simulated crash"):
-        build(seeds, index_dir, CountingEmbedder(fail_after=0), PARAMS)
+        build(seeds, index_dir, CountingEmbedder(fail_after=0), PARAMS, FaissStore())
     assert store.current_generation(index_dir) == generation
 
     def crash(*args: object, **kwargs: object) -> None:
@@ -138,13 +140,13 @@ def test_crash_mid_build_leaves_the_previous_index_loadable(
 
     monkeypatch.setattr(store.np, "save", crash)
     with pytest.raises(OSError, match="No space left"):
-        build(seeds, index_dir, HashingEmbedder(), PARAMS)
+        build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     monkeypatch.undo()
     assert store.current_generation(index_dir) == generation
     assert sorted(engine(index_dir).stored.articles) == ["alpha.txt", "beta.md"]
     assert not list(index_dir.glob(".staging-*")), "a failed build cleans up after itself"
 
-    report = build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     assert report.added == ("gamma.txt",)
 
 
@@ -154,16 +156,16 @@ def test_only_two_generations_are_kept(
     index_dir = tmp_path / "index"
     for i in range(4):
         write_article("alpha.txt", f"Version {i} of alpha.", title="Alpha")
-        build(seeds, index_dir, HashingEmbedder(), PARAMS)
+        build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     assert len(list(index_dir.glob("gen-*"))) == 2
 
 
 def test_another_embedder_is_a_clear_error_and_triggers_a_rebuild(seeds: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(dim=64), PARAMS)
+    build(seeds, index_dir, HashingEmbedder(dim=64), PARAMS, FaissStore())
     with pytest.raises(IndexMismatchError, match="run `footnote index`"):
         engine(index_dir, HashingEmbedder(dim=128))
-    report = build(seeds, index_dir, HashingEmbedder(dim=128), PARAMS)
+    report = build(seeds, index_dir, HashingEmbedder(dim=128), PARAMS, FaissStore())
     assert report.rebuild_reason and "embedder" in report.rebuild_reason
     assert report.added == ("alpha.txt", "beta.md")
     engine(index_dir, HashingEmbedder(dim=128))
@@ -171,15 +173,15 @@ def test_another_embedder_is_a_clear_error_and_triggers_a_rebuild(seeds: Path, t
 
 def test_other_chunking_triggers_a_rebuild(seeds: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     other = ChunkingParams(target_words=50, max_words=80)
-    report = build(seeds, index_dir, HashingEmbedder(), other)
+    report = build(seeds, index_dir, HashingEmbedder(), other, FaissStore())
     assert report.rebuild_reason and "chunking" in report.rebuild_reason
 
 
 def test_missing_index_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(IndexMissingError, match="run `footnote index` first"):
-        store.load(tmp_path / "nothing")
+        store.load(tmp_path / "nothing", FaissStore())
 
 
 @pytest.mark.parametrize(
@@ -187,51 +189,51 @@ def test_missing_index_says_what_to_run(tmp_path: Path) -> None:
 )
 def test_corrupt_files_are_named_and_full_rebuild_repairs(seeds: Path, tmp_path: Path, victim: str) -> None:
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     generation = store.current_generation(index_dir)
     assert generation is not None
     path = generation / victim
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     with pytest.raises(IndexCorruptError) as caught:
-        store.load(index_dir)
+        store.load(index_dir, FaissStore())
     assert victim in str(caught.value) and "footnote index --full" in str(caught.value)
 
-    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, full=True)
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore(), full=True)
     assert report.added == ("alpha.txt", "beta.md")
-    store.load(index_dir)
+    store.load(index_dir, FaissStore())
 
 
 def test_manifest_from_a_future_format_is_refused(seeds: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    build(seeds, index_dir, HashingEmbedder(), PARAMS)
+    build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     generation = store.current_generation(index_dir)
     assert generation is not None
     manifest = json.loads((generation / "manifest.json").read_text())
     manifest["format_version"] = 99
     (generation / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="format 99"):
-        store.load(index_dir)
-    assert build(seeds, index_dir, HashingEmbedder(), PARAMS).rebuild_reason
+        store.load(index_dir, FaissStore())
+    assert build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore()).rebuild_reason
 
 
 def test_a_second_writer_waits_or_is_told(seeds: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     with lock_held_elsewhere(index_dir), pytest.raises(IndexBusyError, match="another `footnote index`"):
-        build(seeds, index_dir, HashingEmbedder(), PARAMS, wait=False)
-    assert build(seeds, index_dir, HashingEmbedder(), PARAMS, wait=False).wrote
+        build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore(), wait=False)
+    assert build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore(), wait=False).wrote
 
 
 def test_empty_seeds_folder_gives_an_empty_index(tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
-    report = build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), PARAMS)
+    report = build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), PARAMS, FaissStore())
     assert report.chunks == 0
     answer = engine(tmp_path / "index").ask("anything at all?")
     assert answer.abstained and answer.passages == ()
 
 
 def test_large_corpora_get_an_ivf_index_that_round_trips(seeds: Path, tmp_path: Path) -> None:
-    from index import faiss_store
-    from index.faiss_store import FaissStore
+    from index.storage import faiss_store
+    from index.storage.faiss_store import FaissStore
 
     rng = np.random.default_rng(0)
     data = rng.normal(size=(3000, 32)).astype(np.float32)
@@ -247,7 +249,7 @@ def test_large_corpora_get_an_ivf_index_that_round_trips(seeds: Path, tmp_path: 
 
     index_dir = tmp_path / "index"
     build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore("ivf"))
-    loaded = store.load(index_dir)
+    loaded = store.load(index_dir, FaissStore())
     assert loaded.search.describe().startswith("ivf")
     assert loaded.chunk_vectors().shape == (2, 256), "vectors can be read back for incremental builds"
     answer = Engine(loaded, HashingEmbedder(), EngineParams()).ask("bananas yellow")

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from index.chunking import ChunkingParams
-from index.embedding import E5Embedder, MiniLMEmbedder, Vectors
-from index.engine import Engine, mostly_latin
+from index.build.chunking import ChunkingParams
+from index.build.embedding import E5Embedder, MiniLMEmbedder
+from index.build.indexing import build
 from index.evaluation import contains
-from index.indexing import build
-from index.service import Footnote
+from index.pipeline import Footnote
+from index.query.engine import Engine, mostly_latin
+from index.storage.faiss_store import FaissStore
+from index.types import Vectors
 from tests.conftest import ROOT, SEEDS, make_settings, read_questions
 
 pytestmark = pytest.mark.model
@@ -141,7 +143,7 @@ def test_incremental_add_change_delete_with_the_real_model(minilm: MiniLMEmbedde
         "---\ntitle: Urban beekeeping\n---\nUrban beekeeping is shrinking in Minsk after two cold winters.\n",
         encoding="utf-8",
     )
-    report = build(seeds, index_dir, minilm, PARAMS)
+    report = build(seeds, index_dir, minilm, PARAMS, FaissStore())
     assert report.changed == ("bees.md",) and report.unchanged == ("iskander-in-belarus-never-ever.txt",)
     answer = (
         Footnote(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm)
@@ -152,14 +154,14 @@ def test_incremental_add_change_delete_with_the_real_model(minilm: MiniLMEmbedde
 
     (seeds / "notes.txt").write_text("Tractors are assembled in Minsk at a large plant.\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match="killed mid-build"):
-        build(seeds, index_dir, CrashingMiniLM(minilm, after=1), PARAMS)  # type: ignore[arg-type]
+        build(seeds, index_dir, CrashingMiniLM(minilm, after=1), PARAMS, FaissStore())  # type: ignore[arg-type]
     survivor = Footnote(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm).open_engine()
     assert sorted(survivor.stored.articles) == ["bees.md", "iskander-in-belarus-never-ever.txt"]
     assert not survivor.ask("Why did Moscow refuse?").abstained
 
     (seeds / "bees.md").unlink()
     (seeds / "notes.txt").unlink()
-    report = build(seeds, index_dir, minilm, PARAMS)
+    report = build(seeds, index_dir, minilm, PARAMS, FaissStore())
     assert report.removed == ("bees.md",)
     after = Footnote(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm).open_engine()
     for question in ("What happened to urban beekeeping in Minsk?", "honey from rooftop hives", "bees"):

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from telegram.ext import Application
 
-from index import corpus, store
 from index.errors import CorpusError
-from index.service import Footnote
+from index.pipeline import Footnote
+from index.sources import corpus
+from index.storage import store
+from index.storage.faiss_store import FaissStore
 from tests.conftest import ROOT, lock_held_elsewhere, make_settings
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot import ADMIN, bot_settings, started, stopped, text_has, wait
@@ -84,7 +86,7 @@ def test_sigkill_at_many_points_of_a_build_never_breaks_the_served_index(tmp_pat
         [*FOOTNOTE, "index"], env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert len(store.load(tmp_path / "index").articles) == 320, "the next build completes"
+    assert len(store.load(tmp_path / "index", FaissStore()).articles) == 320, "the next build completes"
     assert len(list((tmp_path / "index").glob(".staging-*"))) == 0, "leftovers of killed builds are cleaned"
 
 
@@ -102,7 +104,7 @@ def test_two_index_runs_at_once_wait_for_each_other(tmp_path: Path) -> None:
     stdout = "".join(out for out, _ in outputs)
     assert "added 150" in stdout and "index up to date" in stdout, "one built, the other found it done"
     assert any("another `footnote index` is running; waiting" in err for _, err in outputs)
-    store.load(tmp_path / "index")
+    store.load(tmp_path / "index", FaissStore())
 
 
 def test_pickled_vectors_are_refused(tmp_path: Path) -> None:
@@ -114,7 +116,7 @@ def test_pickled_vectors_are_refused(tmp_path: Path) -> None:
     assert generation is not None
     np.save(generation / "units.npy", np.array([{"evil": "object"}], dtype=object), allow_pickle=True)
     with pytest.raises(Exception, match=r"units\.npy"):
-        store.load(tmp_path / "index")
+        store.load(tmp_path / "index", FaissStore())
 
 
 def test_permission_denied_while_writing_is_a_clear_error_and_the_old_index_stays(tmp_path: Path) -> None:
@@ -145,7 +147,7 @@ def test_permission_denied_while_writing_is_a_clear_error_and_the_old_index_stay
         result.stderr.startswith("footnote: error: [Errno 13] Permission denied")
         and "Traceback" not in result.stderr
     )
-    assert len(store.load(tmp_path / "index").articles) == 2
+    assert len(store.load(tmp_path / "index", FaissStore()).articles) == 2
 
 
 # -- uploads -----------------------------------------------------------------------------------------

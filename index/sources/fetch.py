@@ -20,19 +20,11 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import yaml
 
-from index import corpus
-from index.errors import CorpusError, FootnoteError
+from index.errors import CorpusError, FetchError
+from index.sources import corpus
 
 USER_AGENT = "FootnoteBot/0.1 (article indexer; respects robots.txt)"
 _SLUG = re.compile(r"[^a-z0-9]+")
-
-
-class FetchError(FootnoteError):
-    """A page could not be fetched or holds no article; the message names the URL and the reason."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: {reason}")
-        self.url = url
 
 
 @dataclass(frozen=True, slots=True)

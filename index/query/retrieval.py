@@ -17,10 +17,10 @@ from typing import Literal
 
 import numpy as np
 
-from index.embedding import Embedder, Vectors
-from index.lexical import LexicalIndex
-from index.store import StoredIndex
-from index.types import Passage
+from index.build.embedding import Embedder
+from index.query.lexical import LexicalIndex
+from index.storage.store import StoredIndex
+from index.types import Passage, Vectors
 
 Mode = Literal["hybrid", "dense", "lexical"]
 QUERY_CACHE_SIZE = 1024

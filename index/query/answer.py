@@ -20,12 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.chunking import word_count
-from index.embedding import Vectors
-from index.lexical import LexicalIndex
-from index.retrieval import Retrieval
-from index.store import StoredIndex
-from index.types import Answer, Article, Passage, Quote, Unit
+from index.build.chunking import word_count
+from index.query.lexical import LexicalIndex
+from index.query.retrieval import Retrieval
+from index.storage.store import StoredIndex
+from index.types import Answer, Article, Passage, Quote, Unit, Vectors
 
 log = logging.getLogger(__name__)
 

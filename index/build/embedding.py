@@ -20,12 +20,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from numpy.typing import NDArray
+
+from index.types import Vectors
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-Vectors = NDArray[np.float32]
 
 
 class Embedder(Protocol):

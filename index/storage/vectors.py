@@ -2,11 +2,11 @@
 
 Two stores implement it:
 
-- `index/faiss_store.py` (the default): a FAISS file inside each index generation, loaded into the
+- `index/storage/faiss_store.py` (the default): a FAISS file inside each index generation, loaded into the
   process that answers;
-- `index/milvus_store.py`: one Milvus collection shared by every generation and every bot replica.
+- `index/storage/milvus_store.py`: one Milvus collection shared by every generation and every bot replica.
 
-Footnote's own store (`index/store.py`: articles, chunk and unit spans, unit vectors, the manifest)
+Footnote's own store (`index/storage/store.py`: articles, chunk and unit spans, unit vectors, the manifest)
 stays the source of truth either way, so the vectors can always be rebuilt into either backend.
 
 Every chunk has a content-addressed key, a 63-bit hash of (embedder, article, the article's content
@@ -27,8 +27,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from index.embedding import Vectors
-from index.types import Article, Chunk
+from index.types import Article, Chunk, Vectors
 
 Keys = NDArray[np.int64]
 
@@ -145,10 +144,3 @@ class VectorStore(Protocol):
     def open(self, generation: Path, keys: Keys, dim: int) -> ChunkSearch:
         """The searchable vectors of one generation, whose chunks have these keys."""
         ...
-
-
-def default_store() -> VectorStore:
-    """The FAISS store with its default settings (what an index is built with when nothing else is said)."""
-    from index.faiss_store import FaissStore  # imported here: faiss_store imports this module
-
-    return FaissStore()

@@ -13,8 +13,8 @@
 
 A new generation is written beside the current one and becomes current by replacing CURRENT, so a crash
 at any point leaves the previous generation serving. Nothing is ever loaded with pickle. Where the chunk
-vectors live is the vector store's business (`index/vectors.py`); everything else here is the source of
-truth for texts and metadata, whichever store holds the vectors.
+vectors live is the vector store's business (`index/storage/vectors.py`); everything else here is the source
+of truth for texts and metadata, whichever store holds the vectors.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from index.embedding import Vectors
 from index.errors import (
     FootnoteError,
     IndexBusyError,
@@ -44,16 +43,15 @@ from index.errors import (
     IndexMismatchError,
     IndexMissingError,
 )
-from index.types import Article, Chunk, Unit
-from index.vectors import (
+from index.storage.vectors import (
     ChunkSearch,
     Keys,
     VectorPlan,
     VectorStore,
     chunk_keys,
-    default_store,
     doc_keys_of,
 )
+from index.types import Article, Chunk, Unit, Vectors
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +86,7 @@ class Manifest(BaseModel):
     files: list[str] | None = None
 
     def live_doc_keys(self) -> set[int]:
-        """The doc keys (see index/vectors.py) of the articles this generation serves."""
+        """The doc keys (see index/storage/vectors.py) of the articles this generation serves."""
         return doc_keys_of(self.embedder, ((d, e.content_hash) for d, e in self.documents.items()))
 
 
@@ -195,15 +193,14 @@ def check_files(index_dir: Path) -> Manifest:
     return manifest
 
 
-def load(index_dir: Path, vector_store: VectorStore | None = None) -> StoredIndex:
+def load(index_dir: Path, vector_store: VectorStore) -> StoredIndex:
     """Load the current generation, checking every file against the manifest."""
     generation = serving_generation(index_dir)
     return load_generation(generation, vector_store)
 
 
-def load_generation(generation: Path, vector_store: VectorStore | None = None) -> StoredIndex:
-    """Load one generation directory, its chunk vectors opened by `vector_store` (FAISS by default)."""
-    vector_store = vector_store or default_store()
+def load_generation(generation: Path, vector_store: VectorStore) -> StoredIndex:
+    """Load one generation directory, its chunk vectors opened by `vector_store`."""
     manifest = read_manifest(generation)
     if manifest.vector_store != vector_store.id:
         raise IndexMismatchError(

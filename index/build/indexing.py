@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
-from index import chunking, corpus, store
-from index.embedding import Embedder, Vectors
+from index.build import chunking
+from index.build.embedding import Embedder
 from index.errors import CorpusError, FootnoteError, IndexCorruptError, IndexMismatchError
-from index.types import Article, Chunk, Unit
-from index.vectors import VectorPlan, VectorStore, chunk_keys, default_store, doc_key
+from index.sources import corpus
+from index.storage import store
+from index.storage.vectors import VectorPlan, VectorStore, chunk_keys, doc_key
+from index.types import Article, Chunk, Unit, Vectors
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) while chunks and units are embedded."""
@@ -56,30 +58,25 @@ class IndexReport:
         )
 
 
-def chunking_record(params: chunking.ChunkingParams) -> dict[str, int]:
-    """The chunking parameters as the manifest records them."""
-    return {key: int(value) for key, value in asdict(params).items()}
-
-
 def build(
     seeds_dir: Path,
     index_dir: Path,
     embedder: Embedder,
     params: chunking.ChunkingParams,
-    vector_store: VectorStore | None = None,
+    vector_store: VectorStore,
     *,
     full: bool = False,
     progress: Progress | None = None,
     wait: bool = True,
 ) -> IndexReport:
-    """Bring the index in `index_dir` up to date with `seeds_dir` (chunk vectors in `vector_store`,
-    FAISS files by default)."""
-    vector_store = vector_store or default_store()
+    """Bring the index in `index_dir` up to date with `seeds_dir` (chunk vectors in `vector_store`)."""
     began = time.perf_counter()
     with store.writer_lock(index_dir, wait=wait):
         store.recover(index_dir, vector_store)
         sources = corpus.scan(seeds_dir)
-        previous, reason = _previous(index_dir, embedder.id, chunking_record(params), vector_store, full)
+        previous, reason = _previous(
+            index_dir, embedder.id, chunking.chunking_record(params), vector_store, full
+        )
         old_docs = previous.manifest.documents if previous else {}
 
         current = {s.doc_id: s for s in sources}
@@ -128,7 +125,7 @@ def build(
             vector_store,
             embedder.id,
             embedder.dim,
-            chunking_record(params),
+            chunking.chunking_record(params),
             merged.articles,
             merged.chunks,
             merged.plan,
@@ -269,4 +266,4 @@ def _embed_new(
     return pieces
 
 
-__all__ = ["FootnoteError", "IndexReport", "Progress", "build", "chunking_record"]
+__all__ = ["FootnoteError", "IndexReport", "Progress", "build"]

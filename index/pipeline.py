@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from config import Settings
-from index.answer import AnswerParams
-from index.chunking import ChunkingParams
-from index.embedding import Embedder, make_embedder
-from index.engine import Engine, EngineParams
-from index.feeds import SyncReport, sync
-from index.fetch import FetchPolicy
-from index.indexing import IndexReport, Progress, build
-from index.vectors import VectorStore
+from index.build.chunking import ChunkingParams
+from index.build.embedding import Embedder, make_embedder
+from index.build.indexing import IndexReport, Progress, build
+from index.query.answer import AnswerParams
+from index.query.engine import Engine, EngineParams
+from index.sources.feeds import SyncReport, sync
+from index.sources.fetch import FetchPolicy
+from index.storage.vectors import VectorStore
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Footnote:
 def make_vector_store(settings: Settings) -> VectorStore:
     """The vector store the settings name (FOOTNOTE_VECTOR_STORE)."""
     if settings.vector_store == "milvus":
-        from index.milvus_store import MilvusStore
+        from index.storage.milvus_store import MilvusStore
 
         return MilvusStore(
             settings.milvus_uri,
@@ -109,6 +109,6 @@ def make_vector_store(settings: Settings) -> VectorStore:
             settings.ivf_nprobe,
             settings.milvus_timeout,
         )
-    from index.faiss_store import FaissStore
+    from index.storage.faiss_store import FaissStore
 
     return FaissStore(settings.faiss_index, settings.faiss_flat_max, settings.ivf_nprobe)

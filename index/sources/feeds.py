@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 
-from index import fetch, store
-from index.errors import CorpusError
+from index.errors import CorpusError, FetchError
+from index.sources import fetch
+from index.storage import store
 
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 MAX_ENTRIES_PER_FEED = 200
@@ -29,7 +30,7 @@ class SyncReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
-    failed: list[fetch.FetchError] = field(default_factory=list)
+    failed: list[FetchError] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -62,7 +63,7 @@ def _sync(feeds: list[str], seeds_dir: Path, state_path: Path, policy: fetch.Fet
             known = state.setdefault(feed_url, {"etag": None, "modified": None, "entries": {}})
             try:
                 page = fetch.fetch(feed_url, policy, client, True, known["etag"], known["modified"])
-            except fetch.FetchError as exc:
+            except FetchError as exc:
                 report.failed.append(exc)
                 continue
             if page.not_modified:
@@ -117,11 +118,11 @@ def _save_entry(
         target = seeds_dir / fetch.file_name(article)
         before = target.read_bytes() if target.exists() else None
         doc_id = fetch.save(seeds_dir, article)
-    except fetch.FetchError as exc:
+    except FetchError as exc:
         report.failed.append(exc)
         return
     except CorpusError as exc:
-        report.failed.append(fetch.FetchError(link, str(exc)))
+        report.failed.append(FetchError(link, str(exc)))
         return
     if before is None:
         report.added.append(doc_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from index.types import Article, Chunk, Unit
 
@@ -33,6 +33,11 @@ class ChunkingParams:
     short_words: int = 3
     heading_words: int = 12
     max_list_words: int = 100
+
+
+def chunking_record(params: ChunkingParams) -> dict[str, int]:
+    """The chunking parameters as the manifest records them."""
+    return {key: int(value) for key, value in asdict(params).items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from index.embedding import Vectors
 from index.errors import IndexCorruptError
-from index.vectors import Keys, VectorPlan
+from index.storage.vectors import Keys, VectorPlan
+from index.types import Vectors
 
 IndexKind = Literal["auto", "flat", "ivf"]
 FLAT_MAX = 50_000

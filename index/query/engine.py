@@ -11,15 +11,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index import store
-from index.answer import ABSTAIN_TEXT, AnswerParams, Composer
-from index.chunking import ChunkingParams
-from index.embedding import Embedder
-from index.followup import combine
-from index.indexing import chunking_record
-from index.retrieval import Mode, Retriever
+from index.build.chunking import ChunkingParams, chunking_record
+from index.build.embedding import Embedder
+from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer
+from index.query.followup import combine
+from index.query.retrieval import Mode, Retriever
+from index.storage import store
+from index.storage.vectors import VectorStore
 from index.types import Answer, Chunk
-from index.vectors import VectorStore, default_store
 
 _SPACE = re.compile(r"\s+")
 FOREIGN_SCRIPT_NOTE = (
@@ -59,11 +58,9 @@ class Engine:
         embedder: Embedder,
         chunking: ChunkingParams,
         params: EngineParams,
-        vector_store: VectorStore | None = None,
+        vector_store: VectorStore,
     ) -> Engine:
-        """Load the current index, refusing one built with another embedder, chunking or vector store
-        (FAISS files by default)."""
-        vector_store = vector_store or default_store()
+        """Load the current index, refusing one built with another embedder, chunking or vector store."""
         generation = store.serving_generation(index_dir)
         store.check_compatible(
             store.read_manifest(generation), embedder.id, chunking_record(chunking), vector_store.id

@@ -1,8 +1,9 @@
 """Step 4a, shared: chunk vectors in one Milvus collection, for archives of millions of passages and for
 several bot replicas reading the same vectors.
 
-The collection has three fields: `pk` (INT64, the chunk's content-addressed key, see index/vectors.py),
-`doc` (INT64, the key of the article version it belongs to) and `vector` (FLOAT_VECTOR, inner product).
+The collection has three fields: `pk` (INT64, the chunk's content-addressed key, see
+index/storage/vectors.py), `doc` (INT64, the key of the article version it belongs to) and `vector`
+(FLOAT_VECTOR, inner product).
 Every generation of Footnote's own store shares it:
 
 - `write` upserts the vectors of new and changed articles while the new generation is still staged.
@@ -33,9 +34,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from index.embedding import Vectors
 from index.errors import IndexCorruptError, VectorStoreError
-from index.vectors import Keys, VectorPlan
+from index.storage.vectors import Keys, VectorPlan
+from index.types import Vectors
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient

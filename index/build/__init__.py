@@ -1,0 +1,1 @@
+"""Articles -> units and chunks -> embeddings -> a new index generation."""

@@ -1,0 +1,1 @@
+"""Question -> retrieval -> the answer's verbatim quotes (or an abstention)."""

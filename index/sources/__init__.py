@@ -1,0 +1,1 @@
+"""Where articles come from: the seeds folder, pages fetched by URL, feeds."""
