@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all install run test lint audit index bench bench-milvus clean
+.PHONY: all install run test test-fast lint audit index bench bench-milvus clean
 
 all: lint test
 
@@ -32,8 +32,13 @@ audit: install
 index: install
 	$(BIN)/footnote index
 
+# The whole suite (what CI runs): about 6-7 minutes on 2 cores.
 test: install
 	$(BIN)/pytest
+
+# The inner loop: no model, no Milvus, no venv build, no long CLI builds (under a minute on 2 cores).
+test-fast: install
+	$(BIN)/pytest -q -m "not slow and not model and not milvus and not docker"
 
 lint: install
 	$(BIN)/ruff check .

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
@@ -30,6 +30,9 @@ from index.pipeline import Footnote
 from index.query.engine import Engine
 
 log = logging.getLogger(__name__)
+
+# The application as Footnote builds it (python-telegram-bot's default context types).
+FootnoteApp: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
 
 PUBLIC_COMMANDS = [
     BotCommand("ask", "Ask a question about the articles"),
@@ -95,7 +98,7 @@ def file_url(api_url: str) -> str:
     )
 
 
-def build_application(settings: Settings, footnote: Footnote, engine: Engine) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, footnote: Footnote, engine: Engine) -> FootnoteApp:
     """The python-telegram-bot application with Footnote's handlers and state."""
     if settings.bot_token is None:
         raise ValueError("FOOTNOTE_BOT_TOKEN is not set")
@@ -143,7 +146,7 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
     return application
 
 
-async def on_startup(application: Application) -> None:  # type: ignore[type-arg]
+async def on_startup(application: FootnoteApp) -> None:
     """After connecting: the command menus, and the heartbeat that `footnote health` checks."""
     await setup_commands(application)
     state: BotState = application.bot_data["state"]
@@ -162,7 +165,7 @@ async def on_startup(application: Application) -> None:  # type: ignore[type-arg
         )
 
 
-async def on_stop(application: Application) -> None:  # type: ignore[type-arg]
+async def on_stop(application: FootnoteApp) -> None:
     """Stop the heartbeat (so a stopped bot soon reads as unhealthy) and the feed schedule."""
     for name in ("heartbeat", "index-watch", "feeds"):
         task = application.bot_data.pop(name, None)
@@ -172,7 +175,7 @@ async def on_stop(application: Application) -> None:  # type: ignore[type-arg]
                 await task
 
 
-async def _refresh(application: Application) -> None:  # type: ignore[type-arg]
+async def _refresh(application: FootnoteApp) -> None:
     state: BotState = application.bot_data["state"]
     await state.fresh_engine()
 
@@ -195,7 +198,7 @@ async def every(seconds: float, job: Any, application: Any) -> None:
         await asyncio.sleep(seconds)
 
 
-async def setup_commands(application: Application) -> None:  # type: ignore[type-arg]
+async def setup_commands(application: FootnoteApp) -> None:
     """Public commands for everyone; admin commands only in the admins' own chats."""
     state: BotState = application.bot_data["state"]
     try:

@@ -1,31 +1,19 @@
-"""Shared fixtures: tiny corpora in tmp_path, settings that never read a developer's .env, real models."""
+"""Shared fixtures: tiny corpora in tmp_path, settings that never read a developer's .env, real models,
+the fake Bot API. Plain helpers live in tests/helpers.py."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from config import Settings
 from index.build.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
 from tests.fake_telegram import FakeTelegram
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
-SHARED = ROOT.parent / "shared"
-SEED_QUESTIONS = ROOT / "eval" / "seed_questions.jsonl"
-
-
-def make_settings(**values: object) -> Settings:
-    """Settings from explicit values only (no .env, no FOOTNOTE_* from the developer's shell)."""
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture(autouse=True)
@@ -77,13 +65,6 @@ def e5() -> E5Embedder:
     return E5Embedder()
 
 
-def read_questions() -> list[dict[str, object]]:
-    """The project's seed question set (a superset of ../shared/eval/seed_questions.jsonl)."""
-    return [
-        json.loads(line) for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-
-
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Milvus standalone server on loopback, started once per test session."""
@@ -93,31 +74,26 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield uri
 
 
-@contextlib.contextmanager
-def lock_held_elsewhere(index_dir: Path) -> Iterator[None]:
-    """Hold the index's write lock from another thread (as another process would) until the block ends."""
-    from index.storage import store
-
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.writer_lock(index_dir):
-            holding.set()
-            release.wait(60)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10), "could not take the lock"
-        yield
-    finally:
-        release.set()
-        holder.join()
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeTelegram]:
     """The local fake Bot API server the real python-telegram-bot client talks to over HTTP."""
     server = FakeTelegram().start()
     yield server
     server.stop()
+
+
+# Tests that need these fixtures must carry the marker, so `make test-fast` (-m "not model and ...")
+# never loads a model, starts Milvus or builds the image's environment.
+_MARKER_OF_FIXTURE = {"minilm": "model", "e5": "model", "milvus_uri": "milvus", "installed": "docker"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run a test that uses a heavy fixture without the marker saying so."""
+    unmarked = [
+        f"{item.nodeid} uses `{fixture}` but is not marked `{marker}`"
+        for item in items
+        for fixture, marker in _MARKER_OF_FIXTURE.items()
+        if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("\n".join(unmarked))

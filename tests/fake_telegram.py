@@ -19,10 +19,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 BOT_ID = 4242
 BOT_USERNAME = "footnote_test_bot"
@@ -41,6 +42,8 @@ class Call:
 class FakeTelegram:
     """The fake server; start() in a thread, stop() wakes long polls so teardown is quick."""
 
+    _running: ClassVar[weakref.WeakValueDictionary[str, FakeTelegram]] = weakref.WeakValueDictionary()
+
     def __init__(self, token: str = "123456:TEST-TOKEN") -> None:
         self.token = token
         self.calls: list[Call] = []
@@ -50,6 +53,7 @@ class FakeTelegram:
         self._next_message_id = itertools.count(1000)
         self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._drops: dict[str, int] = {}
+        self._processed: set[int] = set()
         self._cond = threading.Condition()
         self._stopping = False
         self.webhooks: list[str] = []
@@ -70,11 +74,18 @@ class FakeTelegram:
     def base_file_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/file/bot"
 
+    @classmethod
+    def serving(cls, base_url: str) -> FakeTelegram | None:
+        """The running fake at this base URL, if any."""
+        return cls._running.get(base_url)
+
     def start(self) -> FakeTelegram:
         self._thread.start()
+        FakeTelegram._running[self.base_url] = self
         return self
 
     def stop(self) -> None:
+        FakeTelegram._running.pop(self.base_url, None)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -246,6 +257,23 @@ class FakeTelegram:
                 if remaining <= 0:
                     seen = [(c.method, str(c.params.get("text", ""))[:60]) for c in self.calls[-10:]]
                     raise AssertionError(f"no {count} x {method} within {timeout}s; last calls: {seen}")
+                self._cond.wait(remaining)
+
+    def mark_processed(self, update_id: int) -> None:
+        """Called by the bot under test once it has finished handling an update (tests/helpers.started)."""
+        with self._cond:
+            self._processed.add(update_id)
+            self._cond.notify_all()
+
+    def wait_processed(self, update_ids: list[int], timeout: float = 60.0) -> None:
+        """Block until the bot has finished handling all these updates, or fail the test. Everything the
+        bot sends for an update is sent by then, so "no reply" can be asserted without sleeping."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while missing := [u for u in update_ids if u not in self._processed]:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"updates {missing[:10]} not processed within {timeout}s")
                 self._cond.wait(remaining)
 
     def texts(self, chat_id: int | None = None) -> list[str]:

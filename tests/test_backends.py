@@ -351,7 +351,7 @@ def test_real_model_answers_are_the_same_on_both_stores(
     milvus: MilvusStore, minilm: object, tmp_path: Path
 ) -> None:
     from index.build.embedding import MiniLMEmbedder
-    from tests.conftest import SEEDS, read_questions
+    from tests.helpers import SEEDS, read_questions
 
     assert isinstance(minilm, MiniLMEmbedder)
     faiss_dir, milvus_dir = tmp_path / "faiss", tmp_path / "milvus"

@@ -5,126 +5,50 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from telegram.ext import Application
 
-from bot.app import build_application, on_startup, on_stop
+from bot.app import FootnoteApp
 from bot.state import BotState
-from config import Settings
 from index.build.embedding import HashingEmbedder
 from index.pipeline import Footnote
-from index.types import Vectors
-from tests.conftest import make_settings
-from tests.fake_telegram import BOT_USERNAME, Call, FakeTelegram
-
-ADMIN = 900
-READER = 1
-
-ARTICLES = {
-    "apples.md": (
-        "Apples",
-        "Apples grow on trees in orchards. Farmers pick ripe apples in autumn when they turn red.\n\n"
-        "Cider is pressed from apples in the cold months of winter.",
-    ),
-    "trains.md": ("Trains", "Electric trains run quietly on rails between the busy stations of the city."),
-}
-
-
-class SlowPassages(HashingEmbedder):
-    """Embeds questions at once; passages wait for `gate` once it is armed, so a reindex can be held open."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate: threading.Event | None = None
-
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        if self.gate is not None:
-            assert self.gate.wait(30), "the test never opened the gate"
-        return super().embed_passages(texts)
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return HashingEmbedder.embed_passages(self, texts)
+from tests.fake_telegram import BOT_USERNAME, FakeTelegram
+from tests.helpers import (
+    ADMIN,
+    READER,
+    SlowPassages,
+    bot_settings,
+    process_env,
+    processed,
+    started,
+    stopped,
+    text_has,
+    wait,
+    write_articles,
+)
 
 
 @pytest.fixture
 def seeds(tmp_path: Path) -> Path:
-    folder = tmp_path / "seeds"
-    folder.mkdir()
-    for name, (title, body) in ARTICLES.items():
-        (folder / name).write_text(
-            f"---\ntitle: {title}\nurl: https://example.org/{title.lower()}\n---\n{body}\n"
-        )
-    return folder
-
-
-def bot_settings(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "bot_token": fake.token,
-        "bot_api_url": fake.base_url,
-        "admin_ids": [ADMIN],
-        "seeds_dir": tmp_path / "seeds",
-        "index_dir": tmp_path / "data" / "index",
-        "embedder": "hashing",
-        "abstain_threshold": 0.2,
-        "rate_limit_per_minute": 100,
-    }
-    values.update(extra)
-    return make_settings(**values)
-
-
-async def started(settings: Settings, embedder: HashingEmbedder | None = None) -> Application:  # type: ignore[type-arg]
-    footnote = Footnote(settings, embedder or SlowPassages())
-    footnote.build_index()
-    application = build_application(settings, footnote, footnote.open_engine())
-    await application.initialize()
-    await on_startup(application)
-    await application.start()
-    assert application.updater is not None
-    await application.updater.start_polling(poll_interval=0, timeout=1)
-    return application
-
-
-async def stopped(application: Application) -> None:  # type: ignore[type-arg]
-    assert application.updater is not None
-    await application.updater.stop()
-    await application.stop()
-    await on_stop(application)
-    await application.shutdown()
+    return write_articles(tmp_path / "seeds")
 
 
 @pytest.fixture
-async def app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[FootnoteApp]:
     application = await started(bot_settings(fake, tmp_path))
     yield application
     await stopped(application)
 
 
-async def wait(
-    fake: FakeTelegram,
-    method: str,
-    predicate: Callable[[Call], bool] = lambda c: True,
-    count: int = 1,
-    timeout: float = 20.0,  # noqa: ASYNC109 - the wait happens in a thread, bounded by the fake
-) -> list[Call]:
-    return await asyncio.to_thread(fake.wait_for, method, predicate, timeout, count)
-
-
-def text_has(fragment: str) -> Callable[[Call], bool]:
-    return lambda call: fragment in str(call.params.get("text", ""))
-
-
 async def test_private_question_gets_typing_then_quoted_answer_with_buttons(
-    fake: FakeTelegram, app: Application
-) -> None:  # type: ignore[type-arg]
+    fake: FakeTelegram, app: FootnoteApp
+) -> None:
     fake.push_message("When do farmers pick ripe apples?")
     [sent] = await wait(fake, "sendMessage", text_has("<blockquote"))
     assert fake.calls_to("sendChatAction")[0].params["action"] == "typing"
@@ -139,7 +63,7 @@ async def test_private_question_gets_typing_then_quoted_answer_with_buttons(
     assert all(len(b.encode()) <= 64 for b in buttons)
 
 
-async def test_off_topic_question_gets_a_friendly_abstention(fake: FakeTelegram, app: Application) -> None:  # type: ignore[type-arg]
+async def test_off_topic_question_gets_a_friendly_abstention(fake: FakeTelegram, app: FootnoteApp) -> None:
     fake.push_message("zebra quantum saxophone")
     [sent] = await wait(fake, "sendMessage")
     assert "I don't find this in the articles" in sent.params["text"]
@@ -147,26 +71,26 @@ async def test_off_topic_question_gets_a_friendly_abstention(fake: FakeTelegram,
 
 
 async def test_groups_answer_only_when_addressed_and_keep_forum_topics(
-    fake: FakeTelegram, app: Application
-) -> None:  # type: ignore[type-arg]
+    fake: FakeTelegram, app: FootnoteApp
+) -> None:
     group = -100500
-    fake.push_message("apples in autumn, anyone?", chat_id=group, chat_type="supergroup")
+    unaddressed = fake.push_message("apples in autumn, anyone?", chat_id=group, chat_type="supergroup")
     fake.push_message(f"@{BOT_USERNAME} when do farmers pick apples?", chat_id=group, chat_type="supergroup")
     await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == group)
-    fake.push_message(
+    replied = fake.push_message(
         "How is cider pressed in the cold months?", chat_id=group, chat_type="supergroup", reply_to_bot=True
     )
-    fake.push_message("/ask electric trains", chat_id=group, chat_type="supergroup", thread_id=77)
-    calls = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == group, count=3)
-    await asyncio.sleep(0.5)
-    assert len(fake.calls_to("sendMessage")) == 3, "the unaddressed message got no reply"
+    command = fake.push_message("/ask electric trains", chat_id=group, chat_type="supergroup", thread_id=77)
+    await processed(fake, unaddressed, replied, command)
+    calls = fake.calls_to("sendMessage")
+    assert len(calls) == 3, "the unaddressed message got no reply"
     assert any("Cider is pressed" in c.params["text"] for c in calls)
     threaded = next(c for c in calls if "Electric trains" in c.params["text"])
     assert threaded.params["message_thread_id"] == 77
     assert all("reply_parameters" in c.params for c in calls), "answers in groups quote the question"
 
 
-async def test_commands_menu_start_help_and_sources(fake: FakeTelegram, app: Application) -> None:  # type: ignore[type-arg]
+async def test_commands_menu_start_help_and_sources(fake: FakeTelegram, app: FootnoteApp) -> None:
     scopes = [c.params["scope"] for c in fake.calls_to("setMyCommands")]
     assert {"type": "default"} in scopes and {"type": "chat", "chat_id": ADMIN} in scopes
     admin_menu = next(c for c in fake.calls_to("setMyCommands") if c.params["scope"].get("chat_id") == ADMIN)
@@ -204,8 +128,8 @@ async def test_sources_are_paged(fake: FakeTelegram, tmp_path: Path, seeds: Path
 
 
 async def test_buttons_passage_more_sources_and_feedback(
-    fake: FakeTelegram, app: Application, tmp_path: Path
-) -> None:  # type: ignore[type-arg]
+    fake: FakeTelegram, app: FootnoteApp, tmp_path: Path
+) -> None:
     fake.push_message("When do farmers pick ripe apples?")
     [sent] = await wait(fake, "sendMessage", text_has("<blockquote"))
     buttons = [b["callback_data"] for row in sent.params["reply_markup"]["inline_keyboard"] for b in row]
@@ -242,7 +166,7 @@ async def test_buttons_passage_more_sources_and_feedback(
     await wait(fake, "answerCallbackQuery", lambda c: "too old" in str(c.params.get("text")))
 
 
-async def test_admin_gate_on_every_admin_command(fake: FakeTelegram, app: Application, seeds: Path) -> None:  # type: ignore[type-arg]
+async def test_admin_gate_on_every_admin_command(fake: FakeTelegram, app: FootnoteApp, seeds: Path) -> None:
     for command in ("/reindex", "/remove apples.md", "/stats", "/feedback"):
         fake.push_message(command, user_id=READER)
     await wait(fake, "sendMessage", text_has("Admins only"), count=4)
@@ -287,7 +211,7 @@ async def test_reindex_swaps_atomically_while_questions_are_served(
         await stopped(application)
 
 
-async def test_document_upload_and_remove(fake: FakeTelegram, app: Application, seeds: Path) -> None:  # type: ignore[type-arg]
+async def test_document_upload_and_remove(fake: FakeTelegram, app: FootnoteApp, seeds: Path) -> None:
     fake.push_document(
         "../../etc/Owls Guide.md",
         b"---\ntitle: Owls\n---\nOwls hunt mice at night in silent flight.\n",
@@ -318,8 +242,8 @@ async def test_document_upload_and_remove(fake: FakeTelegram, app: Application, 
 
 
 async def test_retry_after_429_is_waited_out_and_the_answer_arrives(
-    fake: FakeTelegram, app: Application
-) -> None:  # type: ignore[type-arg]
+    fake: FakeTelegram, app: FootnoteApp
+) -> None:
     fake.fail_next("sendMessage", 429, description="Too Many Requests: retry after 1", retry_after=1)
     fake.push_message("When do farmers pick ripe apples?")
     [sent] = await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
@@ -330,8 +254,8 @@ async def test_retry_after_429_is_waited_out_and_the_answer_arrives(
 
 async def test_a_handler_error_reaches_the_error_handler_and_the_user_sees_no_traceback(
     fake: FakeTelegram,
-    app: Application,
-    caplog: pytest.LogCaptureFixture,  # type: ignore[type-arg]
+    app: FootnoteApp,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     state: BotState = app.bot_data["state"]
 
@@ -370,10 +294,8 @@ async def test_non_text_rate_limit_and_long_questions(
         fake.push_message("When do farmers pick ripe apples in the orchards of the valley every year?")
         await wait(fake, "sendMessage", text_has("first 40 characters"))
         await wait(fake, "sendMessage", text_has("<blockquote"))
-        for _ in range(3):
-            fake.push_message("apples")
-        await wait(fake, "sendMessage", text_has("faster than I can read"))
-        await asyncio.sleep(1.0)
+        flood = [fake.push_message("apples") for _ in range(3)]
+        await processed(fake, *flood)
         assert len([t for t in fake.texts() if "faster than I can read" in t]) == 1, (
             "one notice, not one per message"
         )
@@ -385,17 +307,14 @@ def bot_process_env(fake: FakeTelegram, tmp_path: Path, **extra: str) -> dict[st
     """Environment for `footnote bot` as a subprocess against the fake API, its index built beforehand."""
     settings = bot_settings(fake, tmp_path)
     Footnote(settings, HashingEmbedder()).build_index()
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
-        "FOOTNOTE_BOT_TOKEN": fake.token,
-        "FOOTNOTE_BOT_API_URL": fake.base_url,
-        "FOOTNOTE_SEEDS_DIR": str(settings.seeds_dir),
-        "FOOTNOTE_INDEX_DIR": str(settings.index_dir),
-        "FOOTNOTE_EMBEDDER": "hashing",
-        "FOOTNOTE_ABSTAIN_THRESHOLD": "0.2",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    return process_env(
+        tmp_path,
+        FOOTNOTE_BOT_TOKEN=fake.token,
+        FOOTNOTE_BOT_API_URL=fake.base_url,
+        FOOTNOTE_INDEX_DIR=str(settings.index_dir),
+        FOOTNOTE_ABSTAIN_THRESHOLD="0.2",
         **extra,
-    }
+    )
 
 
 def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
@@ -433,15 +352,15 @@ def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
 
 async def test_5xx_and_dropped_connections_are_retried_and_the_answer_is_sent_once(
     fake: FakeTelegram,
-    app: Application,  # type: ignore[type-arg]
+    app: FootnoteApp,
 ) -> None:
     fake.fail_next("sendMessage", 502, times=2, description="Bad Gateway")
     fake.drop_next("sendChatAction")
-    fake.push_message("When do farmers pick ripe apples?")
-    await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
+    question = fake.push_message("When do farmers pick ripe apples?")
+    await processed(fake, question)
+    assert "Farmers pick ripe apples" in fake.texts()[0]
     assert len(fake.calls_to("sendMessage:failed")) == 2
     assert fake.calls_to("sendChatAction:dropped") and fake.calls_to("sendChatAction")
-    await asyncio.sleep(0.5)
     assert len(fake.calls_to("sendMessage")) == 1, "delivered exactly once"
     fake.push_message("Which trains are quiet?", user_id=3)
     await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 3)
@@ -475,7 +394,7 @@ def test_sigterm_while_waiting_for_an_unreachable_api_exits_cleanly(
     assert not fake.calls_to("setMyCommands"), "it never started serving"
 
 
-async def test_follow_up_questions_lean_on_the_previous_one(fake: FakeTelegram, app: Application) -> None:  # type: ignore[type-arg]
+async def test_follow_up_questions_lean_on_the_previous_one(fake: FakeTelegram, app: FootnoteApp) -> None:
     state: BotState = app.bot_data["state"]
     fake.push_message("When do farmers pick ripe apples?")
     await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
@@ -497,7 +416,7 @@ async def test_follow_up_questions_lean_on_the_previous_one(fake: FakeTelegram, 
     assert "Electric trains" in fresh.params["text"] and "apples" not in fresh.params["text"].lower()
 
 
-async def test_the_bots_own_words_follow_the_readers_language(fake: FakeTelegram, app: Application) -> None:  # type: ignore[type-arg]
+async def test_the_bots_own_words_follow_the_readers_language(fake: FakeTelegram, app: FootnoteApp) -> None:
     fake.push_message("/start", user_id=21, language="ru")
     [start] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 21)
     assert "Я отвечаю на вопросы" in start.params["text"]
@@ -516,10 +435,10 @@ async def test_the_bots_own_words_follow_the_readers_language(fake: FakeTelegram
 
 async def test_an_index_built_by_another_process_is_served_without_a_restart(
     fake: FakeTelegram,
-    app: Application,
+    app: FootnoteApp,
     tmp_path: Path,
     seeds: Path,
-    caplog: pytest.LogCaptureFixture,  # type: ignore[type-arg]
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = bot_settings(fake, tmp_path)
     (seeds / "bees.md").write_text(

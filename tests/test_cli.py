@@ -1,19 +1,17 @@
-"""The `footnote` command line, run as a user runs it (subprocesses, the model-free embedder)."""
+"""The `footnote` command line with the model-free embedder: in this process through `cli.main.main(argv)`,
+and a few runs as a user runs it, as a separate process."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cli.main import build_parser
-
-FOOTNOTE = [sys.executable, "-m", "cli.main"]
+from tests.helpers import FOOTNOTE, Cli, process_env
 
 
 @pytest.fixture
@@ -25,27 +23,22 @@ def env(tmp_path: Path, write_article: Callable[..., Path]) -> dict[str, str]:
         url="https://example.org/apples",
     )
     write_article("trains.txt", "Trains\n\nTrains run on rails between stations. Electric trains are quiet.")
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
-        "FOOTNOTE_SEEDS_DIR": str(tmp_path / "seeds"),
-        "FOOTNOTE_INDEX_DIR": str(tmp_path / "index"),
-        "FOOTNOTE_EMBEDDER": "hashing",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-    }
+    return process_env(tmp_path)
 
 
-def run(
-    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def footnote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> Cli:
+    """`footnote` in this process, on the two-article corpus (a .env elsewhere is never read)."""
+    monkeypatch.chdir(tmp_path)
+    return Cli(capsys, **{k: v for k, v in env.items() if k.startswith("FOOTNOTE_")})
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`footnote ARGS...` as a separate process, as a user runs it."""
     return subprocess.run(
-        [*FOOTNOTE, *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        check=False,
+        [*FOOTNOTE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -61,22 +54,22 @@ def test_index_then_noop_then_stats(env: dict[str, str]) -> None:
     assert "documents   2" in run(env, "stats").stdout
 
 
-def test_ask_human_and_json(env: dict[str, str], tmp_path: Path) -> None:
-    run(env, "index")
-    human = run(env, "ask", "When do farmers pick apples?")
+def test_ask_human_and_json(footnote: Cli, tmp_path: Path) -> None:
+    footnote("index")
+    human = footnote("ask", "When do farmers pick apples?")
     assert human.returncode == 0, human.stderr
     assert (
         "[1]" in human.stdout and "Sources:" in human.stdout and "https://example.org/apples" in human.stdout
     )
-    data = json.loads(run(env, "ask", "When do farmers pick apples?", "--json", "-k", "1").stdout)
+    data = json.loads(footnote("ask", "When do farmers pick apples?", "--json", "-k", "1").stdout)
     assert data["abstained"] is False and len(data["passages"]) == 1
     text = (tmp_path / "seeds" / "apples.md").read_text(encoding="utf-8")
     for quote in data["quotes"]:
         assert text[quote["start"] : quote["end"]] == quote["text"]
 
 
-def test_ask_jsonl_contract(env: dict[str, str], tmp_path: Path) -> None:
-    run(env, "index")
+def test_ask_jsonl_contract(footnote: Cli, tmp_path: Path) -> None:
+    footnote("index")
     questions = tmp_path / "q.jsonl"
     questions.write_text(
         '{"id": "a", "question": "Which trains are quiet?"}\n'
@@ -84,7 +77,7 @@ def test_ask_jsonl_contract(env: dict[str, str], tmp_path: Path) -> None:
         '{"id": 7, "question": "Where do apples grow?"}\n',
         encoding="utf-8",
     )
-    result = run(env, "ask", "--jsonl", str(questions))
+    result = footnote("ask", "--jsonl", str(questions))
     assert result.returncode == 1, "a skipped line makes the exit status non-zero"
     assert "line 2 skipped" in result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -99,38 +92,38 @@ def test_ask_jsonl_contract(env: dict[str, str], tmp_path: Path) -> None:
         for item in line["quotes"] + line["passages"]:
             file_text = (tmp_path / "seeds" / item["doc_id"]).read_text(encoding="utf-8")
             assert file_text[item["start"] : item["end"]] == item["text"]
-    from_stdin = run(env, "ask", "--jsonl", "-", stdin='{"id": 1, "question": "rails"}\n')
+    from_stdin = footnote("ask", "--jsonl", "-", stdin='{"id": 1, "question": "rails"}\n')
     assert json.loads(from_stdin.stdout)["id"] == 1
 
 
-def test_eval_table_and_json(env: dict[str, str], tmp_path: Path) -> None:
-    run(env, "index")
+def test_eval_table_and_json(footnote: Cli, tmp_path: Path) -> None:
+    footnote("index")
     questions = tmp_path / "eval.jsonl"
     questions.write_text(
         '{"id": "q1", "question": "Which trains are quiet?", "gold": ["Electric trains are quiet"]}\n'
         '{"id": "q2", "question": "zebra quantum saxophone", "gold": [], "expect": "abstain"}\n',
         encoding="utf-8",
     )
-    table = run(env, "eval", str(questions))
+    table = footnote("eval", str(questions))
     assert table.returncode == 0, table.stderr
     assert "recall@5" in table.stdout and "abstention_accuracy" in table.stdout
-    data = json.loads(run(env, "eval", str(questions), "--json").stdout)
+    data = json.loads(footnote("eval", str(questions), "--json").stdout)
     assert data["metrics"]["hit@5"] == 1.0
     assert data["metrics"]["abstention_accuracy"] == 1.0
 
 
-def test_chat_answers_lines_from_stdin(env: dict[str, str]) -> None:
-    run(env, "index")
-    result = run(env, "chat", stdin="Where do apples grow?\n\nzebra quantum saxophone\n")
+def test_chat_answers_lines_from_stdin(footnote: Cli) -> None:
+    footnote("index")
+    result = footnote("chat", stdin="Where do apples grow?\n\nzebra quantum saxophone\n")
     assert result.returncode == 0, result.stderr
     assert "Sources:" in result.stdout
     assert "I don't find this in the articles." in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_chat_commands_are_not_questions(env: dict[str, str]) -> None:
-    run(env, "index")
-    result = run(env, "chat", stdin="/help\n/new\n/ask Where do apples grow?\n/quit\nWhere do apples grow?\n")
+def test_chat_commands_are_not_questions(footnote: Cli) -> None:
+    footnote("index")
+    result = footnote("chat", stdin="/help\n/new\n/ask Where do apples grow?\n/quit\nWhere do apples grow?\n")
     assert result.returncode == 0, result.stderr
     replies = result.stdout.split("\n> ")
     assert "/new  forget the previous question" in replies[1] and "Sources:" not in replies[1]
@@ -140,8 +133,8 @@ def test_chat_commands_are_not_questions(env: dict[str, str]) -> None:
     assert "Sources:" not in replies[4]
 
 
-def test_run_without_a_token_indexes_then_chats(env: dict[str, str]) -> None:
-    result = run(env, "run", stdin="Where do apples grow?\n")
+def test_run_without_a_token_indexes_then_chats(footnote: Cli) -> None:
+    result = footnote("run", stdin="Where do apples grow?\n")
     assert result.returncode == 0, result.stderr
     assert "index updated" in result.stdout
     assert "starting the terminal chat" in result.stdout
@@ -160,9 +153,9 @@ def test_run_without_a_token_indexes_then_chats(env: dict[str, str]) -> None:
     ],
 )
 def test_errors_are_one_clear_line_and_non_zero(
-    env: dict[str, str], args: list[str], variables: dict[str, str], message: str
+    footnote: Cli, args: list[str], variables: dict[str, str], message: str
 ) -> None:
-    result = run({**env, **variables}, *args)
+    result = footnote(*args, **variables)
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -186,15 +179,14 @@ def test_help_lists_every_command() -> None:
         assert command in text
 
 
-def test_an_unreachable_milvus_is_one_line(env: dict[str, str]) -> None:
-    milvus = {
-        **env,
-        "FOOTNOTE_VECTOR_STORE": "milvus",
-        "FOOTNOTE_MILVUS_URI": "http://127.0.0.1:9",
-        "FOOTNOTE_MILVUS_TIMEOUT": "2",
-        "FOOTNOTE_MILVUS_TOKEN": "root:SECRET-MILVUS-PASSWORD",
-    }
-    result = run(milvus, "index")
+def test_an_unreachable_milvus_is_one_line(footnote: Cli) -> None:
+    result = footnote(
+        "index",
+        FOOTNOTE_VECTOR_STORE="milvus",
+        FOOTNOTE_MILVUS_URI="http://127.0.0.1:9",
+        FOOTNOTE_MILVUS_TIMEOUT="2",
+        FOOTNOTE_MILVUS_TOKEN="root:SECRET-MILVUS-PASSWORD",
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("footnote: error: Milvus at http://127.0.0.1:9: cannot connect")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

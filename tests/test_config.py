@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import SettingsError, load_settings
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 
 def test_defaults() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from index.errors import CorpusError
 from index.sources import corpus
-from tests.conftest import SEEDS, SHARED
+from tests.helpers import SEEDS, SHARED
 
 
 def load_one(path: Path, seeds: Path) -> corpus.Article:

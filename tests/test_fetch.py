@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +13,8 @@ import httpx
 import pytest
 
 from index.sources import corpus, fetch
-from tests.conftest import ROOT
+from tests.fake_telegram import FakeTelegram
+from tests.helpers import ADMIN, Cli, bot_settings, started, stopped, text_has, wait
 
 BODY = " ".join(
     f"Sentence {i} of a long analytical article about grain exports and river barges." for i in range(40)
@@ -163,36 +161,25 @@ def test_private_and_loopback_addresses_are_refused_by_default(site: str) -> Non
             fetch.check_address(url, fetch.FetchPolicy())
 
 
-def test_footnote_add_command_saves_and_indexes(site: str, tmp_path: Path) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
-        "FOOTNOTE_SEEDS_DIR": str(tmp_path / "seeds"),
-        "FOOTNOTE_INDEX_DIR": str(tmp_path / "index"),
-        "FOOTNOTE_EMBEDDER": "hashing",
-        "FOOTNOTE_FETCH_ALLOW_PRIVATE": "true",
-        "PYTHONPATH": str(ROOT),
-    }
-    (tmp_path / "seeds").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "add", f"{site}/news/grain-on-the-river", f"{site}/missing"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def test_footnote_add_command_saves_and_indexes(
+    site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    footnote = Cli(
+        capsys,
+        FOOTNOTE_SEEDS_DIR=str(tmp_path / "seeds"),
+        FOOTNOTE_INDEX_DIR=str(tmp_path / "index"),
+        FOOTNOTE_EMBEDDER="hashing",
+        FOOTNOTE_FETCH_ALLOW_PRIVATE="true",
     )
+    (tmp_path / "seeds").mkdir()
+    result = footnote("add", f"{site}/news/grain-on-the-river", f"{site}/missing")
     assert result.returncode == 1, "one URL failed"
     assert "saved web/127-0-0-1/news-grain-on-the-river.md" in result.stdout
     assert "index updated: added 1" in result.stdout
     assert "/missing: not found (HTTP 404)" in result.stderr and "Traceback" not in result.stderr
-    answer = subprocess.run(
-        [sys.executable, "-m", "cli.main", "ask", "What do barges carry downstream?", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    answer = footnote("ask", "What do barges carry downstream?", "--json")
+    assert answer.returncode == 0, answer.stderr
     assert json.loads(answer.stdout)["passages"][0]["source"] == f"{site}/news/grain-on-the-river"
 
 
@@ -218,24 +205,15 @@ def test_sync_reads_feeds_and_sitemaps_conditionally_and_removes_nothing(site: s
     assert (seeds / "own.md").exists(), "a sync removes nothing"
 
 
-def test_sync_command_needs_feeds(tmp_path: Path) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")}, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "sync"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-    )
+def test_sync_command_needs_feeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = Cli(capsys)("sync")
     assert result.returncode == 1 and "FOOTNOTE_FEEDS is empty" in result.stderr
 
 
 async def test_bot_add_command_and_scheduled_feed_sync(site: str, tmp_path: Path) -> None:
-    from tests.fake_telegram import FakeTelegram
-    from tests.test_bot import ADMIN, bot_settings, started, stopped, text_has, wait
-
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "apples.md").write_text(
         "---\ntitle: Apples\n---\nFarmers pick ripe apples in autumn.\n"

@@ -56,7 +56,7 @@ def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> N
     from cli.main import chat
     from index.build.embedding import HashingEmbedder
     from index.pipeline import Footnote
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     write_article(
         "apples.md", "Farmers pick ripe apples in autumn.\n\nCider is pressed from apples in winter."

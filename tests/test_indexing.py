@@ -17,7 +17,7 @@ from index.query.engine import Engine, EngineParams
 from index.storage import store
 from index.storage.faiss_store import FaissStore
 from index.types import Vectors
-from tests.conftest import lock_held_elsewhere
+from tests.helpers import lock_held_elsewhere
 
 PARAMS = ChunkingParams()
 

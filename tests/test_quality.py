@@ -16,7 +16,7 @@ from index.pipeline import Footnote
 from index.query.engine import Engine, mostly_latin
 from index.storage.faiss_store import FaissStore
 from index.types import Vectors
-from tests.conftest import ROOT, SEEDS, make_settings, read_questions
+from tests.helpers import ROOT, SEEDS, make_settings, read_questions
 
 pytestmark = pytest.mark.model
 

@@ -8,34 +8,38 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from telegram.ext import Application
 
 from index.errors import CorpusError
 from index.pipeline import Footnote
 from index.sources import corpus
 from index.storage import store
 from index.storage.faiss_store import FaissStore
-from tests.conftest import ROOT, lock_held_elsewhere, make_settings
 from tests.fake_telegram import FakeTelegram
-from tests.test_bot import ADMIN, bot_settings, started, stopped, text_has, wait
+from tests.helpers import (
+    ADMIN,
+    FOOTNOTE,
+    ROOT,
+    Cli,
+    bot_settings,
+    lock_held_elsewhere,
+    make_settings,
+    processed,
+    started,
+    stopped,
+    text_has,
+    wait,
+)
+from tests.helpers import process_env as cli_env
 
-FOOTNOTE = [sys.executable, "-m", "cli.main"]
 
-
-def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FOOTNOTE_")},
-        "FOOTNOTE_SEEDS_DIR": str(tmp_path / "seeds"),
-        "FOOTNOTE_INDEX_DIR": str(tmp_path / "index"),
-        "FOOTNOTE_EMBEDDER": "hashing",
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    }
+@pytest.fixture
+def footnote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """`footnote` run in this process on tmp_path/seeds and tmp_path/index."""
+    return Cli(capsys, **cli_env(tmp_path))
 
 
 def many_articles(seeds: Path, count: int, start: int = 0) -> None:
@@ -50,6 +54,7 @@ def many_articles(seeds: Path, count: int, start: int = 0) -> None:
 # -- index and data ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigkill_at_many_points_of_a_build_never_breaks_the_served_index(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     many_articles(seeds, 20)
@@ -90,6 +95,7 @@ def test_sigkill_at_many_points_of_a_build_never_breaks_the_served_index(tmp_pat
     assert len(list((tmp_path / "index").glob(".staging-*"))) == 0, "leftovers of killed builds are cleaned"
 
 
+@pytest.mark.slow
 def test_two_index_runs_at_once_wait_for_each_other(tmp_path: Path) -> None:
     many_articles(tmp_path / "seeds", 150)
     env = cli_env(tmp_path)
@@ -107,11 +113,11 @@ def test_two_index_runs_at_once_wait_for_each_other(tmp_path: Path) -> None:
     store.load(tmp_path / "index", FaissStore())
 
 
-def test_pickled_vectors_are_refused(tmp_path: Path) -> None:
+def test_pickled_vectors_are_refused(tmp_path: Path, footnote: Cli) -> None:
     import numpy as np
 
     many_articles(tmp_path / "seeds", 2)
-    subprocess.run([*FOOTNOTE, "index"], env=cli_env(tmp_path), check=True, capture_output=True, timeout=120)
+    assert footnote("index").returncode == 0
     generation = store.current_generation(tmp_path / "index")
     assert generation is not None
     np.save(generation / "units.npy", np.array([{"evil": "object"}], dtype=object), allow_pickle=True)
@@ -213,6 +219,7 @@ def rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+@pytest.mark.slow
 async def test_burst_of_1000_questions_from_100_users(fake: FakeTelegram, tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "apples.md").write_text(
@@ -222,21 +229,20 @@ async def test_burst_of_1000_questions_from_100_users(fake: FakeTelegram, tmp_pa
     application = await started(bot_settings(fake, tmp_path, rate_limit_per_minute=8, telegram_max_rate=0))
     try:
         # warm up, then measure
-        fake.push_message("When do farmers pick apples?", user_id=10_000)
-        await wait(fake, "sendMessage")
+        await processed(fake, fake.push_message("When do farmers pick apples?", user_id=10_000))
         gc.collect()
         baseline_tasks = len(asyncio.all_tasks())
         before = rss_kib()
         began = time.monotonic()
-        for round_ in range(10):
-            for user in range(1, 101):
-                fake.push_message(f"When do farmers pick apples? ({round_})", user_id=user)
-        answers = await wait(
-            fake, "sendMessage", text_has("Farmers pick ripe apples"), count=1 + 100 * 8, timeout=120
-        )
-        notices = await wait(fake, "sendMessage", text_has("faster than I can read"), count=100)
+        questions = [
+            fake.push_message(f"When do farmers pick apples? ({round_})", user_id=user)
+            for round_ in range(10)
+            for user in range(1, 101)
+        ]
+        await processed(fake, *questions, timeout=120)
         elapsed = time.monotonic() - began
-        await asyncio.sleep(1.0)
+        answers = [c for c in fake.calls_to("sendMessage") if "Farmers pick ripe apples" in c.params["text"]]
+        notices = [c for c in fake.calls_to("sendMessage") if "faster than I can read" in c.params["text"]]
         per_user: dict[int, int] = {}
         for call in fake.calls_to("sendMessage"):
             per_user[call.params["chat_id"]] = per_user.get(call.params["chat_id"], 0) + 1
@@ -258,70 +264,80 @@ async def test_malformed_and_unexpected_updates_never_crash_the_bot(
     (tmp_path / "seeds" / "apples.md").write_text(
         "---\ntitle: Apples\n---\nFarmers pick ripe apples in autumn.\n"
     )
-    application: Application = await started(bot_settings(fake, tmp_path))  # type: ignore[type-arg]
+    application = await started(bot_settings(fake, tmp_path))
     try:
         now = int(time.time())
         chat = {"id": 1, "type": "private"}
+        pushed: list[dict[str, object]] = []
         user = {"id": 1, "is_bot": False, "first_name": "x"}
-        fake.push_update(
-            {
-                "edited_message": {
-                    "message_id": 5,
-                    "date": now,
-                    "edit_date": now,
-                    "chat": chat,
-                    "from": user,
-                    "text": "edited question about apples",
+        pushed.append(
+            fake.push_update(
+                {
+                    "edited_message": {
+                        "message_id": 5,
+                        "date": now,
+                        "edit_date": now,
+                        "chat": chat,
+                        "from": user,
+                        "text": "edited question about apples",
+                    }
                 }
-            }
+            )
         )
-        fake.push_update(
-            {
-                "channel_post": {
-                    "message_id": 6,
-                    "date": now,
-                    "chat": {"id": -1001, "type": "channel"},
-                    "text": "a channel post about apples",
+        pushed.append(
+            fake.push_update(
+                {
+                    "channel_post": {
+                        "message_id": 6,
+                        "date": now,
+                        "chat": {"id": -1001, "type": "channel"},
+                        "text": "a channel post about apples",
+                    }
                 }
-            }
+            )
         )
-        fake.push_update(
-            {
-                "message": {
-                    "message_id": 7,
-                    "date": now,
-                    "chat": {"id": -5, "type": "group"},
-                    "text": "no sender at all",
+        pushed.append(
+            fake.push_update(
+                {
+                    "message": {
+                        "message_id": 7,
+                        "date": now,
+                        "chat": {"id": -5, "type": "group"},
+                        "text": "no sender at all",
+                    }
                 }
-            }
+            )
         )
-        fake.push_update(
-            {
-                "message": {
-                    "message_id": 8,
-                    "date": now,
-                    "chat": chat,
-                    "from": user,
-                    "photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}],
-                    "caption": "<b>" * 5000,
+        pushed.append(
+            fake.push_update(
+                {
+                    "message": {
+                        "message_id": 8,
+                        "date": now,
+                        "chat": chat,
+                        "from": user,
+                        "photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}],
+                        "caption": "<b>" * 5000,
+                    }
                 }
-            }
+            )
         )
-        fake.push_update({"brand_new_update_type": {"whatever": True}})
-        fake.push_update(
-            {
-                "message": {
-                    "message_id": 9,
-                    "date": now,
-                    "chat": chat,
-                    "from": user,
-                    "text": "<script>alert(1)</script> & apples?",
+        pushed.append(fake.push_update({"brand_new_update_type": {"whatever": True}}))
+        pushed.append(
+            fake.push_update(
+                {
+                    "message": {
+                        "message_id": 9,
+                        "date": now,
+                        "chat": chat,
+                        "from": user,
+                        "text": "<script>alert(1)</script> & apples?",
+                    }
                 }
-            }
+            )
         )
-        fake.push_message("When do farmers pick ripe apples?", user_id=2)
-        await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 2)
-        await asyncio.sleep(0.5)
+        question = fake.push_message("When do farmers pick ripe apples?", user_id=2)
+        await processed(fake, *pushed, question)
         texts = fake.texts()
         assert not any("edited question" in t or "channel post" in t for t in texts)
         assert "I read text questions only — please type your question." in texts

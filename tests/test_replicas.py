@@ -15,19 +15,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import lock_held_elsewhere
-from tests.fake_telegram import Call, FakeTelegram
-from tests.test_bot import ARTICLES
+from tests.fake_telegram import FakeTelegram
+from tests.helpers import ADMIN, ARTICLES, ROOT, buttons, lock_held_elsewhere, text_has
 
 pytestmark = pytest.mark.milvus
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN = 900
 SECRET = "replica-webhook-secret"
 
 
@@ -35,14 +31,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def text_has(fragment: str) -> Callable[[Call], bool]:
-    return lambda call: fragment in str(call.params.get("text", ""))
-
-
-def buttons(call: Call) -> list[str]:
-    return [b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
 
 
 def wait_listening(port: int, timeout: float = 60.0) -> None:
