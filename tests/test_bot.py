@@ -317,6 +317,7 @@ def bot_process_env(fake: FakeTelegram, tmp_path: Path, **extra: str) -> dict[st
     )
 
 
+@pytest.mark.slow
 def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
@@ -366,6 +367,7 @@ async def test_5xx_and_dropped_connections_are_retried_and_the_answer_is_sent_on
     await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 3)
 
 
+@pytest.mark.slow
 def test_sigterm_while_waiting_for_an_unreachable_api_exits_cleanly(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:

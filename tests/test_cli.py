@@ -42,16 +42,24 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess
     )
 
 
-def test_index_then_noop_then_stats(env: dict[str, str]) -> None:
-    first = run(env, "index")
+def test_index_then_noop_then_stats(footnote: Cli) -> None:
+    first = footnote("index")
     assert first.returncode == 0, first.stderr
     assert "index updated: added 2, changed 0, removed 0, unchanged 0;" in first.stdout
-    second = run(env, "index")
+    second = footnote("index")
     assert "index up to date: added 0, changed 0, removed 0, unchanged 2;" in second.stdout
-    stats = run(env, "stats", "--json")
+    stats = footnote("stats", "--json")
     data = json.loads(stats.stdout)
     assert data["documents"] == 2 and data["embedder"] == "hashing-256"
-    assert "documents   2" in run(env, "stats").stdout
+    assert "documents   2" in footnote("stats").stdout
+
+
+def test_the_command_runs_as_a_process(env: dict[str, str]) -> None:
+    indexed = run(env, "index")
+    assert indexed.returncode == 0, indexed.stderr
+    assert "index updated: added 2" in indexed.stdout
+    answered = run(env, "ask", "When do farmers pick apples?", "--json")
+    assert json.loads(answered.stdout)["quotes"][0]["doc_id"] == "apples.md"
 
 
 def test_ask_human_and_json(footnote: Cli, tmp_path: Path) -> None:

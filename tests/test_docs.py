@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ _REFERENCE = re.compile(r"^(?:tests/)?(?P<file>test_\w+\.py)(?:::(?P<name>[^\s`]
 _FRAGMENT = re.compile(r"^…(?P<name>\w+)(?P<open>…?)$")
 
 
+@functools.cache
 def defined_tests(path: Path) -> set[str]:
     """Names of the test functions and classes defined in a test module."""
     tree = ast.parse(path.read_text(encoding="utf-8"))

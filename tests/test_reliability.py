@@ -22,7 +22,6 @@ from tests.fake_telegram import FakeTelegram
 from tests.helpers import (
     ADMIN,
     FOOTNOTE,
-    ROOT,
     Cli,
     bot_settings,
     lock_held_elsewhere,
@@ -125,34 +124,26 @@ def test_pickled_vectors_are_refused(tmp_path: Path, footnote: Cli) -> None:
         store.load(tmp_path / "index", FaissStore())
 
 
-def test_permission_denied_while_writing_is_a_clear_error_and_the_old_index_stays(tmp_path: Path) -> None:
+def test_permission_denied_while_writing_is_a_clear_error_and_the_old_index_stays(
+    tmp_path: Path, footnote: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     many_articles(tmp_path / "seeds", 2)
-    env = cli_env(tmp_path)
-    subprocess.run([*FOOTNOTE, "index"], env=env, check=True, capture_output=True, timeout=120)
+    assert footnote("index").returncode == 0
     many_articles(tmp_path / "seeds", 1, start=5)
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(
-        "import os\n_mkdir = os.mkdir\n"
-        "def deny(path, *a, **k):\n"
-        "    if '.staging-' in str(path):\n"
-        "        raise PermissionError(13, 'Permission denied', str(path))\n"
-        "    return _mkdir(path, *a, **k)\n"
-        "os.mkdir = deny\n"
-    )
-    result = subprocess.run(
-        [*FOOTNOTE, "index"],
-        env={**env, "PYTHONPATH": f"{hook}:{ROOT}"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    mkdir = os.mkdir
+
+    def deny(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        if ".staging-" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "mkdir", deny)
+    result = footnote("index")
+    monkeypatch.undo()
     assert result.returncode == 1
-    assert (
-        result.stderr.startswith("footnote: error: [Errno 13] Permission denied")
-        and "Traceback" not in result.stderr
-    )
+    assert result.stderr.startswith("footnote: error: ") and "Traceback" not in result.stderr
+    assert "[Errno 13] Permission denied" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert len(store.load(tmp_path / "index", FaissStore()).articles) == 2
 
 
