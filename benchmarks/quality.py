@@ -154,7 +154,9 @@ def lee_questions(work: Path) -> list[EvalQuestion]:
         question, rest = first_sentence_split(article)
         doc_id = f"lee-{number:03d}.txt"
         (seeds / doc_id).write_text(rest + "\n", encoding="utf-8")
-        questions.append(EvalQuestion(f"lee{number:03d}", question, (), False, (doc_id,)))
+        questions.append(
+            EvalQuestion(f"lee{number:03d}", question, (), expect_abstain=False, gold_docs=(doc_id,))
+        )
     (work / "lee-questions.jsonl").write_text(
         "\n".join(
             json.dumps({"id": q.id, "question": q.question, "gold_docs": list(q.gold_docs)})

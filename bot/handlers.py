@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from html import escape
@@ -13,7 +14,7 @@ from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import NetworkError
 from telegram.ext import ContextTypes
 
-from bot import messages, render
+from bot import callbacks, messages, render
 from bot.state import BotState
 from index.build.indexing import IndexReport
 from index.errors import CorpusError, IndexBusyError
@@ -163,10 +164,9 @@ async def on_button(update: Update, context: Context) -> None:
     state = state_of(context)
     texts = texts_of(update)
     engine = await state.fresh_engine()
-    kind, _, rest = query.data.partition(":")
-    if kind == "s":
-        page = int(rest) if rest.isdigit() else 0
-        rendered = render.sources_page(engine.titles(), page, texts)
+    button = callbacks.parse(query.data)
+    if button is not None and button.kind == callbacks.SOURCES:
+        rendered = render.sources_page(engine.titles(), button.number, texts)
         await query.answer()
         await query.edit_message_text(
             rendered.texts[0],
@@ -175,14 +175,13 @@ async def on_button(update: Update, context: Context) -> None:
             disable_web_page_preview=True,
         )
         return
-    answer_id, _, argument = rest.partition(":")
-    asked = await asyncio.to_thread(state.recall, answer_id)
-    if asked is None:
+    asked = await asyncio.to_thread(state.recall, button.answer_id) if button is not None else None
+    if button is None or asked is None:
         await query.answer(texts.expired, show_alert=True)
         return
     chat_id = query.message.chat.id
-    if kind == "p":
-        quote = next((q for q in asked.answer.quotes if str(q.n) == argument), None)
+    if button.kind == callbacks.PASSAGE:
+        quote = next((q for q in asked.answer.quotes if q.n == button.number), None)
         article = engine.stored.articles.get(quote.doc_id) if quote else None
         await query.answer()
         if quote is None or article is None:
@@ -193,14 +192,16 @@ async def on_button(update: Update, context: Context) -> None:
         await context.bot.send_message(
             chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
         )
-    elif kind == "m":
+    elif button.kind == callbacks.MORE:
         await query.answer()
         for text in render.passages_view(asked.answer.passages, texts):
             await context.bot.send_message(
                 chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
             )
-    elif kind == "f" and query.from_user is not None:
-        await asyncio.to_thread(state.feedback.record, asked, query.from_user.id, argument == "1")
+    elif button.kind == callbacks.FEEDBACK and query.from_user is not None:
+        await asyncio.to_thread(
+            functools.partial(state.feedback.record, helpful=button.number == 1), asked, query.from_user.id
+        )
         await query.answer(texts.thanks)
     else:
         await query.answer()
@@ -283,7 +284,9 @@ async def _reindex(progress_message: Message, context: Context, prefix: str) -> 
             asyncio.run_coroutine_threadsafe(_edit(progress_message, text), loop)
 
     try:
-        report: IndexReport = await asyncio.to_thread(state.footnote.build_index, False, progress, False)
+        report: IndexReport = await asyncio.to_thread(
+            functools.partial(state.footnote.build_index, progress=progress, wait=False)
+        )
         if report.wrote:
             state.engine = await asyncio.to_thread(state.footnote.open_engine)
             text = messages.REINDEX_DONE.format(summary=escape(report.summary()))
@@ -341,7 +344,7 @@ async def on_document(update: Update, context: Context) -> None:
         return
     replace = (message.caption or "").strip().lower() == "replace"
     try:
-        added = await asyncio.to_thread(corpus.add_file, settings.seeds_dir, name, data, replace)
+        added = await asyncio.to_thread(corpus.add_file, settings.seeds_dir, name, data, replace=replace)
     except CorpusError as exc:
         await reply(message, messages.UPLOAD_BAD.format(reason=escape(str(exc))))
         return
@@ -399,7 +402,7 @@ async def scheduled_sync(application: Any) -> SyncReport | None:
     try:
         report = await asyncio.to_thread(state.footnote.sync_feeds)
         if report.changed:
-            await asyncio.to_thread(state.footnote.build_index, False, None, False)
+            await asyncio.to_thread(functools.partial(state.footnote.build_index, wait=False))
             state.engine = await asyncio.to_thread(state.footnote.open_engine)
             text = messages.SYNCED.format(summary=escape(report.summary()))
             names = [escape(doc_id) for doc_id in report.added[:20]]

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from index.types import Note
+
 HELP_ADMIN = (
     "\n\n<b>Admin</b>\n"
     "/reindex — rebuild the index from the seeds folder\n"
@@ -48,6 +50,10 @@ class Texts:
     previous: str
     next: str
     example: str
+
+    def note(self, note: Note) -> str:
+        """An answer's note in this language."""
+        return {Note.FOREIGN_SCRIPT: self.foreign_script}[note]
 
 
 EN = Texts(

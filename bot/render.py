@@ -15,8 +15,8 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot import callbacks
 from bot.messages import EN, Texts
-from index.query.engine import FOREIGN_SCRIPT_NOTE
 from index.types import Answer, Chunk, Passage, Quote
 
 MAX_MESSAGE = 4096
@@ -57,7 +57,7 @@ def render_answer(answer: Answer, answer_id: str, texts: Texts = EN) -> Rendered
 
 def notes(answer: Answer, texts: Texts) -> list[str]:
     """The engine's notes in the reader's language where the bot knows them."""
-    return [texts.foreign_script if note == FOREIGN_SCRIPT_NOTE else note for note in answer.notes]
+    return [texts.note(note) for note in answer.notes]
 
 
 def abstention(answer: Answer, texts: Texts = EN) -> str:
@@ -109,7 +109,7 @@ def text_fragment(url: str | None, quote: str, words: int = 8) -> str | None:
     return f"{url}#:~:text={encoded}"
 
 
-def link(title: str, url: str | None, with_url: bool = True) -> str:
+def link(title: str, url: str | None, *, with_url: bool = True) -> str:
     """An escaped title (at most 200 characters), as a link when the URL is http(s) and of sane length."""
     shown = escape(title if len(title) <= 200 else title[:199] + "…")
     if with_url and url and url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
@@ -164,7 +164,7 @@ def sources_page(
     for with_url in (True, False):  # very long URLs could overflow a page: then titles only
         lines = [head]
         lines.extend(
-            f"• {link(title, url, with_url)} — <code>{escape(doc_id[:100])}</code>"
+            f"• {link(title, url, with_url=with_url)} — <code>{escape(doc_id[:100])}</code>"
             for doc_id, title, url in shown
         )
         text = "\n".join(lines)
@@ -172,23 +172,24 @@ def sources_page(
             break
     buttons = []
     if page > 0:
-        buttons.append(InlineKeyboardButton(texts.previous, callback_data=f"s:{page - 1}"))
+        buttons.append(InlineKeyboardButton(texts.previous, callback_data=callbacks.sources(page - 1)))
     if page < pages - 1:
-        buttons.append(InlineKeyboardButton(texts.next, callback_data=f"s:{page + 1}"))
+        buttons.append(InlineKeyboardButton(texts.next, callback_data=callbacks.sources(page + 1)))
     return Rendered([text], InlineKeyboardMarkup([buttons]) if buttons else None)
 
 
 def answer_keyboard(answer: Answer, answer_id: str, texts: Texts = EN) -> InlineKeyboardMarkup:
     """Buttons: open each quote's passage; more sources; 👍/👎."""
     quote_row = [
-        InlineKeyboardButton(f"📖 [{q.n}]", callback_data=f"p:{answer_id}:{q.n}") for q in answer.quotes
+        InlineKeyboardButton(f"📖 [{q.n}]", callback_data=callbacks.passage(answer_id, q.n))
+        for q in answer.quotes
     ]
     rows = [quote_row[i : i + 4] for i in range(0, len(quote_row), 4)]
     rows.append(
         [
-            InlineKeyboardButton(texts.more_sources, callback_data=f"m:{answer_id}"),
-            InlineKeyboardButton("👍", callback_data=f"f:{answer_id}:1"),
-            InlineKeyboardButton("👎", callback_data=f"f:{answer_id}:0"),
+            InlineKeyboardButton(texts.more_sources, callback_data=callbacks.more(answer_id)),
+            InlineKeyboardButton("👍", callback_data=callbacks.feedback(answer_id, helpful=True)),
+            InlineKeyboardButton("👎", callback_data=callbacks.feedback(answer_id, helpful=False)),
         ]
     )
     return InlineKeyboardMarkup(rows)
@@ -199,8 +200,8 @@ def feedback_row_only(answer_id: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("👍", callback_data=f"f:{answer_id}:1"),
-                InlineKeyboardButton("👎", callback_data=f"f:{answer_id}:0"),
+                InlineKeyboardButton("👍", callback_data=callbacks.feedback(answer_id, helpful=True)),
+                InlineKeyboardButton("👎", callback_data=callbacks.feedback(answer_id, helpful=False)),
             ]
         ]
     )

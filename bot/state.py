@@ -20,17 +20,18 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from index.errors import FootnoteError
 from index.pipeline import Footnote
+from index.query.answer_json import AnswerOut, answer_in, answer_out
 from index.query.engine import Engine
 from index.query.followup import combine
 from index.storage import store
-from index.types import Answer, Passage, Quote
+from index.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class FeedbackLog:
         self.path = path
         self._lock = threading.Lock()
 
-    def record(self, asked: Asked, user_id: int, helpful: bool) -> None:
+    def record(self, asked: Asked, user_id: int, *, helpful: bool) -> None:
         """Append one vote."""
         row = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -224,37 +225,19 @@ class SharedMemory:
 
 
 def asked_to_json(asked: Asked) -> dict[str, Any]:
-    """An answer and who asked it, as JSON-ready data."""
-    answer = asked.answer
+    """An answer and who asked it, as JSON-ready data (the answer in the CLI's JSON form)."""
     return {
         "user_id": asked.user_id,
         "chat_id": asked.chat_id,
         "generation": asked.generation,
-        "answer": {
-            "question": answer.question,
-            "abstained": answer.abstained,
-            "text": answer.text,
-            "quotes": [asdict(q) for q in answer.quotes],
-            "passages": [asdict(p) for p in answer.passages],
-            "nearest_titles": list(answer.nearest_titles),
-            "notes": list(answer.notes),
-        },
+        "answer": answer_out(asked.answer).model_dump(mode="json"),
     }
 
 
 def asked_from_json(data: dict[str, Any]) -> Asked:
-    """The inverse of `asked_to_json`."""
-    answer = data["answer"]
+    """The inverse of `asked_to_json`; raises ValueError (a pydantic ValidationError) on a foreign shape."""
     return Asked(
-        Answer(
-            question=str(answer["question"]),
-            abstained=bool(answer["abstained"]),
-            text=str(answer["text"]),
-            quotes=tuple(Quote(**q) for q in answer["quotes"]),
-            passages=tuple(Passage(**p) for p in answer["passages"]),
-            nearest_titles=tuple(answer["nearest_titles"]),
-            notes=tuple(answer["notes"]),
-        ),
+        answer_in(AnswerOut.model_validate(data["answer"])),
         int(data["user_id"]),
         int(data["chat_id"]),
         str(data["generation"]),
@@ -272,6 +255,7 @@ class BotState:
     memory: SharedMemory = field(default_factory=lambda: SharedMemory(None, 0))
     answered: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    _: KW_ONLY
     reindexing: bool = False
     _reload: asyncio.Lock = field(default_factory=asyncio.Lock)
     _failed: tuple[str, float] | None = None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from config import Settings, SettingsError, load_settings
-from index.errors import FootnoteError
+from index.errors import FootnoteError, InputError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that need them
     from index.build.indexing import IndexReport
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answers questions about a corpus of articles with verbatim, source-checked quotes.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     index = commands.add_parser("index", help="build or update the index from the seeds folder")
@@ -74,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """Footnote's version, from the installed package's metadata."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("footnote")
+    except PackageNotFoundError:
+        return "unknown (not installed; run `pip install -e .`)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `footnote` console script."""
     args = build_parser().parse_args(argv)
@@ -82,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging("DEBUG" if args.debug else settings.log_level)
         handler: Callable[[argparse.Namespace, Settings], int] = COMMANDS[args.command]
         return handler(args, settings)
-    except (FootnoteError, SettingsError, ValueError, OSError) as exc:
+    except (FootnoteError, SettingsError) as exc:
         if args.debug:
             raise
         print(f"footnote: error: {exc}", file=sys.stderr)
@@ -113,7 +125,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _index(footnote: Footnote, full: bool = False) -> IndexReport:
+def _index(footnote: Footnote, *, full: bool = False) -> IndexReport:
     bar = _progress_bar()
     try:
         report = footnote.build_index(full=full, progress=bar.update if bar else None)
@@ -177,7 +189,10 @@ def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO) -> int:
 
     from cli.schema import QuestionIn, answer_out
 
-    handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+    try:
+        handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     failures = 0
     with handle:
         for number, line in enumerate(handle, 1):
@@ -382,6 +397,7 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
 def render_answer(answer: Answer) -> str:
     """An answer as terminal text: quotes with [n], then the sources."""
     from index.query.answer import single_line
+    from index.query.engine import NOTE_TEXTS
 
     lines: list[str] = []
     if answer.abstained:
@@ -401,7 +417,7 @@ def render_answer(answer: Answer) -> str:
             lines.append(
                 f"[{quote.n}] {quote.title} ({quote.doc_id}, characters {quote.start}-{quote.end}{where})"
             )
-    lines.extend(f"Note: {note}" for note in answer.notes)
+    lines.extend(f"Note: {NOTE_TEXTS[note]}" for note in answer.notes)
     return "\n".join(lines)
 
 
@@ -446,7 +462,7 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     beat = settings.heartbeat_path
     try:
         age = time.time() - beat.stat().st_mtime
-    except FileNotFoundError:
+    except OSError:
         raise FootnoteError(f"no heartbeat at {beat}: the bot is not running") from None
     if age > settings.heartbeat_max_age:
         raise FootnoteError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EmbedderName = Literal["minilm", "e5-multilingual", "hashing"]
@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # Corpus and index
     seeds_dir: Path = Path("seeds")
     index_dir: Path = Path("data/index")
+    # The feedback log, kept answers, follow-ups, feed state and the bot's heartbeat. Unset: the index
+    # directory's parent, as before FOOTNOTE_DATA_DIR existed (so FOOTNOTE_INDEX_DIR=/var/idx alone would
+    # write into /var: set both).
+    data_dir: Path = Path("data")
     initial_seeds_dir: Path | None = (
         None  # copied into an empty seeds_dir at start (the image's own articles)
     )
@@ -91,7 +95,7 @@ class Settings(BaseSettings):
 
     heartbeat_interval: float = Field(30.0, gt=0, le=3600)
     heartbeat_max_age: float = Field(120.0, gt=0, le=86400)
-    heartbeat_file: Path | None = None  # default <index dir>/../heartbeat; one per replica when several run
+    heartbeat_file: Path | None = None  # default <data dir>/heartbeat; one per replica when several run
     # Seconds between checks for an index generation made current by another process (another replica).
     index_check_seconds: float = Field(10.0, gt=0, le=3600)
     # Answers stay on disk this long so their buttons work on any replica and after a restart (0: memory only)
@@ -107,14 +111,18 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
-    def data_dir(self) -> Path:
-        """Where the index's neighbours live: the feedback log, kept answers and the bot's heartbeat."""
-        return self.index_dir.parent
-
-    @property
     def heartbeat_path(self) -> Path:
         """The file the running bot touches every `heartbeat_interval` seconds."""
         return self.heartbeat_file or self.data_dir / "heartbeat"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_dir_beside_the_index(cls, values: object) -> object:
+        """Without FOOTNOTE_DATA_DIR, the data folder is the index directory's parent (the old behaviour)."""
+        if isinstance(values, dict) and values.get("data_dir") in (None, ""):
+            index_dir = values.get("index_dir") or cls.model_fields["index_dir"].default
+            values = {**values, "data_dir": Path(str(index_dir)).parent}
+        return values
 
     _split_ids = field_validator("admin_ids", "allowed_ids", mode="before")(_int_list)
 

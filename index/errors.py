@@ -7,6 +7,9 @@
     ├── IndexMismatchError   the index was built by another embedder, chunking or format: rebuild it
     ├── IndexCorruptError    an index file is unreadable or inconsistent (names the file)
     ├── IndexBusyError       another process holds the index lock
+    ├── IndexWriteError      the index cannot be written (permissions, disk full; names the folder)
+    ├── QuestionError        a question cannot be asked (empty)
+    ├── InputError           a file given on the command line cannot be read (names the file)
     └── VectorStoreError     the vector store (Milvus) is unreachable or refused a request
 
 Every message says what happened and what to do next.
@@ -52,3 +55,15 @@ class IndexBusyError(FootnoteError):
 
 class VectorStoreError(FootnoteError):
     """The external vector store (Milvus) is unreachable or refused a request."""
+
+
+class IndexWriteError(FootnoteError):
+    """The operating system refused to write the index (permissions, a full disk)."""
+
+
+class QuestionError(FootnoteError, ValueError):
+    """A question that cannot be asked (empty once cleaned)."""
+
+
+class InputError(FootnoteError):
+    """A file the user named (questions, an evaluation set) cannot be read."""

@@ -13,10 +13,10 @@ import json
 import re
 import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
-from index.errors import FootnoteError
+from index.errors import FootnoteError, InputError
 from index.types import Answer
 
 _SPACE = re.compile(r"\s+")
@@ -29,6 +29,7 @@ class EvalQuestion:
     id: str
     question: str
     gold: tuple[str, ...]
+    _: KW_ONLY
     expect_abstain: bool
     gold_docs: tuple[str, ...] = ()
     context: str | None = None
@@ -39,11 +40,12 @@ class EvalResult:
     """How Footnote did on one question."""
 
     question: EvalQuestion
-    abstained: bool
     first_gold_rank: int | None
     gold_in_top: dict[int, float]
     answer_recall: float | None
     seconds: float
+    _: KW_ONLY
+    abstained: bool
 
     @property
     def abstention_correct(self) -> bool:
@@ -88,7 +90,7 @@ def read_questions(path: Path) -> list[EvalQuestion]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise FootnoteError(f"{path}: cannot be read ({exc})") from None
+        raise InputError(f"{path}: cannot be read ({exc})") from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -105,9 +107,9 @@ def read_questions(path: Path) -> list[EvalQuestion]:
                 str(row.get("id", number)),
                 question,
                 gold,
-                row.get("expect") == "abstain",
-                tuple(str(d) for d in row.get("gold_docs") or ()),
-                str(row["context"]) if row.get("context") else None,
+                expect_abstain=row.get("expect") == "abstain",
+                gold_docs=tuple(str(d) for d in row.get("gold_docs") or ()),
+                context=str(row["context"]) if row.get("context") else None,
             )
         )
     return questions
@@ -130,7 +132,7 @@ def judge(question: EvalQuestion, answer: Answer, seconds: float, ks: Iterable[i
         docs = [p.doc_id for p in answer.passages]
         first = next((i for i, d in enumerate(docs, 1) if d in question.gold_docs), None)
         gold_in_top = {k: float(first is not None and first <= k) for k in ks}
-        return EvalResult(question, answer.abstained, first, gold_in_top, None, seconds)
+        return EvalResult(question, first, gold_in_top, None, seconds, abstained=answer.abstained)
     first = next((i for i, t in enumerate(texts, 1) if any(contains(t, g) for g in question.gold)), None)
     gold_in_top = {
         k: (sum(any(contains(t, g) for t in texts[:k]) for g in question.gold) / len(question.gold))
@@ -142,7 +144,7 @@ def judge(question: EvalQuestion, answer: Answer, seconds: float, ks: Iterable[i
     if question.gold:
         quoted = " ".join(q.text for q in answer.quotes)
         recall = sum(contains(quoted, g) for g in question.gold) / len(question.gold)
-    return EvalResult(question, answer.abstained, first, gold_in_top, recall, seconds)
+    return EvalResult(question, first, gold_in_top, recall, seconds, abstained=answer.abstained)
 
 
 def evaluate(

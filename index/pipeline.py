@@ -59,7 +59,7 @@ class Footnote:
         )
 
     def build_index(
-        self, full: bool = False, progress: Progress | None = None, wait: bool = True
+        self, *, full: bool = False, progress: Progress | None = None, wait: bool = True
     ) -> IndexReport:
         """Bring the index up to date with the seeds folder."""
         s = self.settings

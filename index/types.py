@@ -7,6 +7,7 @@ traced back to the exact place it came from (`article.text[start:end] == quote.t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 import numpy as np
@@ -88,7 +89,14 @@ class Quote:
     date: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+class Note(StrEnum):
+    """Something the reader should know about an answer, as a code: each front end words it in its own
+    language (the CLI in English, the bot in the reader's)."""
+
+    FOREIGN_SCRIPT = "foreign_script"  # an English-only model was asked in another script
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Answer:
     """What Footnote says to a question: quotes with [n] markers, or an honest abstention."""
 
@@ -98,5 +106,5 @@ class Answer:
     quotes: tuple[Quote, ...]
     passages: tuple[Passage, ...]
     nearest_titles: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)

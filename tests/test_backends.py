@@ -17,7 +17,7 @@ import pytest
 from index.build.chunking import ChunkingParams
 from index.build.embedding import HashingEmbedder
 from index.build.indexing import build
-from index.errors import IndexCorruptError, IndexMismatchError, VectorStoreError
+from index.errors import IndexCorruptError, IndexMismatchError, IndexWriteError, VectorStoreError
 from index.query.engine import Engine, EngineParams
 from index.storage import store
 from index.storage.faiss_store import FaissStore
@@ -181,7 +181,7 @@ def test_a_crash_at_any_step_leaves_the_old_index_serving_and_the_next_build_com
 
     # After the new vectors are stored, before the new generation becomes current.
     monkeypatch.setattr(store, "_replace_pointer", crash)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(IndexWriteError, match="No space left"):
         build(seeds, index_dir, HashingEmbedder(), PARAMS, vector_store)
     monkeypatch.undo()
 

@@ -12,7 +12,13 @@ import pytest
 from index.build.chunking import ChunkingParams
 from index.build.embedding import HashingEmbedder
 from index.build.indexing import build
-from index.errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.errors import (
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexWriteError,
+)
 from index.query.engine import Engine, EngineParams
 from index.storage import store
 from index.storage.faiss_store import FaissStore
@@ -139,7 +145,7 @@ def test_crash_mid_build_leaves_the_previous_index_loadable(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store.np, "save", crash)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(IndexWriteError, match="No space left"):
         build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
     monkeypatch.undo()
     assert store.current_generation(index_dir) == generation

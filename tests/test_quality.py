@@ -13,9 +13,9 @@ from index.build.embedding import E5Embedder, MiniLMEmbedder
 from index.build.indexing import build
 from index.evaluation import contains
 from index.pipeline import Footnote
-from index.query.engine import Engine, mostly_latin
+from index.query.engine import NOTE_TEXTS, Engine, mostly_latin
 from index.storage.faiss_store import FaissStore
-from index.types import Vectors
+from index.types import Note, Vectors
 from tests.helpers import ROOT, SEEDS, make_settings, read_questions
 
 pytestmark = pytest.mark.model
@@ -77,7 +77,8 @@ def test_questions_in_russian_find_their_gold_with_the_multilingual_model(
 def test_the_english_model_says_it_cannot_read_russian_instead_of_quoting(seed_engine: Engine) -> None:
     answer = seed_engine.ask("Что думает Китай о российском влиянии на постсоветском пространстве?")
     assert answer.abstained and not answer.quotes
-    assert "e5-multilingual" in answer.notes[0]
+    assert answer.notes == (Note.FOREIGN_SCRIPT,)
+    assert "e5-multilingual" in NOTE_TEXTS[answer.notes[0]]
 
 
 def test_off_topic_questions_abstain_with_nearest_titles(seed_engine: Engine) -> None:

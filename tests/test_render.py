@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from bot import render
 from bot.app import RedactSecrets, file_url
-from index.types import Answer, Chunk, Passage, Quote
+from bot.messages import RU
+from index.types import Answer, Chunk, Note, Passage, Quote
 
 ALLOWED_TAGS = {"b", "i", "a", "code", "blockquote"}
 
@@ -49,7 +50,7 @@ def quote(n: int, text: str, title: str = "T <b>", source: str | None = "https:/
 
 def answer_of(*quotes: Quote) -> Answer:
     passage = Passage(1, 0, "d.md", "T", None, 0, 10, "passage", 0.1, 0.5, 0.0)
-    return Answer("q?", False, "a", quotes, (passage,))
+    return Answer(question="q?", abstained=False, text="a", quotes=quotes, passages=(passage,))
 
 
 def test_everything_inserted_is_escaped() -> None:
@@ -75,10 +76,21 @@ def test_long_answers_split_between_quotes_and_oversized_quotes_into_blockquotes
 
 
 def test_abstention_has_titles_and_no_quotes() -> None:
-    answer = Answer("q", True, "x", (), (), ("A <title>",), notes=("a note",))
+    answer = Answer(
+        question="q",
+        abstained=True,
+        text="x",
+        quotes=(),
+        passages=(),
+        nearest_titles=("A <title>",),
+        notes=(Note.FOREIGN_SCRIPT,),
+    )
     rendered = render.render_answer(answer, "abcd1234")
     well_formed(rendered.texts[0])
     assert "A &lt;title&gt;" in rendered.texts[0] and "<blockquote" not in rendered.texts[0]
+    assert "reads English only" in rendered.texts[0], "a note is worded by its code"
+    [russian] = render.render_answer(answer, "abcd1234", RU).texts
+    assert "понимает только английский" in russian
 
 
 def test_passage_view_bolds_the_quote_in_context_and_fits() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 from bot.state import Asked, SharedMemory, asked_from_json, asked_to_json
-from index.types import Answer, Passage, Quote
+from index.query.answer_json import answer_out
+from index.types import Answer, Note, Passage, Quote
 
 
 def an_answer() -> Answer:
@@ -15,12 +17,38 @@ def an_answer() -> Answer:
         1, "a.md", "A <b>title</b>", "https://x.example/a", 10, 20, "Quoted text", 0.5, "2024-01-02"
     )
     passage = Passage(1, 0, "a.md", "A <b>title</b>", None, 0, 40, "Passage … text", 0.03, 0.7, 1.5)
-    return Answer("Why?", False, "Quoted text [1]", (quote,), (passage,), ("A title",), ("a note",))
+    return Answer(
+        question="Why?",
+        abstained=False,
+        text="Quoted text [1]",
+        quotes=(quote,),
+        passages=(passage,),
+        nearest_titles=("A title",),
+        notes=(Note.FOREIGN_SCRIPT,),
+    )
 
 
 def test_an_answer_round_trips_through_json() -> None:
     asked = Asked(an_answer(), 5, -100, "gen-1")
     assert asked_from_json(asked_to_json(asked)) == asked
+
+
+def test_the_bot_stores_answers_in_the_clis_json_form() -> None:
+    stored = asked_to_json(Asked(an_answer(), 5, -100, "gen-1"))["answer"]
+    assert stored == answer_out(an_answer()).model_dump(mode="json"), "one serialiser for both"
+    assert stored["notes"] == [
+        "The current model reads English only, so this question cannot be matched reliably. Ask in "
+        "English, or ask an admin to switch to the multilingual model (FOOTNOTE_EMBEDDER=e5-multilingual)."
+    ]
+    assert stored["note_codes"] == ["foreign_script"]
+
+
+def test_an_answer_stored_by_an_older_version_reads_as_expired(tmp_path: Path) -> None:
+    memory = SharedMemory(tmp_path, keep_seconds=3600)
+    (tmp_path / "answers").mkdir()
+    old = {"user_id": 1, "chat_id": 1, "generation": "g", "answer": {"question": "q", "text": "t"}}
+    (tmp_path / "answers" / "0123456789abcdef.json").write_text(json.dumps(old))
+    assert memory.answer("0123456789abcdef") is None
 
 
 def test_two_replicas_share_answers_and_previous_questions(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from index.types import Article, Chunk, Unit
 
@@ -40,7 +40,7 @@ def chunking_record(params: ChunkingParams) -> dict[str, int]:
     return {key: int(value) for key, value in asdict(params).items()}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Atom:
     start: int
     end: int
@@ -195,14 +195,14 @@ def _mark_headings(text: str, atoms: list[_Atom], params: ChunkingParams) -> lis
             and not _SENTENCE_END.search(text[atom.start : atom.end])
             and not atom.lead_in
         )
-        marked.append(_replace_heading(atom, heading))
+        marked.append(_replace_heading(atom, heading=heading))
     return marked
 
 
-def _replace_heading(atom: _Atom, heading: bool) -> _Atom:
+def _replace_heading(atom: _Atom, *, heading: bool) -> _Atom:
     if heading == atom.is_heading:
         return atom
-    return _Atom(atom.start, atom.end, atom.words, atom.paragraph, atom.is_item, heading, atom.lead_in)
+    return replace(atom, is_heading=heading)
 
 
 # -- what must stay together ------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def build(
         store.recover(index_dir, vector_store)
         sources = corpus.scan(seeds_dir)
         previous, reason = _previous(
-            index_dir, embedder.id, chunking.chunking_record(params), vector_store, full
+            index_dir, embedder.id, chunking.chunking_record(params), vector_store, full=full
         )
         old_docs = previous.manifest.documents if previous else {}
 
@@ -147,7 +147,12 @@ def build(
 
 
 def _previous(
-    index_dir: Path, embedder_id: str, chunking_params: dict[str, int], vector_store: VectorStore, full: bool
+    index_dir: Path,
+    embedder_id: str,
+    chunking_params: dict[str, int],
+    vector_store: VectorStore,
+    *,
+    full: bool,
 ) -> tuple[store.StoredIndex | None, str | None]:
     """The generation to build on, or None with the reason a full build is needed."""
     if full:

@@ -141,9 +141,24 @@ class Composer:
         timings["answer"] = (time.perf_counter() - clock) * 1000.0
         if not quotes:
             titles = tuple(dict.fromkeys(p.title for p in retrieval.passages))[:3]
-            return Answer(question, True, ABSTAIN_TEXT, (), retrieval.passages, titles, timings_ms=timings)
+            return Answer(
+                question=question,
+                abstained=True,
+                text=ABSTAIN_TEXT,
+                quotes=(),
+                passages=retrieval.passages,
+                nearest_titles=titles,
+                timings_ms=timings,
+            )
         text = " ".join(f"{single_line(q.text)} [{q.n}]" for q in quotes)
-        return Answer(question, False, text, tuple(quotes), retrieval.passages, timings_ms=timings)
+        return Answer(
+            question=question,
+            abstained=False,
+            text=text,
+            quotes=tuple(quotes),
+            passages=retrieval.passages,
+            timings_ms=timings,
+        )
 
     def _coverage(self, query: _Question, present: frozenset[str]) -> float:
         """Share of the question's word weight (idf) that a text contains."""

@@ -13,18 +13,22 @@ from pathlib import Path
 
 from index.build.chunking import ChunkingParams, chunking_record
 from index.build.embedding import Embedder
+from index.errors import QuestionError
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer
 from index.query.followup import combine
 from index.query.retrieval import Mode, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
-from index.types import Answer, Chunk
+from index.types import Answer, Chunk, Note
 
 _SPACE = re.compile(r"\s+")
-FOREIGN_SCRIPT_NOTE = (
-    "The current model reads English only, so this question cannot be matched reliably. "
-    "Ask in English, or ask an admin to switch to the multilingual model (FOOTNOTE_EMBEDDER=e5-multilingual)."
-)
+# The notes in English, for the CLI (the bot words them in the reader's language: bot/messages.py).
+NOTE_TEXTS: dict[Note, str] = {
+    Note.FOREIGN_SCRIPT: (
+        "The current model reads English only, so this question cannot be matched reliably. Ask in "
+        "English, or ask an admin to switch to the multilingual model (FOOTNOTE_EMBEDDER=e5-multilingual)."
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,7 @@ class Engine:
         question: a follow-up ("and the informal ones?") is searched together with it."""
         question = clean_question(question, self.params.max_question_chars)
         if not question:
-            raise ValueError("the question is empty")
+            raise QuestionError("the question is empty")
         search = combine(
             question, clean_question(previous, self.params.max_question_chars) if previous else None
         )
@@ -86,13 +90,13 @@ class Engine:
             # An English-only model matches such a question to passages at random: say so instead of quoting.
             titles = tuple(dict.fromkeys(p.title for p in retrieval.passages))[:3]
             return Answer(
-                question,
-                True,
-                ABSTAIN_TEXT,
-                (),
-                retrieval.passages,
-                titles,
-                notes=(FOREIGN_SCRIPT_NOTE,),
+                question=question,
+                abstained=True,
+                text=ABSTAIN_TEXT,
+                quotes=(),
+                passages=retrieval.passages,
+                nearest_titles=titles,
+                notes=(Note.FOREIGN_SCRIPT,),
                 timings_ms=retrieval.timings_ms,
             )
         if search == question:

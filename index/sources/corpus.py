@@ -197,7 +197,7 @@ def safe_file_name(name: str) -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def add_file(seeds_dir: Path, name: str, data: bytes, replace: bool = False) -> Added:
+def add_file(seeds_dir: Path, name: str, data: bytes, *, replace: bool = False) -> Added:
     """Validate an uploaded article and write it into the seeds folder atomically, never over another file
     unless `replace`; raise CorpusError (naming the file) when it cannot be loaded."""
     import os
@@ -206,7 +206,10 @@ def add_file(seeds_dir: Path, name: str, data: bytes, replace: bool = False) -> 
     wanted = safe_file_name(name)
     if Path(wanted).suffix not in SUFFIXES:
         raise CorpusError(wanted, f"only {', '.join(sorted(SUFFIXES))} files can be added")
-    seeds_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        seeds_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CorpusError(wanted, f"cannot be saved in {seeds_dir} ({exc.strerror or exc})") from exc
     with tempfile.TemporaryDirectory() as scratch:
         trial = Path(scratch) / wanted
         trial.write_bytes(data)
@@ -223,13 +226,18 @@ def add_file(seeds_dir: Path, name: str, data: bytes, replace: bool = False) -> 
             target = seeds_dir / f"{stem}-{number}{suffix}"
             number += 1
         renamed = True
-    handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=seeds_dir)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=seeds_dir)
+    except OSError as exc:
+        raise CorpusError(wanted, f"cannot be saved in {seeds_dir} ({exc.strerror or exc})") from exc
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
         Path(temporary).replace(target)
-    except BaseException:
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CorpusError(wanted, f"cannot be saved in {seeds_dir} ({exc.strerror or exc})") from exc
         raise
     return Added(doc_id_for(target, seeds_dir), wanted, renamed=renamed, unchanged=False)
 
@@ -240,7 +248,10 @@ def remove_file(seeds_dir: Path, doc_id: str) -> bool:
     path = (seeds_dir / doc_id).resolve()
     if root not in path.parents or path.suffix.lower() not in SUFFIXES or not path.is_file():
         return False
-    path.unlink()
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise CorpusError(doc_id, f"cannot be removed ({exc.strerror or exc})") from exc
     return True
 
 
@@ -259,9 +270,13 @@ def copy_initial_seeds(initial: Path, seeds_dir: Path) -> int:
     copied = 0
     for path in _article_paths(initial):
         target = seeds_dir / path.relative_to(initial)
-        target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
-        shutil.copyfile(path, temporary)
-        temporary.replace(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, temporary)
+            temporary.replace(target)
+        except OSError as exc:
+            doc_id = str(path.relative_to(initial))
+            raise CorpusError(doc_id, f"cannot be copied into {seeds_dir} ({exc.strerror or exc})") from exc
         copied += 1
     return copied

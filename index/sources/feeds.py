@@ -7,15 +7,17 @@ Nothing is ever removed by a sync. What the feeds said last time lives in `feeds
 
 from __future__ import annotations
 
+import contextlib
 import json
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from index.errors import CorpusError, FetchError
+from index.errors import CorpusError, FetchError, FootnoteError
 from index.sources import fetch
 from index.storage import store
 
@@ -48,11 +50,26 @@ class SyncReport:
 def sync(feeds: list[str], seeds_dir: Path, state_path: Path, policy: fetch.FetchPolicy) -> SyncReport:
     """Fetch every feed or sitemap and save its new and updated articles into the seeds folder. One sync
     at a time (bot replicas each run the schedule): another one running raises IndexBusyError."""
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    with store.file_lock(
-        state_path.with_name(".feeds.lock"), False, "another feed sync is running; it will pick this up"
-    ):
+    with _writing(state_path):
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = store.file_lock(
+        state_path.with_name(".feeds.lock"),
+        wait=False,
+        busy="another feed sync is running; it will pick this up",
+    )
+    with _writing(state_path), lock:
         return _sync(feeds, seeds_dir, state_path, policy)
+
+
+@contextlib.contextmanager
+def _writing(state_path: Path) -> Iterator[None]:
+    """The operating system's refusals to write the feeds' state, as a FootnoteError naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise FootnoteError(
+            f"{state_path}: cannot be written ({exc.strerror or exc}); check FOOTNOTE_DATA_DIR's permissions"
+        ) from exc
 
 
 def _sync(feeds: list[str], seeds_dir: Path, state_path: Path, policy: fetch.FetchPolicy) -> SyncReport:
@@ -62,7 +79,14 @@ def _sync(feeds: list[str], seeds_dir: Path, state_path: Path, policy: fetch.Fet
         for feed_url in feeds:
             known = state.setdefault(feed_url, {"etag": None, "modified": None, "entries": {}})
             try:
-                page = fetch.fetch(feed_url, policy, client, True, known["etag"], known["modified"])
+                page = fetch.fetch(
+                    feed_url,
+                    policy,
+                    client,
+                    check_robots=True,
+                    etag=known["etag"],
+                    last_modified=known["modified"],
+                )
             except FetchError as exc:
                 report.failed.append(exc)
                 continue

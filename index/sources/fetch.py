@@ -82,6 +82,7 @@ def fetch(
     url: str,
     policy: FetchPolicy,
     client: httpx.Client,
+    *,
     check_robots: bool = True,
     etag: str | None = None,
     last_modified: str | None = None,

@@ -121,7 +121,7 @@ class FaissStore:
         index = build(plan.all_vectors(), plan.dim, self.kind, self.flat_max)
         faiss.write_index(index, str(staging / FILE))
 
-    def retire(self, index_dir: Path, live: set[int], candidates: set[int], sweep: bool) -> None:
+    def retire(self, index_dir: Path, live: set[int], candidates: set[int], *, sweep: bool) -> None:
         """Nothing to do: old vectors go with their generation directory."""
 
     def open(self, generation: Path, keys: Keys, dim: int) -> FaissSearch:

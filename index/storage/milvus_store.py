@@ -270,7 +270,7 @@ class MilvusStore:
                 )
         self._barrier()
 
-    def retire(self, index_dir: Path, live: set[int], candidates: set[int], sweep: bool) -> None:
+    def retire(self, index_dir: Path, live: set[int], candidates: set[int], *, sweep: bool) -> None:
         """Delete the rows of article versions the current generation no longer serves."""
         if sweep:
             self._sweep(live)

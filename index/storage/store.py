@@ -42,6 +42,7 @@ from index.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    IndexWriteError,
 )
 from index.storage.vectors import (
     ChunkSearch,
@@ -282,30 +283,46 @@ def _span(kind: type[_T], articles: dict[str, Article], row: dict[str, Any], pat
             f"{path}: span {start}-{end} lies outside {article.doc_id}; run `footnote index --full`"
         )
     extra = {"kind": row.get("kind", "sentence")} if kind is Unit else {}
-    return kind(doc_id=article.doc_id, start=start, end=end, text=article.text[start:end], **extra)  # type: ignore[arg-type]
+    return kind(doc_id=article.doc_id, start=start, end=end, text=article.text[start:end], **extra)
 
 
 # -- writing ----------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def writer_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
+def writer_lock(index_dir: Path, *, wait: bool = True) -> Iterator[None]:
     """Hold the index's write lock; with wait=False raise IndexBusyError if another process has it.
 
     Bot replicas sharing the index directory share this lock, so one reindex runs at a time among them;
     on a network filesystem it needs working POSIX locks (NFSv4 has them)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with file_lock(
-        index_dir / LOCK,
-        wait,
-        f"another `footnote index` is writing {index_dir}; try again when it ends",
-        "another `footnote index` is running; waiting for it to finish",
+    with writing(index_dir):
+        index_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        writing(index_dir),
+        file_lock(
+            index_dir / LOCK,
+            wait=wait,
+            busy=f"another `footnote index` is writing {index_dir}; try again when it ends",
+            waiting="another `footnote index` is running; waiting for it to finish",
+        ),
     ):
         yield
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, wait: bool, busy: str, waiting: str = "") -> Iterator[None]:
+def writing(index_dir: Path) -> Iterator[None]:
+    """Turn the operating system's refusals (permissions, a full disk) into an IndexWriteError naming
+    the index folder; the OSError stays attached as its cause."""
+    try:
+        yield
+    except OSError as exc:
+        raise IndexWriteError(
+            f"cannot write the index in {index_dir}: {exc}; check the folder's permissions and free space"
+        ) from exc
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, wait: bool, busy: str, waiting: str = "") -> Iterator[None]:
     """Hold an exclusive flock on `path`; when another process holds it, wait (logging `waiting`) or
     raise IndexBusyError(busy)."""
     with path.open("a+") as handle:
@@ -334,12 +351,43 @@ def write_generation(
     plan: VectorPlan,
     units: list[Unit],
     unit_vectors: Vectors,
+    *,
     full: bool = False,
 ) -> Path:
     """Write a complete new generation beside the current one and make it current. Caller holds the lock.
 
     After the swap the vector store drops the vectors of articles the new generation no longer serves
     (with `full`, every vector it holds that is not this generation's)."""
+    with writing(index_dir):
+        return _write_generation(
+            index_dir,
+            vector_store,
+            embedder_id,
+            dim,
+            chunking,
+            articles,
+            chunks,
+            plan,
+            units,
+            unit_vectors,
+            full=full,
+        )
+
+
+def _write_generation(
+    index_dir: Path,
+    vector_store: VectorStore,
+    embedder_id: str,
+    dim: int,
+    chunking: dict[str, int],
+    articles: list[Article],
+    chunks: list[Chunk],
+    plan: VectorPlan,
+    units: list[Unit],
+    unit_vectors: Vectors,
+    *,
+    full: bool,
+) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(index_dir)
     previous = _current_manifest(index_dir)

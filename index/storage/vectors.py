@@ -137,7 +137,7 @@ class VectorStore(Protocol):
         """Store the new generation's vectors; nothing serving may see a change until it is current."""
         ...
 
-    def retire(self, index_dir: Path, live: set[int], candidates: set[int], sweep: bool) -> None:
+    def retire(self, index_dir: Path, live: set[int], candidates: set[int], *, sweep: bool) -> None:
         """After the swap: drop the vectors of `candidates` not in `live` (all non-live ones when `sweep`)."""
         ...
 
