@@ -26,6 +26,7 @@ from bot import handlers
 from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings
+from index.errors import FootnoteError
 from index.pipeline import Footnote
 from index.query.engine import Engine
 
@@ -229,14 +230,20 @@ def run_bot(settings: Settings, footnote: Footnote) -> int:
         from urllib.parse import urlparse
 
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        application.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        try:
+            application.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            raise FootnoteError(
+                f"cannot listen for the webhook on {settings.webhook_listen}:{settings.webhook_port} "
+                f"({exc.strerror or exc}); check FOOTNOTE_WEBHOOK_LISTEN and FOOTNOTE_WEBHOOK_PORT"
+            ) from exc
     else:
         application.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0

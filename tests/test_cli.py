@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import build_parser
+from cli.main import build_parser, main
 from tests.helpers import FOOTNOTE, Cli, process_env
 
 
@@ -199,3 +199,34 @@ def test_an_unreachable_milvus_is_one_line(footnote: Cli) -> None:
     assert result.stderr.startswith("footnote: error: Milvus at http://127.0.0.1:9: cannot connect")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert "SECRET-MILVUS-PASSWORD" not in result.stdout + result.stderr
+
+
+def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"footnote {version('footnote')}"
+
+
+def test_a_bug_is_not_dressed_up_as_a_one_line_error(footnote: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only Footnote's own errors become one line; anything else keeps its traceback."""
+    from index.storage import store
+
+    assert footnote("index").returncode == 0
+
+    def broken(generation: Path) -> int:
+        raise OSError("a bug, not a user's mistake")
+
+    monkeypatch.setattr(store, "size_bytes", broken)
+    with pytest.raises(OSError, match="a bug"):
+        footnote("stats")
+
+
+def test_a_missing_questions_file_is_one_clear_line(footnote: Cli, tmp_path: Path) -> None:
+    footnote("index")
+    result = footnote("ask", "--jsonl", str(tmp_path / "nowhere.jsonl"))
+    assert result.returncode == 1
+    missing = tmp_path / "nowhere.jsonl"
+    assert result.stderr.strip() == f"footnote: error: {missing}: cannot be read (No such file or directory)"

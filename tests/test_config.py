@@ -63,3 +63,20 @@ def test_docker_secrets_are_read_from_files(tmp_path: Path) -> None:
     (tmp_path / "footnote_bot_token").write_text("42:FROM-A-SECRET\n", encoding="utf-8")
     settings = load_settings(_env_file=None, _secrets_dir=tmp_path)
     assert settings.bot_token is not None and settings.bot_token.get_secret_value() == "42:FROM-A-SECRET"
+
+
+def test_the_data_folder_defaults_to_the_index_directorys_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make_settings().data_dir == Path("data")
+    monkeypatch.setenv("FOOTNOTE_INDEX_DIR", "/srv/footnote/index")
+    settings = load_settings(_env_file=None)
+    assert settings.data_dir == Path("/srv/footnote"), "existing installs keep their feedback and answers"
+    assert settings.heartbeat_path == Path("/srv/footnote/heartbeat")
+
+
+def test_footnote_data_dir_puts_the_data_apart_from_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOOTNOTE_INDEX_DIR", "/var/idx")
+    monkeypatch.setenv("FOOTNOTE_DATA_DIR", "/var/lib/footnote")
+    settings = load_settings(_env_file=None)
+    assert settings.index_dir == Path("/var/idx") and settings.data_dir == Path("/var/lib/footnote")
+    assert settings.heartbeat_path == Path("/var/lib/footnote/heartbeat"), "nothing is written into /var"
+    assert make_settings(index_dir=Path("/x/index"), data_dir=Path("/y")).data_dir == Path("/y")
