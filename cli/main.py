@@ -11,12 +11,12 @@ import logging
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from config import Settings, SettingsError, load_settings
-from index.errors import FootnoteError, InputError
+from index.errors import FootnoteError, InputError, QuestionError
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that need them
     from index.build.indexing import IndexReport
@@ -195,13 +195,13 @@ def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO) -> int:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     failures = 0
     with handle:
-        for number, line in enumerate(handle, 1):
+        for number, line in enumerate(_decoded(handle, path), 1):
             if not line.strip():
                 continue
             try:
                 item = QuestionIn.model_validate_json(line)
                 answer = engine.ask(item.question, k)
-            except (ValidationError, ValueError) as exc:
+            except (ValidationError, QuestionError) as exc:
                 failures += 1
                 reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 print(f"footnote: {path}: line {number} skipped: {reason}", file=sys.stderr)
@@ -209,6 +209,14 @@ def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO) -> int:
             out.write(answer_out(answer, item.id).model_dump_json() + "\n")
             out.flush()
     return EXIT_ERROR if failures else 0
+
+
+def _decoded(handle: TextIO, path: Path) -> Iterator[str]:
+    """The lines of a text file; text that is not UTF-8 is an InputError naming the file."""
+    try:
+        yield from handle
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:

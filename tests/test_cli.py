@@ -230,3 +230,13 @@ def test_a_missing_questions_file_is_one_clear_line(footnote: Cli, tmp_path: Pat
     assert result.returncode == 1
     missing = tmp_path / "nowhere.jsonl"
     assert result.stderr.strip() == f"footnote: error: {missing}: cannot be read (No such file or directory)"
+
+
+def test_a_questions_file_that_is_not_utf8_is_one_clear_line(footnote: Cli, tmp_path: Path) -> None:
+    footnote("index")
+    questions = tmp_path / "latin1.jsonl"
+    questions.write_bytes('{"question": "Where?"}\n{"question": "caf\xe9"}\n'.encode("latin-1"))
+    result = footnote("ask", "--jsonl", str(questions))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"footnote: error: {questions}: not UTF-8 text")
+    assert len(result.stderr.strip().splitlines()) == 1
