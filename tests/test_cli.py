@@ -58,8 +58,6 @@ def test_the_command_runs_as_a_process(env: dict[str, str]) -> None:
     indexed = run(env, "index")
     assert indexed.returncode == 0, indexed.stderr
     assert "index updated: added 2" in indexed.stdout
-    answered = run(env, "ask", "When do farmers pick apples?", "--json")
-    assert json.loads(answered.stdout)["quotes"][0]["doc_id"] == "apples.md"
 
 
 def test_ask_human_and_json(footnote: Cli, tmp_path: Path) -> None:
