@@ -23,6 +23,20 @@ def _no_footnote_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _models_only_when_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that loads a real model without the `model` marker fails, naming itself: the fast tier
+    (`-m "not model ..."`) stays fast."""
+    if request.node.get_closest_marker("model") is not None:
+        return
+
+    def refuse(self: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} loads a real model: mark it `model`")
+
+    monkeypatch.setattr(MiniLMEmbedder, "model", refuse)
+    monkeypatch.setattr(E5Embedder, "model", refuse)
+
+
 @pytest.fixture
 def write_article(tmp_path: Path) -> Callable[..., Path]:
     """Write an article file under tmp_path/seeds and return its path."""

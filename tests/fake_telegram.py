@@ -266,8 +266,9 @@ class FakeTelegram:
             self._cond.notify_all()
 
     def wait_processed(self, update_ids: list[int], timeout: float = 60.0) -> None:
-        """Block until the bot has finished handling all these updates, or fail the test. Everything the
-        bot sends for an update is sent by then, so "no reply" can be asserted without sleeping."""
+        """Block until the bot has finished handling all these updates, or fail the test. Everything its
+        handlers send for an update is sent by then (background jobs such as a reindex may still run),
+        so "no reply" can be asserted without sleeping."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while missing := [u for u in update_ids if u not in self._processed]:
