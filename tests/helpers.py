@@ -107,17 +107,20 @@ class Ran:
 
 
 class Cli:
-    """Runs `cli.main.main(argv)` in this process, with FOOTNOTE_* variables set for the run only."""
+    """Runs `cli.main.main(argv)` in this process, in `cwd` (so a developer's .env is never read), with
+    FOOTNOTE_* variables set for the run only."""
 
-    def __init__(self, capsys: pytest.CaptureFixture[str], **env: str) -> None:
+    def __init__(self, capsys: pytest.CaptureFixture[str], cwd: Path, **env: str) -> None:
         self._capsys = capsys
-        self.env = dict(env)
+        self.cwd = cwd
+        self.env = {name: value for name, value in env.items() if name.startswith("FOOTNOTE_")}
 
     def __call__(self, *argv: str, stdin: str | None = None, **env: str) -> Ran:
         """Run `footnote ARGV...`; `env` adds variables to this run only."""
         from cli.main import main
 
         with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(self.cwd)
             for name, value in {**self.env, **env}.items():
                 patch.setenv(name, value)
             patch.setattr(sys, "stdin", io.StringIO(stdin or ""))

@@ -27,12 +27,9 @@ def env(tmp_path: Path, write_article: Callable[..., Path]) -> dict[str, str]:
 
 
 @pytest.fixture
-def footnote(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
-) -> Cli:
-    """`footnote` in this process, on the two-article corpus (a .env elsewhere is never read)."""
-    monkeypatch.chdir(tmp_path)
-    return Cli(capsys, **{k: v for k, v in env.items() if k.startswith("FOOTNOTE_")})
+def footnote(tmp_path: Path, capsys: pytest.CaptureFixture[str], env: dict[str, str]) -> Cli:
+    """`footnote` in this process, on the two-article corpus."""
+    return Cli(capsys, tmp_path, **env)
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

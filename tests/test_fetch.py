@@ -162,11 +162,11 @@ def test_private_and_loopback_addresses_are_refused_by_default(site: str) -> Non
 
 
 def test_footnote_add_command_saves_and_indexes(
-    site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     footnote = Cli(
         capsys,
+        tmp_path,
         FOOTNOTE_SEEDS_DIR=str(tmp_path / "seeds"),
         FOOTNOTE_INDEX_DIR=str(tmp_path / "index"),
         FOOTNOTE_EMBEDDER="hashing",
@@ -205,11 +205,8 @@ def test_sync_reads_feeds_and_sitemaps_conditionally_and_removes_nothing(site: s
     assert (seeds / "own.md").exists(), "a sync removes nothing"
 
 
-def test_sync_command_needs_feeds(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    result = Cli(capsys)("sync")
+def test_sync_command_needs_feeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = Cli(capsys, tmp_path)("sync")
     assert result.returncode == 1 and "FOOTNOTE_FEEDS is empty" in result.stderr
 
 

@@ -38,7 +38,7 @@ from tests.helpers import process_env as cli_env
 @pytest.fixture
 def footnote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
     """`footnote` run in this process on tmp_path/seeds and tmp_path/index."""
-    return Cli(capsys, **cli_env(tmp_path))
+    return Cli(capsys, tmp_path, **cli_env(tmp_path))
 
 
 def many_articles(seeds: Path, count: int, start: int = 0) -> None:
