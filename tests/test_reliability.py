@@ -188,6 +188,20 @@ def test_uploads_stay_inside_the_seeds_folder_and_never_overwrite_silently(tmp_p
     assert sorted(p.name for p in seeds.iterdir()) == ["escape-2.md", "escape.md"]
 
 
+def test_an_upload_the_disk_refuses_is_named_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    with pytest.raises(CorpusError, match=r"new\.md: cannot be saved in .*No space left on device"):
+        corpus.add_file(tmp_path / "seeds", "new.md", b"# New\n\nA new article.")
+    assert list((tmp_path / "seeds").iterdir()) == []
+
+
 def test_remove_never_leaves_the_seeds_folder(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
