@@ -260,3 +260,16 @@ def test_large_corpora_get_an_ivf_index_that_round_trips(seeds: Path, tmp_path: 
     assert loaded.chunk_vectors().shape == (2, 256), "vectors can be read back for incremental builds"
     answer = Engine(loaded, HashingEmbedder(), EngineParams()).ask("bananas yellow")
     assert answer.passages[0].doc_id == "beta.md"
+
+
+def test_an_index_folder_that_cannot_be_made_is_a_clear_error(seeds: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the index folder should go")
+    with pytest.raises(IndexWriteError, match=r"cannot write the index in .*not-a-folder/index"):
+        build(seeds, blocker / "index", HashingEmbedder(), PARAMS, FaissStore())
+
+
+def test_errors_inside_a_build_are_not_blamed_on_writing(seeds: Path, tmp_path: Path) -> None:
+    """Only taking the lock and writing a generation turn an OSError into IndexWriteError."""
+    with pytest.raises(FileNotFoundError), store.writer_lock(tmp_path / "index"):
+        (tmp_path / "missing.txt").read_text()

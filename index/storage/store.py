@@ -295,17 +295,17 @@ def writer_lock(index_dir: Path, *, wait: bool = True) -> Iterator[None]:
 
     Bot replicas sharing the index directory share this lock, so one reindex runs at a time among them;
     on a network filesystem it needs working POSIX locks (NFSv4 has them)."""
-    with writing(index_dir):
-        index_dir.mkdir(parents=True, exist_ok=True)
-    with (
-        writing(index_dir),
-        file_lock(
-            index_dir / LOCK,
-            wait=wait,
-            busy=f"another `footnote index` is writing {index_dir}; try again when it ends",
-            waiting="another `footnote index` is running; waiting for it to finish",
-        ),
-    ):
+    with contextlib.ExitStack() as held:
+        with writing(index_dir):  # only taking the lock: errors of the caller's block stay theirs
+            index_dir.mkdir(parents=True, exist_ok=True)
+            held.enter_context(
+                file_lock(
+                    index_dir / LOCK,
+                    wait=wait,
+                    busy=f"another `footnote index` is writing {index_dir}; try again when it ends",
+                    waiting="another `footnote index` is running; waiting for it to finish",
+                )
+            )
         yield
 
 
