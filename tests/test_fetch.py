@@ -252,3 +252,13 @@ def test_atom_feeds_and_sitemap_indexes_are_read() -> None:
     ]
     broken = fetch.Page("https://x.example/sitemap.xml", b"<urlset><url><loc>unclosed", "application/xml")
     assert entries(broken) == []
+
+
+def test_a_feed_state_that_cannot_be_written_is_named(site: str, tmp_path: Path) -> None:
+    from index.errors import FootnoteError
+    from index.sources.feeds import sync
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should go")
+    with pytest.raises(FootnoteError, match=r"not-a-folder/feeds\.json: cannot be written"):
+        sync([f"{site}/feed.rss"], tmp_path / "seeds", blocker / "feeds.json", LOCAL)

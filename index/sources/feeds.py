@@ -50,20 +50,23 @@ class SyncReport:
 def sync(feeds: list[str], seeds_dir: Path, state_path: Path, policy: fetch.FetchPolicy) -> SyncReport:
     """Fetch every feed or sitemap and save its new and updated articles into the seeds folder. One sync
     at a time (bot replicas each run the schedule): another one running raises IndexBusyError."""
-    with _writing(state_path):
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = store.file_lock(
-        state_path.with_name(".feeds.lock"),
-        wait=False,
-        busy="another feed sync is running; it will pick this up",
-    )
-    with _writing(state_path), lock:
+    with contextlib.ExitStack() as held:
+        with _writing(state_path):
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(
+                store.file_lock(
+                    state_path.with_name(".feeds.lock"),
+                    wait=False,
+                    busy="another feed sync is running; it will pick this up",
+                )
+            )
         return _sync(feeds, seeds_dir, state_path, policy)
 
 
 @contextlib.contextmanager
 def _writing(state_path: Path) -> Iterator[None]:
-    """The operating system's refusals to write the feeds' state, as a FootnoteError naming the file."""
+    """The operating system's refusals to write the feeds' state (or take its lock beside it), as a
+    FootnoteError naming the file."""
     try:
         yield
     except OSError as exc:
@@ -165,7 +168,8 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
-    temporary.replace(path)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(path)
