@@ -10,6 +10,7 @@
     ├── IndexWriteError      the index cannot be written (permissions, disk full; names the folder)
     ├── QuestionError        a question cannot be asked (empty)
     ├── InputError           a file given on the command line cannot be read (names the file)
+    ├── ModelError           the embedding model's files cannot be loaded (a broken install)
     └── VectorStoreError     the vector store (Milvus) is unreachable or refused a request
 
 Every message says what happened and what to do next.
@@ -67,3 +68,7 @@ class QuestionError(FootnoteError, ValueError):
 
 class InputError(FootnoteError):
     """A file the user named (questions, an evaluation set) cannot be read."""
+
+
+class ModelError(FootnoteError):
+    """The embedding model cannot be loaded from its package (files missing or unreadable)."""

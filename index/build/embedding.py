@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from index.errors import ModelError
 from index.types import Vectors
 
 if TYPE_CHECKING:
@@ -111,7 +112,13 @@ class MiniLMEmbedder:
                 transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
                 transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
                 path = files(self.package) / "model"
-                self._model = SentenceTransformer(str(path), device="cpu")
+                try:
+                    self._model = SentenceTransformer(str(path), device="cpu")
+                except OSError as exc:  # model files missing or unreadable: a broken install
+                    raise ModelError(
+                        f"cannot load the model from the {self.package} package ({exc}); reinstall it "
+                        "(`make install`) or choose another FOOTNOTE_EMBEDDER"
+                    ) from exc
             return self._model
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
