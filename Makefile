@@ -36,8 +36,8 @@ index: install
 test: install
 	$(BIN)/pytest
 
-# The inner loop: no model, no Milvus, no venv build, no long CLI builds (about 15 s of CPU: well under a
-# minute on a quiet 2-core machine, about 70 s while colleagues load it).
+# The inner loop: no model, no Milvus, no venv build, no long CLI builds. About 15 s of CPU; 62-70 s of wall
+# time measured on 2 cores shared with other work (load average 10).
 test-fast: install
 	$(BIN)/pytest -q -m "not slow and not model and not milvus and not docker"
 
