@@ -55,6 +55,7 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks.perf
 	$(BIN)/python -m benchmarks.quality
+	$(BIN)/python -m benchmarks.hybrid
 
 # Milvus beside FAISS at 100k and 1M passages (the real Milvus server; about 35 minutes on 2 cores).
 bench-milvus: install

@@ -16,7 +16,7 @@ from index.build.embedding import Embedder
 from index.errors import QuestionError
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer
 from index.query.followup import combine
-from index.query.retrieval import Mode, Retriever
+from index.query.retrieval import Fusion, Mode, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
 from index.types import Answer, Chunk, Note
@@ -38,6 +38,7 @@ class EngineParams:
     top_k: int = 5
     rrf_k: int = 60
     retrieval: Mode = "hybrid"
+    fusion: Fusion = "rrf"
     answer: AnswerParams = field(default_factory=AnswerParams)
     max_question_chars: int = 500
 
@@ -49,7 +50,9 @@ class Engine:
         self.stored = stored
         self.embedder = embedder
         self.params = params
-        self.retriever = Retriever(stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval)
+        self.retriever = Retriever(
+            stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval, fusion=params.fusion
+        )
         self.composer = Composer(stored, self.retriever.lexical, params.answer)
         self._chunks_by_doc: dict[str, list[Chunk]] = {}
         for chunk in stored.chunks:
