@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -19,13 +20,14 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot import handlers
 from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
-from config import Settings
+from config import Settings, SettingsError
 from index.errors import FootnoteError
 from index.pipeline import Footnote
 from index.query.engine import Engine
@@ -58,31 +60,36 @@ class RedactSecrets(logging.Filter):
         self.secrets = [s for s in secrets if s]
         self._formatter = logging.Formatter()
 
-    def _clean(self, text: str) -> str:
+    def clean(self, text: str) -> str:
+        """`text` with every secret replaced."""
         for secret in self.secrets:
             text = text.replace(secret, "[REDACTED]")
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = self._clean(message)
+        cleaned = self.clean(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
+            record.exc_text = self.clean(record.exc_text)
         return True
 
 
-def protect_logs(settings: Settings) -> None:
-    """Keep the token out of every log handler's output (httpx also logs URLs, which contain it)."""
-    secrets = [
+def secrets_of(settings: Settings) -> list[str]:
+    """The secret values among the settings (token, webhook secret, Milvus token)."""
+    return [
         s.get_secret_value()
         for s in (settings.bot_token, settings.webhook_secret, settings.milvus_token)
         if s is not None
     ]
-    redactor = RedactSecrets(secrets)
+
+
+def protect_logs(settings: Settings) -> None:
+    """Keep the token out of every log handler's output (httpx also logs URLs, which contain it)."""
+    redactor = RedactSecrets(secrets_of(settings))
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -99,10 +106,31 @@ def file_url(api_url: str) -> str:
     )
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse, before any network call, settings the bot must not run with."""
+    if settings.bot_token is None:
+        raise SettingsError("FOOTNOTE_BOT_TOKEN is not set; see the README's 'Telegram bot' section")
+    if settings.webhook_url and settings.webhook_secret is None:
+        # Without it anyone who finds the webhook URL can post updates in an admin's name.
+        raise SettingsError(
+            "FOOTNOTE_WEBHOOK_URL is set but FOOTNOTE_WEBHOOK_SECRET is not: set a secret of 1-256 "
+            "characters A-Z, a-z, 0-9, _ or - (Telegram sends it with every update), or unset the URL "
+            "to use long polling"
+        )
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if settings.webhook_url and not _WEBHOOK_SECRET.fullmatch(secret):
+        raise SettingsError(
+            "FOOTNOTE_WEBHOOK_SECRET: Telegram accepts 1-256 characters A-Z, a-z, 0-9, _ or - only"
+        )
+
+
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
 def build_application(settings: Settings, footnote: Footnote, engine: Engine) -> FootnoteApp:
     """The python-telegram-bot application with Footnote's handlers and state."""
-    if settings.bot_token is None:
-        raise ValueError("FOOTNOTE_BOT_TOKEN is not set")
+    check_settings(settings)
+    assert settings.bot_token is not None
     application = (
         ApplicationBuilder()
         .token(settings.bot_token.get_secret_value())
@@ -114,14 +142,22 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=3))
         .post_init(on_startup)
         .post_stop(on_stop)
+        .post_shutdown(on_stop)  # also when start-up fails after post_init started the background tasks
         .build()
     )
     feedback = FeedbackLog(settings.data_dir / "feedback.jsonl")
     keep = settings.answers_keep_days * 86400
     memory = SharedMemory(settings.data_dir if keep > 0 else None, keep)
     application.bot_data["state"] = BotState(
-        footnote, engine, RateLimiter(settings.rate_limit_per_minute), feedback, memory
+        footnote,
+        engine,
+        RateLimiter(settings.rate_limit_per_minute),
+        feedback,
+        memory,
+        button_rate=RateLimiter(settings.button_rate_limit_per_minute),
     )
+    # The allow-list comes before every other handler, so it covers whatever they answer.
+    application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
 
     new = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
     commands = {
@@ -160,6 +196,9 @@ async def on_startup(application: FootnoteApp) -> None:
     application.bot_data["index-watch"] = asyncio.create_task(
         every(settings.index_check_seconds, _refresh, application)
     )
+    application.bot_data["rate-sweep"] = asyncio.create_task(
+        every(state.rate.window, _forget_idle, application)
+    )
     if settings.feeds and settings.feeds_interval_minutes > 0:
         application.bot_data["feeds"] = asyncio.create_task(
             every(settings.feeds_interval_minutes * 60, handlers.scheduled_sync, application)
@@ -168,7 +207,7 @@ async def on_startup(application: FootnoteApp) -> None:
 
 async def on_stop(application: FootnoteApp) -> None:
     """Stop the heartbeat (so a stopped bot soon reads as unhealthy) and the feed schedule."""
-    for name in ("heartbeat", "index-watch", "feeds"):
+    for name in ("heartbeat", "index-watch", "rate-sweep", "feeds"):
         task = application.bot_data.pop(name, None)
         if task is not None:
             task.cancel()
@@ -179,6 +218,11 @@ async def on_stop(application: FootnoteApp) -> None:
 async def _refresh(application: FootnoteApp) -> None:
     state: BotState = application.bot_data["state"]
     await state.fresh_engine()
+
+
+async def _forget_idle(application: FootnoteApp) -> None:
+    state: BotState = application.bot_data["state"]
+    state.forget_idle()
 
 
 async def heartbeat(path: Path, interval: float) -> None:
@@ -216,7 +260,22 @@ async def setup_commands(application: FootnoteApp) -> None:
 
 def run_bot(settings: Settings, footnote: Footnote) -> int:
     """Load the index once, wait for the Bot API, then serve until SIGINT/SIGTERM (exit 0)."""
+    check_settings(settings)
     protect_logs(settings)
+    try:
+        return _serve(settings, footnote)
+    except InvalidToken:
+        # python-telegram-bot's message quotes the token: say what happened without it.
+        raise FootnoteError(
+            "the Telegram Bot API refused FOOTNOTE_BOT_TOKEN: check the token (from @BotFather) and "
+            "FOOTNOTE_BOT_API_URL"
+        ) from None
+    except TelegramError as exc:  # at start-up, e.g. setWebhook refused: one line, no secret in it
+        reason = RedactSecrets(secrets_of(settings)).clean(str(exc))
+        raise FootnoteError(f"the Telegram Bot API refused to start the bot: {reason}") from None
+
+
+def _serve(settings: Settings, footnote: Footnote) -> int:
     engine = footnote.open_engine()
     engine.warm_up()
     application = build_application(settings, footnote, engine)

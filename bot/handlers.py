@@ -12,7 +12,7 @@ from typing import Any
 from telegram import Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import NetworkError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import callbacks, messages, render
 from bot.state import BotState
@@ -42,12 +42,26 @@ def is_admin(context: Context, update: Update) -> bool:
 
 
 def is_allowed(context: Context, update: Update) -> bool:
-    """The optional allow-list of user and chat ids (empty: everyone)."""
+    """The optional allow-list of user and chat ids (empty: everyone); admins are always allowed."""
     allowed = state_of(context).footnote.settings.allowed_ids
-    if not allowed:
+    if not allowed or is_admin(context, update):
         return True
     user, chat = update.effective_user, update.effective_chat
     return (user is not None and user.id in allowed) or (chat is not None and chat.id in allowed)
+
+
+async def gate(update: object, context: Context) -> None:
+    """Runs before every handler: with an allow-list, nothing (commands, questions, buttons, inline
+    queries) reaches the others for a stranger, who is told so in a private chat and ignored elsewhere."""
+    if not isinstance(update, Update) or is_allowed(context, update):
+        return
+    texts = texts_of(update)
+    chat, message = update.effective_chat, update.effective_message
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.not_allowed, show_alert=True)
+    elif message is not None and chat is not None and chat.type == ChatType.PRIVATE:
+        await reply(message, texts.not_allowed)
+    raise ApplicationHandlerStop
 
 
 def texts_of(update: Update) -> messages.Texts:
@@ -106,10 +120,6 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         return
     state = state_of(context)
     texts = texts_of(update)
-    if not is_allowed(context, update):
-        if message.chat.type == ChatType.PRIVATE:
-            await reply(message, texts.not_allowed)
-        return
     allowed, notice = state.rate.check(user.id)
     if not allowed:
         if notice:
@@ -163,8 +173,12 @@ async def on_button(update: Update, context: Context) -> None:
         return
     state = state_of(context)
     texts = texts_of(update)
-    engine = await state.fresh_engine()
     button = callbacks.parse(query.data)
+    limited = {callbacks.PASSAGE, callbacks.MORE, callbacks.FEEDBACK}
+    if button is not None and button.kind in limited and not state.button_rate.check(query.from_user.id)[0]:
+        await query.answer(texts.buttons_too_fast)
+        return
+    engine = await state.fresh_engine()
     if button is not None and button.kind == callbacks.SOURCES:
         rendered = render.sources_page(engine.titles(), button.number, texts)
         await query.answer()
@@ -184,8 +198,15 @@ async def on_button(update: Update, context: Context) -> None:
         quote = next((q for q in asked.answer.quotes if q.n == button.number), None)
         article = engine.stored.articles.get(quote.doc_id) if quote else None
         await query.answer()
-        if quote is None or article is None:
+        if quote is None:
             await context.bot.send_message(chat_id, texts.expired)
+            return
+        if article is None or (
+            asked.generation != engine.generation and article.text[quote.start : quote.end] != quote.text
+        ):
+            # The answer came from an older index and the article has changed (or gone) since: its text
+            # around these offsets is no longer what was quoted.
+            await context.bot.send_message(chat_id, texts.article_changed)
             return
         chunk = engine.chunk_around(quote.doc_id, quote.start, quote.end)
         text = render.passage_view(quote, chunk, article.text)
@@ -200,7 +221,10 @@ async def on_button(update: Update, context: Context) -> None:
             )
     elif button.kind == callbacks.FEEDBACK and query.from_user is not None:
         await asyncio.to_thread(
-            functools.partial(state.feedback.record, helpful=button.number == 1), asked, query.from_user.id
+            functools.partial(state.feedback.record, helpful=button.number == 1),
+            asked,
+            button.answer_id,
+            query.from_user.id,
         )
         await query.answer(texts.thanks)
     else:
@@ -267,8 +291,14 @@ async def start_reindex(message: Message, context: Context, prefix: str = "") ->
         await reply(message, prefix + messages.REINDEX_RUNNING)
         return
     state.reindexing = True
-    progress_message = await reply(message, prefix + messages.REINDEX_STARTED)
-    context.application.create_task(_reindex(progress_message, context, prefix), update=None)
+    started = False
+    try:
+        progress_message = await reply(message, prefix + messages.REINDEX_STARTED)
+        context.application.create_task(_reindex(progress_message, context, prefix), update=None)
+        started = True  # from here on the task clears the flag when it ends
+    finally:
+        if not started:
+            state.reindexing = False
 
 
 async def _reindex(progress_message: Message, context: Context, prefix: str) -> None:
@@ -292,8 +322,7 @@ async def _reindex(progress_message: Message, context: Context, prefix: str) -> 
             text = messages.REINDEX_DONE.format(summary=escape(report.summary()))
         else:
             text = messages.REINDEX_UP_TO_DATE.format(summary=escape(report.summary()))
-        problems = [messages.REINDEX_PROBLEM.format(problem=escape(str(p))) for p in report.problems[:10]]
-        await _edit(progress_message, "\n".join([prefix + text, *problems]))
+        await _edit(progress_message, render.reindex_report(prefix, text, [str(p) for p in report.problems]))
     except IndexBusyError:
         await _edit(progress_message, prefix + messages.REINDEX_BUSY)
     except Exception as exc:
@@ -317,8 +346,8 @@ async def on_document(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or message.document is None:
         return
-    if message.chat.type != ChatType.PRIVATE and not is_admin(context, update):
-        return  # strangers' files in groups are none of the bot's business
+    if message.chat.type != ChatType.PRIVATE:
+        return  # files shared in groups, even by an admin, are the group's: articles come in private
     if not await admin_gate(update, context):
         return
     document = message.document
@@ -346,13 +375,15 @@ async def on_document(update: Update, context: Context) -> None:
     try:
         added = await asyncio.to_thread(corpus.add_file, settings.seeds_dir, name, data, replace=replace)
     except CorpusError as exc:
-        await reply(message, messages.UPLOAD_BAD.format(reason=escape(str(exc))))
+        await reply(message, messages.UPLOAD_BAD.format(reason=render.clip_end(str(exc), 1000)))
         return
     if added.unchanged:
-        await reply(message, messages.UPLOAD_SAME.format(doc_id=escape(added.doc_id)))
+        await reply(message, messages.UPLOAD_SAME.format(doc_id=render.clip_end(added.doc_id, 500)))
         return
     template = messages.UPLOAD_RENAMED if added.renamed else messages.UPLOAD_SAVED
-    note = template.format(doc_id=escape(added.doc_id), wanted=escape(added.wanted))
+    note = template.format(
+        doc_id=render.clip_end(added.doc_id, 500), wanted=render.clip_end(added.wanted, 500)
+    )
     await start_reindex(message, context, prefix=note + "\n")
 
 
@@ -367,9 +398,10 @@ async def on_remove(update: Update, context: Context) -> None:
         return
     seeds = state_of(context).footnote.settings.seeds_dir
     if not await asyncio.to_thread(corpus.remove_file, seeds, doc_id):
-        await reply(message, messages.REMOVE_MISSING.format(doc_id=escape(doc_id)))
+        await reply(message, messages.REMOVE_MISSING.format(doc_id=render.clip_end(doc_id, 500)))
         return
-    await start_reindex(message, context, prefix=messages.REMOVED.format(doc_id=escape(doc_id)) + "\n")
+    removed = messages.REMOVED.format(doc_id=render.clip_end(doc_id, 500))
+    await start_reindex(message, context, prefix=removed + "\n")
 
 
 async def on_add(update: Update, context: Context) -> None:
@@ -385,12 +417,11 @@ async def on_add(update: Update, context: Context) -> None:
     written, failed = await asyncio.to_thread(
         fetch.add, urls, footnote.settings.seeds_dir, footnote.fetch_policy
     )
-    lines = [messages.ADDED.format(doc_id=escape(doc_id)) for doc_id in written]
-    lines += [messages.ADD_FAILED.format(problem=escape(str(problem))) for problem in failed]
+    report = render.add_report(written, [str(problem) for problem in failed])
     if written:
-        await start_reindex(message, context, prefix="\n".join(lines) + "\n")
+        await start_reindex(message, context, prefix=report + "\n")
     else:
-        await reply(message, "\n".join(lines))
+        await reply(message, report)
 
 
 async def scheduled_sync(application: Any) -> SyncReport | None:
@@ -404,9 +435,7 @@ async def scheduled_sync(application: Any) -> SyncReport | None:
         if report.changed:
             await asyncio.to_thread(functools.partial(state.footnote.build_index, wait=False))
             state.engine = await asyncio.to_thread(state.footnote.open_engine)
-            text = messages.SYNCED.format(summary=escape(report.summary()))
-            names = [escape(doc_id) for doc_id in report.added[:20]]
-            body = text + ("\n" + "\n".join(f"• <code>{n}</code>" for n in names) if names else "")
+            body = render.sync_report(report.summary(), list(report.added))
             for admin in state.footnote.settings.admin_ids:
                 try:
                     await application.bot.send_message(admin, body, parse_mode=ParseMode.HTML)
@@ -456,6 +485,9 @@ async def on_feedback(update: Update, context: Context) -> None:
     """/feedback (admins): the feedback log as a JSONL document."""
     message = update.effective_message
     if message is None or not await admin_gate(update, context):
+        return
+    if message.chat.type != ChatType.PRIVATE:
+        await reply(message, texts_of(update).private_only)  # who asked what is not the group's business
         return
     data = await asyncio.to_thread(state_of(context).feedback.export)
     if not data:

@@ -40,9 +40,12 @@ class Texts:
     not_text: str
     cut_note: str
     rate_limited: str
+    buttons_too_fast: str
     not_allowed: str
     error: str
     expired: str
+    article_changed: str
+    private_only: str
     thanks: str
     no_more: str
     sources_empty: str
@@ -90,9 +93,14 @@ EN = Texts(
     not_text="I read text questions only — please type your question.",
     cut_note="✂️ Your question was long, so I used its first {chars} characters.",
     rate_limited="⏳ You're asking faster than I can read. Please wait a minute before the next question.",
+    buttons_too_fast="⏳ Too many taps — please wait a minute.",
     not_allowed="This bot is private.",
     error="😔 Sorry, something went wrong on my side. Please try again in a moment.",
     expired="This answer is too old for that button — please ask again.",
+    article_changed=(
+        "This article has changed since I answered, so I can't show that passage — please ask again."
+    ),
+    private_only="🔒 Only in our private chat: send me this command there.",
     thanks="Thanks for the feedback!",
     no_more="No other sources for this answer.",
     sources_empty="No articles are indexed yet.",
@@ -136,9 +144,14 @@ RU = Texts(
     not_text="Я понимаю только текстовые вопросы — пожалуйста, напишите вопрос.",
     cut_note="✂️ Вопрос длинный, поэтому я использовал первые {chars} символов.",
     rate_limited="⏳ Вы спрашиваете быстрее, чем я успеваю читать. Подождите минуту до следующего вопроса.",
+    buttons_too_fast="⏳ Слишком много нажатий — подождите минуту.",
     not_allowed="Это закрытый бот.",
     error="😔 Извините, у меня что-то пошло не так. Попробуйте ещё раз через минуту.",
     expired="Этот ответ устарел для этой кнопки — задайте вопрос снова.",
+    article_changed=(
+        "Статья изменилась после моего ответа, поэтому этот фрагмент показать нельзя — задайте вопрос снова."
+    ),
+    private_only="🔒 Только в личном чате: отправьте мне эту команду там.",
     thanks="Спасибо за отзыв!",
     no_more="Других источников для этого ответа нет.",
     sources_empty="В индексе пока нет статей.",
@@ -165,8 +178,12 @@ def start(texts: Texts, articles: int, examples: list[str]) -> str:
     """The /start greeting with the corpus size and example questions."""
     if not articles:
         return texts.start_empty
-    shown = "\n".join(f"• <i>{escape(example)}</i>" for example in examples)
+    shown = "\n".join(f"• <i>{escape(_short(example))}</i>" for example in examples)
     return texts.start.format(articles=articles, plural=plural(articles), examples=shown)
+
+
+def _short(text: str, chars: int = 200) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 REINDEX_STARTED = "⏳ Reindexing…"
@@ -177,6 +194,7 @@ REINDEX_DONE = "✅ Reindexed: {summary}"
 REINDEX_UP_TO_DATE = "✅ The index is already up to date: {summary}"
 REINDEX_FAILED = "❌ Reindex failed: {reason}. The previous index keeps answering."
 REINDEX_PROBLEM = "⚠️ {problem} (skipped)"
+MORE_LINES = "… and {count} more"
 
 UPLOAD_TYPE = "I can add .txt, .md and .html files only."
 UPLOAD_TOO_BIG = "That file is too big ({size} KB); the limit is {limit} KB."

@@ -16,12 +16,13 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
-from bot.messages import EN, Texts
+from bot.messages import ADD_FAILED, ADDED, EN, MORE_LINES, REINDEX_PROBLEM, SYNCED, Texts
 from index.types import Answer, Chunk, Passage, Quote
 
 MAX_MESSAGE = 4096
 EXPANDABLE_OVER = 300
 MAX_URL = 300
+PREFIX_LIMIT = 2000  # what led to a reindex (/add results, an upload) leaves room for its outcome
 _BLANK_LINES = re.compile(r"[ \t]*\n\s*\n\s*")
 _BREAKS = (re.compile(r"\n"), re.compile(r"(?<=[.!?;…])\s+"), re.compile(r"\s+"))
 
@@ -65,9 +66,9 @@ def abstention(answer: Answer, texts: Texts = EN) -> str:
     lines = [texts.abstain]
     if answer.nearest_titles:
         lines.append(texts.nearest)
-        lines.extend(f"• {escape(title)}" for title in answer.nearest_titles)
-    lines.extend(f"\nℹ️ {escape(note)}" for note in notes(answer, texts))
-    return "\n".join(lines)
+        lines.extend(f"• {link(title, None, with_url=False)}" for title in answer.nearest_titles)
+    lines.extend(f"\nℹ️ {clip_end(note, 1000)}" for note in notes(answer, texts))
+    return lines_message(lines)
 
 
 def quote_blocks(quote: Quote) -> list[str]:
@@ -109,9 +110,9 @@ def text_fragment(url: str | None, quote: str, words: int = 8) -> str | None:
     return f"{url}#:~:text={encoded}"
 
 
-def link(title: str, url: str | None, *, with_url: bool = True) -> str:
-    """An escaped title (at most 200 characters), as a link when the URL is http(s) and of sane length."""
-    shown = escape(title if len(title) <= 200 else title[:199] + "…")
+def link(title: str, url: str | None, *, with_url: bool = True, limit: int = 200) -> str:
+    """An escaped title (at most `limit` characters), as a link when the URL is http(s) and of sane length."""
+    shown = escape(title if len(title) <= limit else title[: max(0, limit - 1)] + "…")
     if with_url and url and url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
         return f'<a href="{escape(url, quote=True)}">{shown}</a>'
     return shown
@@ -122,21 +123,64 @@ def passage_view(quote: Quote, chunk: Chunk | None, article_text: str) -> str:
     start, end = (chunk.start, chunk.end) if chunk else (quote.start, quote.end)
     start, end = min(start, quote.start), max(end, quote.end)
     header = f"📖 <b>[{quote.n}]</b> {link(quote.title, quote.source)}\n\n"
-    before, body, after = article_text[start : quote.start], quote.text, article_text[quote.end : end]
-    room = MAX_MESSAGE - utf16_len(header) - 32
-    body_html = escape(tidy(body))
-    if utf16_len(body_html) > room:
-        return header + f"<b>{escape(split_text(tidy(body), room)[0])}</b>…"
+    room = MAX_MESSAGE - utf16_len(header) - utf16_len("<b></b>…")
+    body = tidy(quote.text)
+    if utf16_len(escape(body)) > room:
+        return header + f"<b>{escape(split_text(body, room)[0])}</b>…"
+    body_html = escape(body)
     room -= utf16_len(body_html)
-    before_html, after_html = escape(before.lstrip()), escape(after.rstrip())
-    while utf16_len(before_html) + utf16_len(after_html) > room:
-        if len(before) >= len(after):
-            before = "…" + before[max(1, len(before) // 4) :].lstrip()
-            before_html = escape(before)
+    before = article_text[start : quote.start].lstrip()
+    after = article_text[quote.end : end].rstrip()
+    before_html, after_html = escape(before), escape(after)
+    if utf16_len(before_html) + utf16_len(after_html) > room:
+        # The shorter side keeps what it needs of half the room; the other side gets the rest.
+        half = room // 2
+        if utf16_len(before_html) <= half:
+            after_html = clip_end(after, room - utf16_len(before_html))
+        elif utf16_len(after_html) <= half:
+            before_html = clip_start(before, room - utf16_len(after_html))
         else:
-            after = after[: len(after) * 3 // 4].rstrip() + "…"
-            after_html = escape(after)
+            before_html = clip_start(before, half)
+            after_html = clip_end(after, room - utf16_len(before_html))
     return f"{header}{before_html}<b>{body_html}</b>{after_html}"
+
+
+def clip_end(text: str, units: int) -> str:
+    """`text` escaped and cut at the end (at a space when one is near) to at most `units` UTF-16 units."""
+    if utf16_len(escape(text)) <= units:
+        return escape(text)
+    if units < 1:
+        return ""
+    low, high = 0, len(text)  # the longest prefix whose escaped form fits before the '…'
+    while low < high:
+        middle = (low + high + 1) // 2
+        if utf16_len(escape(text[:middle])) <= units - 1:
+            low = middle
+        else:
+            high = middle - 1
+    space = text.rfind(" ", 0, low)
+    if space > low // 2:
+        low = space
+    return escape(text[:low].rstrip()) + "…"
+
+
+def clip_start(text: str, units: int) -> str:
+    """`text` escaped, cut at the start to at most `units` UTF-16 units, beginning with '…'."""
+    if utf16_len(escape(text)) <= units:
+        return escape(text)
+    if units < 1:
+        return ""
+    low, high = len(text), 0  # the earliest start whose escaped rest fits after the '…'
+    while high < low:
+        middle = (low + high) // 2
+        if utf16_len(escape(text[middle:])) <= units - 1:
+            low = middle
+        else:
+            high = middle + 1
+    space = text.find(" ", low)
+    if 0 <= space < low + (len(text) - low) // 2:
+        low = space
+    return "…" + escape(text[low:].lstrip())
 
 
 def passages_view(passages: tuple[Passage, ...], texts: Texts = EN) -> list[str]:
@@ -160,11 +204,14 @@ def sources_page(
     page = max(0, min(page, pages - 1))
     shown = titles[page * per_page : (page + 1) * per_page]
     head = texts.articles_page.format(count=len(titles), page=page + 1, pages=pages)
-    text = ""
-    for with_url in (True, False):  # very long URLs could overflow a page: then titles only
+    text = head
+    # Long URLs, or titles and ids full of characters that escaping lengthens, could overflow a page:
+    # then titles only, then shorter titles and ids. The last rung fits ten lines whatever they hold.
+    for with_url, title_chars, id_chars in _SOURCES_LADDER:
         lines = [head]
         lines.extend(
-            f"• {link(title, url, with_url=with_url)} — <code>{escape(doc_id[:100])}</code>"
+            f"• {link(title, url, with_url=with_url, limit=title_chars)} — "
+            f"<code>{escape(_cut(doc_id, id_chars))}</code>"
             for doc_id, title, url in shown
         )
         text = "\n".join(lines)
@@ -176,6 +223,54 @@ def sources_page(
     if page < pages - 1:
         buttons.append(InlineKeyboardButton(texts.next, callback_data=callbacks.sources(page + 1)))
     return Rendered([text], InlineKeyboardMarkup([buttons]) if buttons else None)
+
+
+_SOURCES_LADDER = ((True, 200, 100), (False, 200, 100), (False, 80, 60), (False, 30, 30))
+
+
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def lines_message(lines: list[str], limit: int = MAX_MESSAGE) -> str:
+    """HTML lines, one per line break, as many whole lines as fit in `limit`; the rest are counted."""
+    whole = "\n".join(lines)
+    if utf16_len(whole) <= limit:
+        return whole
+    room = limit - utf16_len("\n" + MORE_LINES.format(count=len(lines)))
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        size = utf16_len(line) + (1 if kept else 0)
+        if used + size > room:
+            break
+        kept.append(line)
+        used += size
+    return "\n".join([*kept, MORE_LINES.format(count=len(lines) - len(kept))])
+
+
+def add_report(written: list[str], failed: list[str]) -> str:
+    """What /add did: the saved articles and, for each URL that failed, why; fits a message prefix."""
+    lines = [ADDED.format(doc_id=clip_end(doc_id, 300)) for doc_id in written]
+    lines += [ADD_FAILED.format(problem=clip_end(problem, 600)) for problem in failed]
+    return lines_message(lines, PREFIX_LIMIT)
+
+
+def reindex_report(prefix: str, outcome: str, problems: list[str]) -> str:
+    """The reindex progress message's last text: what triggered it, the outcome, the skipped files."""
+    return lines_message(
+        [prefix + outcome, *(REINDEX_PROBLEM.format(problem=clip_end(p, 600)) for p in problems)]
+    )
+
+
+def sync_report(summary: str, added: list[str]) -> str:
+    """The admins' note after a feed sync: the summary and the new articles' ids."""
+    return lines_message(
+        [
+            SYNCED.format(summary=clip_end(summary, 600)),
+            *(f"• <code>{clip_end(a, 300)}</code>" for a in added),
+        ]
+    )
 
 
 def answer_keyboard(answer: Answer, answer_id: str, texts: Texts = EN) -> InlineKeyboardMarkup:

@@ -86,16 +86,24 @@ class RateLimiter:
 
 
 class FeedbackLog:
-    """👍/👎 votes with their question and answer, appended as JSON lines beside the index."""
+    """👍/👎 votes with their question and answer, appended as JSON lines beside the index.
+
+    A reader has one vote per answer: the export keeps only their last vote on each answer, so pressing a
+    button many times cannot stuff the log. A repeated vote is not even written, as long as no other
+    replica has written to the file since this one last did (then its memory of the votes may be stale).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._votes: OrderedDict[tuple[str, int], bool] = OrderedDict()
+        self._size = -1  # of the file right after this replica's last write
 
-    def record(self, asked: Asked, user_id: int, *, helpful: bool) -> None:
-        """Append one vote."""
+    def record(self, asked: Asked, answer_id: str, user_id: int, *, helpful: bool) -> None:
+        """Record a reader's vote on an answer; it replaces their earlier vote on the same answer."""
         row = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "answer_id": answer_id,
             "user_id": user_id,
             "chat_id": asked.chat_id,
             "helpful": helpful,
@@ -107,15 +115,36 @@ class FeedbackLog:
             ],
             "index_generation": asked.generation,
         }
+        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        key = (answer_id, user_id)
         with self._lock:
+            size = self.path.stat().st_size if self.path.exists() else 0
+            if size != self._size:
+                self._votes.clear()  # another replica wrote since: it may hold a later vote
+            elif self._votes.get(key) == helpful:
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            with self.path.open("ab") as handle:
+                handle.write(data)
+            self._size = size + len(data)  # a write by another replica in between shows as a mismatch
+            self._votes[key] = helpful
+            self._votes.move_to_end(key)
+            while len(self._votes) > _KEPT_ANSWERS * 10:
+                self._votes.popitem(last=False)
 
     def export(self) -> bytes:
-        """The whole log, or b'' when nobody voted yet."""
+        """The log with each reader's last vote per answer, or b'' when nobody voted yet."""
         with self._lock:
-            return self.path.read_bytes() if self.path.exists() else b""
+            data = self.path.read_bytes() if self.path.exists() else b""
+        last: dict[object, tuple[int, bytes]] = {}
+        for position, line in enumerate(data.splitlines()):
+            key: object = position  # rows from before votes were keyed, and unreadable ones, stay as they are
+            with contextlib.suppress(ValueError, AttributeError):
+                row = json.loads(line)
+                if row.get("answer_id") is not None:
+                    key = (row["answer_id"], row.get("user_id"))
+            last[key] = (position, line)
+        return b"".join(line + b"\n" for _, line in sorted(last.values()))
 
 
 class SharedMemory:
@@ -256,34 +285,44 @@ class BotState:
     answered: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
     _: KW_ONLY
+    button_rate: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     reindexing: bool = False
-    _reload: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _loading: asyncio.Task[None] | None = None
     _failed: tuple[str, float] | None = None
 
     async def fresh_engine(self) -> Engine:
         """The engine for the current index generation. When another process (a reindex on another
-        replica, `footnote index`) has made a new generation current, it is loaded first, off the event
-        loop; until it loads, or if it cannot be loaded, the previous one keeps answering."""
-        async with self._reload:
-            try:
-                current = store.current_generation(self.footnote.settings.index_dir)
-            except FootnoteError as exc:
-                log.warning("cannot read the index pointer, serving %s: %s", self.engine.generation, exc)
-                return self.engine
-            if current is None or current.name == self.engine.generation:
-                return self.engine
-            if self._failed and self._failed[0] == current.name and time.monotonic() < self._failed[1]:
-                return self.engine
-            try:
-                self.engine = await asyncio.to_thread(self.footnote.open_engine)
-                self._failed = None
-                log.info("now serving %s (made current by another process)", self.engine.generation)
-            except FootnoteError as exc:
-                self._failed = (current.name, time.monotonic() + _RELOAD_RETRY)
-                log.error(
-                    "cannot load index %s, still serving %s: %s", current.name, self.engine.generation, exc
-                )
+        replica, `footnote index`) has made a new generation current, the caller that notices first waits
+        while it loads off the event loop; everyone else is answered by the previous engine meanwhile,
+        as they are when it cannot be loaded."""
+        try:
+            current = store.current_generation(self.footnote.settings.index_dir)
+        except FootnoteError as exc:
+            log.warning("cannot read the index pointer, serving %s: %s", self.engine.generation, exc)
             return self.engine
+        if current is None or current.name == self.engine.generation or self._loading is not None:
+            return self.engine
+        if self._failed and self._failed[0] == current.name and time.monotonic() < self._failed[1]:
+            return self.engine
+        self._loading = asyncio.create_task(self._load(current.name))
+        await asyncio.shield(self._loading)  # a cancelled caller leaves the load to finish
+        return self.engine
+
+    async def _load(self, name: str) -> None:
+        try:
+            self.engine = await asyncio.to_thread(self.footnote.open_engine)
+            self._failed = None
+            log.info("now serving %s (made current by another process)", self.engine.generation)
+        except FootnoteError as exc:
+            self._failed = (name, time.monotonic() + _RELOAD_RETRY)
+            log.error("cannot load index %s, still serving %s: %s", name, self.engine.generation, exc)
+        finally:
+            self._loading = None
+
+    def forget_idle(self) -> None:
+        """Drop rate-limit entries of readers who went quiet (run periodically, so memory stays flat)."""
+        self.rate.forget_idle()
+        self.button_rate.forget_idle()
 
     def previous_question(self, chat_id: int, user_id: int, question: str) -> str | None:
         """The reader's previous question in this chat within the follow-up window (as it was searched,

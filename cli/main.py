@@ -432,11 +432,10 @@ def render_answer(answer: Answer) -> str:
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote bot`: bring the index up to date, then run the Telegram bot (long polling, or a webhook
     when FOOTNOTE_WEBHOOK_URL is set) until SIGTERM."""
-    if settings.bot_token is None:
-        raise FootnoteError("FOOTNOTE_BOT_TOKEN is not set; see the README's 'Telegram bot' section")
-    from bot.app import run_bot
+    from bot.app import check_settings, run_bot
     from index.pipeline import Footnote
 
+    check_settings(settings)  # before indexing or any network call
     footnote = Footnote(settings)
     _prepare(footnote)
     return run_bot(settings, footnote)
@@ -484,6 +483,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote run`: what `make run` starts."""
     from index.pipeline import Footnote
 
+    if settings.bot_token is not None:
+        from bot.app import check_settings
+
+        check_settings(settings)
     footnote = Footnote(settings)
     _prepare(footnote)
     if settings.bot_token is not None:

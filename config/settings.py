@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     allowed_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(10, ge=0, le=10_000)
+    # Presses of 📖, "More sources" and 👍/👎 per reader per minute (0 = no limit)
+    button_rate_limit_per_minute: int = Field(30, ge=0, le=10_000)
     telegram_max_rate: float = Field(30.0, ge=0, le=10_000)  # requests/s to the Bot API overall; 0 = no cap
     webhook_url: str | None = None
     webhook_listen: str = "0.0.0.0"

@@ -152,9 +152,16 @@ class FakeTelegram:
         return self.push_update({"message": message})
 
     def push_document(
-        self, file_name: str, content: bytes, *, user_id: int = 1, caption: str | None = None
-    ) -> None:
-        """Queue a private message carrying a document the bot can download."""
+        self,
+        file_name: str,
+        content: bytes,
+        *,
+        user_id: int = 1,
+        caption: str | None = None,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+    ) -> dict[str, Any]:
+        """Queue a message (private unless told otherwise) carrying a document the bot can download."""
         file_id = f"file-{len(self.files) + 1}"
         self.files[file_id] = content
         document = {
@@ -166,7 +173,7 @@ class FakeTelegram:
         extra: dict[str, Any] = {"document": document}
         if caption:
             extra["caption"] = caption
-        self.push_message(None, user_id=user_id, extra=extra)
+        return self.push_message(None, user_id=user_id, chat_id=chat_id, chat_type=chat_type, extra=extra)
 
     def push_callback(
         self, data: str, *, user_id: int = 1, message_id: int = 1, chat_id: int | None = None

@@ -180,6 +180,20 @@ def bot_settings(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
     return make_settings(**values)
 
 
+def bot_process_env(fake: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for `footnote bot` as a subprocess against the fake API, its index built beforehand."""
+    settings = bot_settings(fake, tmp_path)
+    Footnote(settings, HashingEmbedder()).build_index()
+    return process_env(
+        tmp_path,
+        FOOTNOTE_BOT_TOKEN=fake.token,
+        FOOTNOTE_BOT_API_URL=fake.base_url,
+        FOOTNOTE_INDEX_DIR=str(settings.index_dir),
+        FOOTNOTE_ABSTAIN_THRESHOLD="0.2",
+        **extra,
+    )
+
+
 # Handlers of this group run after the bot's own for the same update, error handlers included.
 _AFTER_EVERYTHING = 1_000_000
 

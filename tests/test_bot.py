@@ -23,8 +23,8 @@ from tests.helpers import (
     ADMIN,
     READER,
     SlowPassages,
+    bot_process_env,
     bot_settings,
-    process_env,
     processed,
     started,
     stopped,
@@ -301,20 +301,6 @@ async def test_non_text_rate_limit_and_long_questions(
         )
     finally:
         await stopped(application)
-
-
-def bot_process_env(fake: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
-    """Environment for `footnote bot` as a subprocess against the fake API, its index built beforehand."""
-    settings = bot_settings(fake, tmp_path)
-    Footnote(settings, HashingEmbedder()).build_index()
-    return process_env(
-        tmp_path,
-        FOOTNOTE_BOT_TOKEN=fake.token,
-        FOOTNOTE_BOT_API_URL=fake.base_url,
-        FOOTNOTE_INDEX_DIR=str(settings.index_dir),
-        FOOTNOTE_ABSTAIN_THRESHOLD="0.2",
-        **extra,
-    )
 
 
 @pytest.mark.slow

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import logging
+from html import escape
 from html.parser import HTMLParser
+from unittest import mock
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot import render
+from bot import messages, render
 from bot.app import RedactSecrets, file_url
 from bot.messages import RU
 from index.types import Answer, Chunk, Note, Passage, Quote
@@ -108,6 +110,119 @@ def test_property_any_text_renders_to_valid_messages(texts: list[str], title: st
     quotes = [quote(n, t, title=title or "t") for n, t in enumerate(texts, 1)]
     for text in render.render_answer(answer_of(*quotes), "abcd1234").texts:
         well_formed(text)
+
+
+EMOJI_SENTENCE = "Families 👨‍👩‍👧 & friends <3 “quotes” 😀🎉 — done. "
+PIECES = ["&", "<", ">", '"', "'", "😀", "👨‍👩‍👧", "a", " ", ".", "\n"]
+ESCAPED = st.lists(st.sampled_from(PIECES)).map("".join)
+
+
+class MeasuredTooOften(AssertionError):
+    pass
+
+
+def bounded_measuring(limit: int = 200_000) -> mock._patch[object]:
+    """Patch render.utf16_len to fail after `limit` calls: a loop that never ends fails instead of hanging."""
+    calls = [0]
+    real = render.utf16_len
+
+    def counted(text: str) -> int:
+        calls[0] += 1
+        if calls[0] > limit:
+            raise MeasuredTooOften(f"still measuring after {limit} calls: the trimming does not terminate")
+        return real(text)
+
+    return mock.patch.object(render, "utf16_len", counted)
+
+
+def filled(pattern: str, units: int) -> str:
+    """`pattern` repeated and cut so that its escaped form takes at most `units` UTF-16 units."""
+    text = pattern * (units // max(1, render.utf16_len(escape(pattern[:1]))) + 1)
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if render.utf16_len(escape(text[:middle])) <= units:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    title=ESCAPED.map(lambda t: t * 40 if t else "&"),
+    sentence=ESCAPED.map(lambda t: EMOJI_SENTENCE + t),
+    before=ESCAPED.map(lambda t: (t + EMOJI_SENTENCE) * 30),
+    after=ESCAPED.map(lambda t: (EMOJI_SENTENCE + t) * 30),
+    slack=st.integers(-60, 80),
+)
+@example(title="&" * 250, sentence=EMOJI_SENTENCE, before="Words before. " * 50, after=" after.", slack=12)
+@example(title="&" * 250, sentence=EMOJI_SENTENCE, before="x", after="y" * 9, slack=3)
+def test_property_passage_view_terminates_and_fits(
+    title: str, sentence: str, before: str, after: str, slack: int
+) -> None:
+    """Whatever the title and the text around it, and however little room the quote leaves."""
+    header = f"📖 <b>[3]</b> {render.link(title, 'https://ex.org/?a=1&b=2')}\n\n"
+    room = render.MAX_MESSAGE - render.utf16_len(header) - slack  # the quote fills nearly all the room
+    body = filled(sentence, max(1, room)).strip() or "x"
+    text = before + body + after
+    q = Quote(3, "d.md", title, "https://ex.org/?a=1&b=2", len(before), len(before) + len(body), body, 0.5)
+    with bounded_measuring():
+        view = render.passage_view(q, Chunk("d.md", 0, len(text), text), text)
+    well_formed(view)
+    assert view.startswith("📖 <b>[3]</b>") and "<b>" in view
+
+
+NASTY = st.text(alphabet=st.sampled_from(["&", "<", ">", '"', "'", "😀", "a", " "]), max_size=400)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    titles=st.lists(
+        st.tuples(NASTY, NASTY, st.one_of(st.none(), NASTY.map(lambda t: "https://ex.org/" + t))),
+        min_size=1,
+        max_size=25,
+    ),
+    page=st.integers(0, 3),
+    written=st.lists(NASTY, max_size=30),
+    problems=st.lists(NASTY, max_size=60),
+)
+def test_property_sources_and_admin_reports_fit_one_message(
+    titles: list[tuple[str, str, str | None]], page: int, written: list[str], problems: list[str]
+) -> None:
+    """/sources pages, /add results, reindex outcomes with skipped files, feed-sync notes: <= 4096 units."""
+    for texts in (messages.EN, messages.RU):
+        well_formed(render.sources_page(titles, page, texts).texts[0])
+    prefix = render.add_report(written, problems) + "\n"
+    well_formed(prefix)
+    for outcome in (
+        messages.REINDEX_STARTED,
+        messages.REINDEX_PROGRESS.format(done=10**9, total=10**9),
+        messages.REINDEX_BUSY,
+        messages.REINDEX_FAILED.format(reason="IndexCorruptError"),
+    ):
+        well_formed(prefix + outcome)
+    summary = "added 1, changed 2, removed 3, unchanged 4"
+    done = messages.REINDEX_DONE.format(summary=summary)
+    report = render.reindex_report(prefix, done, problems)
+    well_formed(report)
+    assert report.startswith(prefix + done)
+    well_formed(render.sync_report(summary, written))
+    titles_only = tuple(title for _, title, _ in titles)
+    for texts in (messages.EN, messages.RU):
+        abstained = Answer(
+            question="q",
+            abstained=True,
+            text="x",
+            quotes=(),
+            passages=(),
+            nearest_titles=titles_only[:5],
+            notes=(Note.FOREIGN_SCRIPT,),
+        )
+        [text] = render.render_answer(abstained, "abcd1234", texts).texts
+        well_formed(text)
+        examples = [texts.example.format(title=title) for title in titles_only[:2]]
+        well_formed(messages.start(texts, len(titles), examples))
 
 
 def test_file_url_follows_the_api_url() -> None:

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from bot.state import Asked, SharedMemory, asked_from_json, asked_to_json
+from bot.state import Asked, FeedbackLog, SharedMemory, asked_from_json, asked_to_json
 from index.query.answer_json import answer_out
 from index.types import Answer, Note, Passage, Quote
 
@@ -96,3 +96,31 @@ def test_memory_only_mode_writes_nothing(tmp_path: Path) -> None:
     memory.keep_question(1, 1, "question")
     assert memory.answer(answer_id) is not None and memory.last_question(1, 1) is not None
     assert not any(tmp_path.iterdir())
+
+
+def test_feedback_keeps_each_readers_last_vote_per_answer_across_replicas(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.jsonl"
+    path.write_text('{"user_id": 5, "helpful": true, "question": "from before votes were keyed"}\n')
+    one, two = FeedbackLog(path), FeedbackLog(path)  # two replicas append to one file
+    asked = Asked(an_answer(), 5, 5, "gen-1")
+    for log, answer_id, user, helpful in [
+        (one, "a" * 16, 5, True),
+        (one, "a" * 16, 5, True),
+        (two, "a" * 16, 5, False),
+        (one, "a" * 16, 6, True),
+        (two, "b" * 16, 5, True),
+    ]:
+        log.record(asked, answer_id, user, helpful=helpful)
+    assert len(path.read_text().splitlines()) == 5, "the repeated vote was not written again"
+    one.record(asked, "b" * 16, 5, helpful=False)  # `one` never saw this answer's vote: it writes
+    # The other replica's vote was True, but this one wrote False since: True is written again.
+    one.record(asked, "b" * 16, 5, helpful=True)
+    one.record(asked, "b" * 16, 5, helpful=True)  # now it is known: not written again
+    assert len(path.read_text().splitlines()) == 7
+    rows = [json.loads(line) for line in one.export().splitlines()]
+    assert [(r.get("answer_id"), r["user_id"], r["helpful"]) for r in rows] == [
+        (None, 5, True),
+        ("a" * 16, 5, False),
+        ("a" * 16, 6, True),
+        ("b" * 16, 5, True),
+    ]
