@@ -1,5 +1,7 @@
 # The same commands CI runs. `make` creates .venv, installs torch==2.13.0 first (the CPU wheel; any other
-# spelling pulls a multi-GB CUDA build), then Footnote with its dev extras.
+# spelling pulls a multi-GB CUDA build), then the exact, hash-checked versions of requirements-dev.lock,
+# then Footnote itself (editable, no further downloads). `make lock` refreshes the lock files
+# (docs/dependencies.md).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -7,18 +9,30 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all install run test test-fast lint audit index bench bench-milvus clean
+.PHONY: all install lock run test test-fast lint audit index bench bench-milvus clean
 
 all: lint test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps torch==2.13.0
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Resolve pyproject.toml's dependencies again into the two lock files, with every file's sha256. torch is
+# resolved as the CPU build (requirements-torch.txt) but left out of the locks: it is installed on its own,
+# first. TORCH_SOURCE says where the CPU wheel is found: a local folder here, elsewhere e.g.
+# TORCH_SOURCE="--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match".
+TORCH_SOURCE ?= --find-links /opt/wheels
+LOCK_FLAGS = --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--override requirements-torch.txt --no-emit-package torch $(TORCH_SOURCE)
+lock: install
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements.lock $(LOCK_FLAGS) -o requirements-dev.lock
 
 run: install
 	$(BIN)/footnote run
