@@ -105,10 +105,15 @@ class Settings(BaseSettings):
 
     fetch_timeout: float = Field(10.0, gt=0, le=300)
     fetch_max_bytes: int = Field(5_000_000, ge=10_000, le=100_000_000)
+    # Whole-fetch limits in seconds: one page (redirects and robots.txt included); one feed with its entries.
+    fetch_deadline: float = Field(60.0, gt=0, le=3600)
+    feeds_deadline: float = Field(600.0, gt=0, le=86400)
     # Let `footnote add` and feed syncs reach private and loopback addresses (tests, intranets).
     fetch_allow_private: bool = False
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
     feeds_interval_minutes: float = Field(60.0, ge=0, le=10_080)
+    # feeds.json forgets an entry no feed has listed for this long, and a feed not synced for as long.
+    feeds_keep_days: float = Field(90.0, gt=0, le=3650)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

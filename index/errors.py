@@ -31,11 +31,18 @@ class CorpusError(FootnoteError):
 
 
 class FetchError(FootnoteError):
-    """A page could not be fetched or holds no article; the message names the URL and the reason."""
+    """A page could not be fetched or holds no article; the message names the URL and the reason, on one
+    line (a URL longer than 200 characters is shortened, control characters are replaced)."""
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: {reason}")
+        super().__init__(f"{shown_url(url)}: {reason}")
         self.url = url
+
+
+def shown_url(url: str, limit: int = 200) -> str:
+    """The URL as it may appear in a one-line message."""
+    url = "".join("?" if ord(c) < 32 or ord(c) == 127 else c for c in url)
+    return url if len(url) <= limit else f"{url[:limit]}… ({len(url)} characters)"
 
 
 class IndexMissingError(FootnoteError):

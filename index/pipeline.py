@@ -79,13 +79,17 @@ class Footnote:
         """Limits for fetching article pages and feeds."""
         s = self.settings
         return FetchPolicy(
-            timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes, allow_private=s.fetch_allow_private
+            timeout=s.fetch_timeout,
+            max_bytes=s.fetch_max_bytes,
+            page_deadline=s.fetch_deadline,
+            feed_deadline=s.feeds_deadline,
+            allow_private=s.fetch_allow_private,
         )
 
     def sync_feeds(self) -> SyncReport:
         """Fetch new and updated articles from FOOTNOTE_FEEDS into the seeds folder (nothing is removed)."""
         s = self.settings
-        return sync(s.feeds, s.seeds_dir, s.data_dir / "feeds.json", self.fetch_policy)
+        return sync(s.feeds, s.seeds_dir, s.data_dir / "feeds.json", self.fetch_policy, s.feeds_keep_days)
 
     def open_engine(self) -> Engine:
         """Load the current index for answering."""
