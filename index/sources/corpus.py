@@ -113,7 +113,12 @@ def _front_matter(doc_id: str, text: str) -> tuple[dict[str, Any], int]:
         raise CorpusError(doc_id, "front matter starts with '---' but never ends (add a closing '---' line)")
     block = text[opening.end() : closing.start()]
     try:
-        meta = yaml.safe_load(block)
+        meta = yaml.load(block, Loader=_FrontMatterLoader)  # a SafeLoader that also refuses aliases
+    except _AliasRefused as exc:
+        raise CorpusError(
+            doc_id,
+            f"front matter uses a YAML alias (*name) on line {exc.line + 2}; write the value out instead",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""
@@ -123,6 +128,22 @@ def _front_matter(doc_id: str, text: str) -> tuple[dict[str, Any], int]:
     if not isinstance(meta, dict):
         raise CorpusError(doc_id, "front matter must be a YAML mapping such as 'title: ...'")
     return meta, closing.end()
+
+
+class _AliasRefused(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: a few hundred bytes of nested aliases (a "billion laughs")
+    would otherwise expand to gigabytes when a value is read. Front matter never needs them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasRefused(self.peek_event().start_mark.line)  # type: ignore[no-untyped-call]
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
 
 def _load_html(source: SourceFile, raw: bytes) -> Article:
@@ -169,7 +190,9 @@ _UNSAFE = re.compile(r"[^\w.-]+", re.UNICODE)
 _RESERVED = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 )
-_MAX_NAME = 100
+# In UTF-8 bytes, as file systems count (most allow 255 per name): a stem of 100 CJK characters is 300.
+_MAX_NAME_BYTES = 100
+_MAX_SUFFIX_BYTES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +213,16 @@ def safe_file_name(name: str) -> str:
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    stem = _UNSAFE.sub("-", stem).strip("-._")[:_MAX_NAME] or "article"
-    suffix = _UNSAFE.sub("", suffix).lower()
+    stem = _cut(_UNSAFE.sub("-", stem), _MAX_NAME_BYTES).strip("-._") or "article"
+    suffix = _cut(_UNSAFE.sub("", suffix).lower(), _MAX_SUFFIX_BYTES)
     if stem.lower() in _RESERVED:
         stem = f"article-{stem}"
     return f"{stem}.{suffix}" if suffix else stem
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """At most `max_bytes` of UTF-8, never splitting a character."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
 
 
 def add_file(seeds_dir: Path, name: str, data: bytes, *, replace: bool = False) -> Added:
