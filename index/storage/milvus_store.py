@@ -52,6 +52,26 @@ _SLACK = 10  # extra hits asked for, in case some belong to a build in flight an
 _SAMPLE = 16  # keys looked up when a generation is opened
 
 
+def redact(message: str, uri: str, token: str | None) -> str:
+    """`message` with the password of `uri` (`http://user:password@host`) and the token (`user:password`
+    or an API key) replaced by `***`, wherever they appear."""
+    from urllib.parse import urlsplit
+
+    secrets = []
+    try:
+        password = urlsplit(uri).password
+    except ValueError:
+        password = None
+    if password:
+        secrets.append(password)
+    if token:
+        secrets.append(token)
+        secrets.append(token.partition(":")[2])
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
 class MilvusSearch:
     """One generation's view of the shared collection: only the keys it knows are results."""
 
@@ -120,6 +140,11 @@ class MilvusStore:
         self._connecting = threading.Lock()
 
     @property
+    def shown_uri(self) -> str:
+        """The URI as it may appear in messages: any password replaced by `***`."""
+        return redact(self.uri, self.uri, self.token)
+
+    @property
     def id(self) -> str:
         """`milvus:<collection>`: another collection is another index (the server's address is not part of
         it, since replicas may reach the same server under different names)."""
@@ -144,8 +169,15 @@ class MilvusStore:
     def _failure(self, what: str, exc: Exception) -> VectorStoreError:
         reason = getattr(exc, "message", None) or str(exc)
         return VectorStoreError(
-            f"Milvus at {self.uri}: {what} ({reason}); check FOOTNOTE_MILVUS_URI and that the server is up"
+            self._redact(
+                f"Milvus at {self.uri}: {what} ({reason}); "
+                "check FOOTNOTE_MILVUS_URI and that the server is up"
+            )
         )
+
+    def _redact(self, message: str) -> str:
+        """`message` without the URI's password or the token, which pymilvus may echo in its errors."""
+        return redact(message, self.uri, self.token)
 
     def client(self) -> MilvusClient:
         """Connect on first use (one connection per process, shared by its threads)."""
@@ -184,8 +216,8 @@ class MilvusStore:
             if field.get("name") == "vector":
                 return int(field.get("params", {}).get("dim", 0))
         raise VectorStoreError(
-            f"Milvus collection {self.collection!r} at {self.uri} has no `vector` field: it was not made by "
-            "Footnote; choose another FOOTNOTE_MILVUS_COLLECTION"
+            f"Milvus collection {self.collection!r} at {self.shown_uri} has no `vector` field: "
+            "it was not made by Footnote; choose another FOOTNOTE_MILVUS_COLLECTION"
         )
 
     def _ensure(self, dim: int) -> None:
@@ -284,8 +316,8 @@ class MilvusStore:
         found = self._dimension()
         if found is None:
             raise IndexCorruptError(
-                f"{generation}: its vectors are in Milvus collection {self.collection!r}, which {self.uri} "
-                "does not have; run `footnote index --full`"
+                f"{generation}: its vectors are in Milvus collection {self.collection!r}, "
+                f"which {self.shown_uri} does not have; run `footnote index --full`"
             )
         if found != dim:
             raise IndexCorruptError(
@@ -300,8 +332,8 @@ class MilvusStore:
                 present = client.query(self.collection, ids=sample, output_fields=["pk"])
             if not present:
                 raise IndexCorruptError(
-                    f"{generation}: Milvus collection {self.collection!r} at {self.uri} holds none of this "
-                    "index's vectors (another server, or the collection was emptied); run "
+                    f"{generation}: Milvus collection {self.collection!r} at {self.shown_uri} "
+                    "holds none of this index's vectors (another server, or the collection was emptied); run "
                     "`footnote index --full`"
                 )
         return MilvusSearch(self, keys, dim)

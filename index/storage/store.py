@@ -208,7 +208,8 @@ def load_generation(generation: Path, vector_store: VectorStore) -> StoredIndex:
             f"{generation}: its vectors are in {manifest.vector_store!r}, the settings say "
             f"{vector_store.id!r}; run `footnote index` to rebuild it"
         )
-    articles = {a.doc_id: a for a in (Article(**row) for row in _read_jsonl(generation / "articles.jsonl"))}
+    articles_path = generation / "articles.jsonl"
+    articles = {a.doc_id: a for a in (_article(row, articles_path) for row in _read_jsonl(articles_path))}
     chunks = [
         _span(Chunk, articles, row, generation / "chunks.jsonl")
         for row in _read_jsonl(generation / "chunks.jsonl")
@@ -268,6 +269,39 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         raise IndexCorruptError(f"{path}: missing; run `footnote index --full`") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(f"{path}: unreadable ({exc}); run `footnote index --full`") from None
+
+
+_ARTICLE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "doc_id": str,
+    "title": str,
+    "text": str,
+    "body_start": int,
+    "content_hash": str,
+    "source": (str, type(None)),
+    "date": (str, type(None)),
+    "author": (str, type(None)),
+    "lang": (str, type(None)),
+}
+
+
+def _article(row: dict[str, Any], path: Path) -> Article:
+    """An Article from one row of articles.jsonl; IndexCorruptError when a field is missing, unknown or
+    of the wrong type (a hand-edited or truncated file)."""
+    required = {"doc_id", "title", "text", "body_start", "content_hash"}
+    wrong = sorted(
+        {*(required - row.keys()), *(row.keys() - _ARTICLE_TYPES.keys())}
+        | {k for k, v in row.items() if k in _ARTICLE_TYPES and not _is(v, _ARTICLE_TYPES[k])}
+    )
+    if wrong:
+        raise IndexCorruptError(
+            f"{path}: entry {row.get('doc_id')!r:.80} is malformed (fields {', '.join(wrong)[:120]}); "
+            "run `footnote index --full`"
+        )
+    return Article(**row)
+
+
+def _is(value: object, kinds: type | tuple[type, ...]) -> bool:
+    return isinstance(value, kinds) and not isinstance(value, bool)
 
 
 def _span(kind: type[_T], articles: dict[str, Article], row: dict[str, Any], path: Path) -> _T:
