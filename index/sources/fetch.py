@@ -135,8 +135,9 @@ def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | Non
     return None
 
 
-class _RefusedAddress(Exception):
-    """Raised inside the transport; `fetch` turns it into a FetchError naming the URL."""
+class _Refused(Exception):
+    """A host that cannot be resolved or may not be reached, raised inside the transport; `fetch` turns
+    it into a FetchError naming the URL."""
 
 
 class _DeadlinePassed(Exception):
@@ -205,13 +206,13 @@ class _VettingBackend(httpcore.NetworkBackend):
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):
-            raise httpcore.ConnectError(f"the host {host} cannot be resolved") from None
+            raise _Refused(f"the host {host} cannot be resolved") from None
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
         if not self._allow_private:
             for address in addresses:
                 reason = refusal(address)
                 if reason:
-                    raise _RefusedAddress(reason)
+                    raise _Refused(reason)
         failure: Exception = httpcore.ConnectError(f"the host {host} has no address")
         for address in addresses:
             try:
@@ -228,7 +229,7 @@ class _VettingBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        raise _RefusedAddress("refusing to connect to a local socket")
+        raise _Refused("refusing to connect to a local socket")
 
     def sleep(self, seconds: float) -> None:
         self._sockets.sleep(seconds)
@@ -283,7 +284,7 @@ def fetch(
         if deadline is not None and deadline < page_deadline:
             raise FetchError(url, "stopped: the feed's time limit has passed") from None
         raise FetchError(url, f"took longer than the {policy.page_deadline:g} s limit for one page") from None
-    except _RefusedAddress as exc:
+    except _Refused as exc:
         raise FetchError(url, str(exc)) from None
     finally:
         _DEADLINE.reset(token)
