@@ -53,8 +53,8 @@ class FetchPolicy:
     timeout: float = 10.0
     max_bytes: int = 5_000_000
     # Whole-page and whole-feed limits: a server that trickles bytes never holds a fetch longer.
-    page_deadline: float = 30.0
-    feed_deadline: float = 300.0
+    page_deadline: float = 60.0
+    feed_deadline: float = 600.0
     max_redirects: int = 5
     allow_private: bool = False
     user_agent: str = USER_AGENT
