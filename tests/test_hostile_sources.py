@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 
-from index import corpus, fetch, store
 from index.errors import CorpusError, IndexCorruptError
+from index.sources import corpus, fetch
+from index.storage import store
+from index.storage.faiss_store import FaissStore
 from tests.conftest import ROOT
 from tests.test_fetch import ARTICLE
 
@@ -280,7 +282,7 @@ def test_a_trickling_page_is_cut_at_the_page_deadline(site: Site, head_too: bool
 
 
 def test_a_feed_of_trickling_pages_is_cut_at_the_feed_deadline(site: Site, tmp_path: Path) -> None:
-    from index.feeds import sync
+    from index.sources.feeds import sync
 
     site.routes["/feed.rss"] = send(rss(*(f"{site.url}/slow/{i}" for i in range(3))), "application/rss+xml")
     for i in range(3):
@@ -340,7 +342,7 @@ def test_a_yaml_alias_bomb_is_refused_by_name_and_the_rest_still_indexes(tmp_pat
     assert "Traceback" not in result.stderr
     assert "warning: bomb.md: front matter uses a YAML alias (*name) on line 3" in result.stderr
     assert "index updated: added 1" in result.stdout
-    assert list(store.load(tmp_path / "data" / "index").articles) == ["good.md"]
+    assert list(store.load(tmp_path / "data" / "index", FaissStore()).articles) == ["good.md"]
 
 
 # -- 14: size limits ---------------------------------------------------------------------------------
@@ -401,22 +403,22 @@ def test_long_unicode_upload_names_are_cut_by_bytes_and_saved(name: str, tmp_pat
 def test_a_malformed_articles_row_is_index_corrupt(
     tmp_path: Path, write_article: Callable[..., Path], change: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:
-    from index.chunking import ChunkingParams
-    from index.embedding import HashingEmbedder
-    from index.indexing import build
+    from index.build.chunking import ChunkingParams
+    from index.build.embedding import HashingEmbedder
+    from index.build.indexing import build
 
     write_article("a.md", "Farmers pick ripe apples in autumn.", title="Apples")
-    build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), ChunkingParams())
+    build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), ChunkingParams(), FaissStore())
     generation = store.serving_generation(tmp_path / "index")
     path = generation / "articles.jsonl"
     [row] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     path.write_text(json.dumps(change(row)) + "\n", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match=r"articles\.jsonl: entry .* is malformed"):
-        store.load(tmp_path / "index")
+        store.load(tmp_path / "index", FaissStore())
 
 
 def test_feeds_json_forgets_entries_and_feeds_older_than_the_retention(site: Site, tmp_path: Path) -> None:
-    from index.feeds import sync
+    from index.sources.feeds import sync
 
     site.routes["/news/fresh"] = send(article("Fresh"))
     site.routes["/feed.rss"] = send(rss(f"{site.url}/news/fresh"), "application/rss+xml")
@@ -453,7 +455,7 @@ def test_feeds_json_forgets_entries_and_feeds_older_than_the_retention(site: Sit
 
 
 def test_a_milvus_password_never_appears_in_an_error() -> None:
-    from index.milvus_store import MilvusStore
+    from index.storage.milvus_store import MilvusStore
 
     uri, token = "http://root:Pa55-word@milvus.internal:19530", "root:T0ken-secret"
     milvus = MilvusStore(uri, token=token)
