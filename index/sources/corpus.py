@@ -143,7 +143,7 @@ class _FrontMatterLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             raise _AliasRefused(self.peek_event().start_mark.line)  # type: ignore[no-untyped-call]
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 def _load_html(source: SourceFile, raw: bytes) -> Article:
