@@ -25,7 +25,7 @@ from index.errors import CorpusError, IndexCorruptError
 from index.sources import corpus, fetch
 from index.storage import store
 from index.storage.faiss_store import FaissStore
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.test_fetch import ARTICLE
 
 Route = Callable[[BaseHTTPRequestHandler], None]

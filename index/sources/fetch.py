@@ -190,7 +190,7 @@ class _VettingBackend(httpcore.NetworkBackend):
     """Resolves a host once, refuses it when any address is not public (unless allowed), and connects
     to exactly the addresses it checked."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, *, allow_private: bool) -> None:
         self._allow_private = allow_private
         self._sockets = httpcore.SyncBackend()
 
@@ -244,7 +244,7 @@ class _VettingTransport(httpx.HTTPTransport):
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=10,
             keepalive_expiry=5.0,
-            network_backend=_VettingBackend(policy.allow_private),
+            network_backend=_VettingBackend(allow_private=policy.allow_private),
         )
 
 
