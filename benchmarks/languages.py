@@ -139,6 +139,7 @@ def main() -> None:
             row("ru → en (mixed)", "mixed", mixed, ru_about_seed),
             row("be → en (mixed)", "mixed", mixed, be_about_seed),
             row("ru → ru (mixed)", "mixed", mixed, ru_questions),
+            row("en → ru (mixed)", "mixed", mixed, en_questions),
             row("off-topic ru", "Russian", russian, offtopic_ru),
             row("off-topic en", "Russian", russian, offtopic_en),
             row("off-topic ru", "mixed", mixed, offtopic_ru),
