@@ -17,8 +17,9 @@ dense model alone instead of by the few names it happens to share. The best dens
 for the abstention decision.
 
 In a corpus of several languages the dense list is ranked with the embedder's cross-language allowance
-(see index/query/answer.py), and the lexical list weighs only as much as the question's language makes
-up of the dense list's best passages (BM25 sees only passages in the question's own language).
+(see index/query/answer.py), and the lexical list counts only when the best dense passage is in the
+question's language: BM25 sees only passages in that language, and would pull the answer away from a
+better one in another (measured in docs/languages.md).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ Fusion = Literal["zscore", "rrf"]
 QUERY_CACHE_SIZE = 1024
 # BM25's weight in the zscore fusion: the middle of the plateau (0.3-0.8) measured on the Lee dev split.
 LEXICAL_WEIGHT = 0.5
-_LANGUAGE_SAMPLE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +125,8 @@ class Retriever:
 
         clock = time.perf_counter()
         lexical_weight = self.lexical.known_share(question)
-        if several and dense_ids:
-            top = dense_ids[:_LANGUAGE_SAMPLE]
-            lexical_weight *= sum(1 for i in top if self._languages[i] == language) / len(top)
+        if several and dense_ids and self._languages[dense_ids[0]] != language:
+            lexical_weight = 0.0
         weights = {"dense": (1.0, 0.0), "lexical": (0.0, 1.0)}.get(self.mode, (1.0, lexical_weight))
         rankings = [r for r, w in zip((dense_ids, lexical_ids), weights, strict=True) if w > 0]
         dense_top = [dense_scores[i] for i in dense_ids]
