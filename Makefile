@@ -70,6 +70,7 @@ bench: install
 	$(BIN)/python -m benchmarks.perf
 	$(BIN)/python -m benchmarks.quality
 	$(BIN)/python -m benchmarks.hybrid
+	$(BIN)/python -m benchmarks.languages
 
 # Milvus beside FAISS at 100k and 1M passages (the real Milvus server; about 35 minutes on 2 cores).
 bench-milvus: install

@@ -470,6 +470,8 @@ async def on_stats(update: Update, context: Context) -> None:
             median=median,
             age=age,
             embedder=escape(numbers["embedder"]),
+            reason=f" ({escape(numbers['embedder_reason'])})" if numbers["embedder_reason"] else "",
+            languages=escape(numbers["languages"]),
         ),
     )
 

@@ -216,5 +216,6 @@ REMOVED = "🗑 Removed <code>{doc_id}</code>."
 
 STATS = (
     "<b>Articles</b> {articles}\n<b>Chunks</b> {chunks}\n<b>Questions answered</b> {questions}\n"
-    "<b>Median answer time</b> {median}\n<b>Index age</b> {age}\n<b>Embedder</b> {embedder}"
+    "<b>Median answer time</b> {median}\n<b>Index age</b> {age}\n<b>Embedder</b> {embedder}{reason}\n"
+    "<b>Languages</b> {languages}"
 )

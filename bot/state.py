@@ -360,4 +360,6 @@ class BotState:
             "median_ms": self.median_ms(),
             "age_seconds": store.age_seconds(manifest),
             "embedder": manifest.embedder,
+            "embedder_reason": manifest.embedder_reason or "",
+            "languages": ", ".join(f"{k} {v:.0%}" for k, v in manifest.languages.items()) or "—",
         }

@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("-k", type=int, default=10, metavar="N", help="passages retrieved per question")
 
-    stats = commands.add_parser("stats", help="documents, chunks, embedder, index age and size")
+    stats = commands.add_parser(
+        "stats", help="documents, chunks, embedder and why, languages, index age and size"
+    )
     stats.add_argument("--json", action="store_true", help="print as JSON")
 
     commands.add_parser("chat", help="a terminal chat with the same answers as the bot")
@@ -136,6 +138,8 @@ def _index(footnote: Footnote, *, full: bool = False) -> IndexReport:
         print(f"warning: {problem} (skipped)", file=sys.stderr)
     if report.rebuild_reason:
         print(f"full rebuild: {report.rebuild_reason}", file=sys.stderr)
+    if report.embedder:
+        print(f"embedder: {report.embedder} ({report.embedder_reason})")
     status = "index updated" if report.wrote else "index up to date"
     print(f"{status}: {report.summary()}")
     return report
@@ -310,6 +314,8 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         "chunks": manifest.chunk_count,
         "units": manifest.unit_count,
         "embedder": manifest.embedder,
+        "embedder_reason": manifest.embedder_reason,
+        "languages": manifest.languages,
         "dimension": manifest.dim,
         "vector_store": manifest.vector_store,
         "built_at": manifest.created_at,
@@ -324,6 +330,10 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     print(f"documents   {len(manifest.documents)}")
     print(f"chunks      {manifest.chunk_count} ({manifest.unit_count} quotable units)")
     print(f"embedder    {manifest.embedder}, {manifest.dim}-d")
+    if manifest.embedder_reason:
+        print(f"            {manifest.embedder_reason}")
+    if manifest.languages:
+        print("languages   " + ", ".join(f"{k} {v:.0%}" for k, v in manifest.languages.items()))
     print(f"vectors     {manifest.vector_store}")
     print(f"built       {manifest.created_at} ({_ago(age)} ago)")
     print(f"size        {size / 1024:.0f} KiB in {generation}")

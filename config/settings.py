@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-EmbedderName = Literal["minilm", "e5-multilingual", "hashing"]
+EmbedderName = Literal["auto", "minilm", "e5-multilingual", "hashing"]
 
 
 class SettingsError(ValueError):
@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     initial_seeds_dir: Path | None = (
         None  # copied into an empty seeds_dir at start (the image's own articles)
     )
-    embedder: EmbedderName = "minilm"
+    # auto: the English MiniLM for an English corpus, multilingual e5 when 10% of it is in other languages
+    embedder: EmbedderName = "auto"
     faiss_index: Literal["auto", "flat", "ivf"] = "auto"
     faiss_flat_max: int = Field(50_000, ge=1)
     ivf_nprobe: int = Field(48, ge=1, le=65536)

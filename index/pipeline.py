@@ -2,32 +2,70 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from config import Settings
 from index.build.chunking import ChunkingParams
-from index.build.embedding import Embedder, make_embedder
-from index.build.indexing import IndexReport, Progress, build
+from index.build.embedding import EMBEDDERS, Embedder, make_embedder
+from index.build.indexing import EmbedderChoice, IndexReport, Progress, build
+from index.languages import LanguageMix, choose_embedder
 from index.query.answer import AnswerParams
 from index.query.engine import Engine, EngineParams
 from index.sources.feeds import SyncReport, sync
 from index.sources.fetch import FetchPolicy
+from index.storage import store
 from index.storage.vectors import VectorStore
 
 
 @dataclass(frozen=True)
 class Footnote:
-    """One configured Footnote: builds its index and opens engines on it, sharing one embedder."""
+    """One configured Footnote: builds its index and opens engines on it, sharing its embedders.
+
+    With FOOTNOTE_EMBEDDER=auto the embedder is chosen per corpus: by its languages when indexing, by
+    the manifest (what built the index) when answering. An `embedder` given here is always used."""
 
     settings: Settings
     embedder: Embedder = field(default=None)  # type: ignore[assignment]
     vector_store: VectorStore = field(default=None)  # type: ignore[assignment]
+    # Embedders already made, by setting name (shared between indexes, and by tests with loaded models)
+    models: dict[str, Embedder] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.embedder is None:
+        if self.embedder is None and self.settings.embedder != "auto":
             object.__setattr__(self, "embedder", make_embedder(self.settings.embedder))
         if self.vector_store is None:
             object.__setattr__(self, "vector_store", make_vector_store(self.settings))
+
+    def model(self, name: str) -> Embedder:
+        """The embedder a setting names, made once and shared (a model loads once per process)."""
+        with self._lock:
+            if name not in self.models:
+                self.models[name] = make_embedder(name)
+            return self.models[name]
+
+    def choose(self, mix: LanguageMix, previous: str | None) -> EmbedderChoice:
+        """The embedder an index of a corpus with this language mix is built with, and why."""
+        if self.embedder is not None:
+            name = None if self.settings.embedder == "auto" else self.settings.embedder
+            reason = f"set: FOOTNOTE_EMBEDDER={name}" if name else f"given: {self.embedder.id}"
+            return EmbedderChoice(self.embedder, name, reason)
+        choice = choose_embedder(mix, previous)
+        return EmbedderChoice(self.model(choice.name), choice.name, choice.reason, auto=True)
+
+    def serving_embedder(self) -> Embedder:
+        """The embedder questions to the current index are embedded with."""
+        if self.embedder is not None:
+            return self.embedder
+        manifest = store.read_manifest(store.serving_generation(self.settings.index_dir))
+        if manifest.embedder_name in EMBEDDERS:
+            return self.model(manifest.embedder_name)
+        for name in EMBEDDERS:  # an index written before the name was recorded
+            if self.model(name).id == manifest.embedder:
+                return self.model(name)
+        mix = LanguageMix.of((entry.lang, entry.words or 0) for entry in manifest.documents.values())
+        return self.model(choose_embedder(mix).name)
 
     @property
     def chunking(self) -> ChunkingParams:
@@ -41,18 +79,21 @@ class Footnote:
 
     @property
     def engine_params(self) -> EngineParams:
-        """Retrieval and answer parameters from the settings."""
+        """Retrieval and answer parameters from the settings, for the embedder serving the index."""
+        return self.params_for(self.embedder or self.serving_embedder())
+
+    def params_for(self, embedder: Embedder) -> EngineParams:
+        """Retrieval and answer parameters from the settings, calibrated for `embedder`."""
         s = self.settings
-        threshold = (
-            s.abstain_threshold if s.abstain_threshold is not None else self.embedder.abstain_threshold
-        )
+        threshold = s.abstain_threshold if s.abstain_threshold is not None else embedder.abstain_threshold
         return EngineParams(
             top_k=s.top_k,
             rrf_k=s.rrf_k,
             retrieval=s.retrieval,
             answer=AnswerParams(
                 abstain_threshold=threshold,
-                abstain_lexical_weight=self.embedder.abstain_lexical_weight,
+                abstain_lexical_weight=embedder.abstain_lexical_weight,
+                crosslingual_gap=embedder.crosslingual_gap,
                 max_quotes=s.max_quotes,
             ),
             max_question_chars=s.max_question_chars,
@@ -72,6 +113,7 @@ class Footnote:
             full=full,
             progress=progress,
             wait=wait,
+            choose=self.choose,
         )
 
     @property
@@ -93,8 +135,9 @@ class Footnote:
 
     def open_engine(self) -> Engine:
         """Load the current index for answering."""
+        embedder = self.serving_embedder()
         return Engine.open(
-            self.settings.index_dir, self.embedder, self.chunking, self.engine_params, self.vector_store
+            self.settings.index_dir, embedder, self.chunking, self.params_for(embedder), self.vector_store
         )
 
 

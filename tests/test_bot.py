@@ -179,6 +179,7 @@ async def test_admin_gate_on_every_admin_command(fake: FakeTelegram, app: Footno
     [stats] = await wait(fake, "sendMessage", text_has("Questions answered"))
     assert fake.token not in stats.params["text"]
     assert "<b>Articles</b> 2" in stats.params["text"]
+    assert "<b>Languages</b> en 100%" in stats.params["text"]
 
 
 async def test_reindex_swaps_atomically_while_questions_are_served(

@@ -43,11 +43,13 @@ def test_index_then_noop_then_stats(footnote: Cli) -> None:
     first = footnote("index")
     assert first.returncode == 0, first.stderr
     assert "index updated: added 2, changed 0, removed 0, unchanged 0;" in first.stdout
+    assert "embedder: hashing (set: FOOTNOTE_EMBEDDER=hashing)" in first.stdout
     second = footnote("index")
     assert "index up to date: added 0, changed 0, removed 0, unchanged 2;" in second.stdout
     stats = footnote("stats", "--json")
     data = json.loads(stats.stdout)
     assert data["documents"] == 2 and data["embedder"] == "hashing-256"
+    assert data["languages"] == {"en": 1.0} and data["embedder_reason"] == "set: FOOTNOTE_EMBEDDER=hashing"
     assert "documents   2" in footnote("stats").stdout
 
 

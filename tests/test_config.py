@@ -14,7 +14,7 @@ def test_defaults() -> None:
     settings = make_settings()
     assert settings.seeds_dir == Path("seeds")
     assert settings.index_dir == Path("data/index")
-    assert settings.embedder == "minilm"
+    assert settings.embedder == "auto"
     assert settings.bot_token is None and settings.admin_ids == []
 
 

@@ -86,7 +86,7 @@ def test_allowed_values_equal_their_twins(setting: str, twin: object) -> None:
 
 
 def test_every_embedder_setting_names_an_embedder() -> None:
-    assert set(_allowed("embedder")) == set(EMBEDDERS)
+    assert set(_allowed("embedder")) == set(EMBEDDERS) | {"auto"}  # auto picks one of them per corpus
 
 
 def test_the_retriever_defaults_to_the_settings_mode() -> None:

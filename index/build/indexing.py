@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
+from index import languages
 from index.build import chunking
 from index.build.embedding import Embedder
 from index.errors import CorpusError, FootnoteError, IndexCorruptError, IndexMismatchError
+from index.languages import LanguageMix
 from index.sources import corpus
 from index.storage import store
 from index.storage.vectors import VectorPlan, VectorStore, chunk_keys, doc_key
@@ -29,6 +31,21 @@ Progress = Callable[[int, int], None]
 
 _EMBED_BATCH = 512  # texts per encode call; sentence-transformers sorts each call by length
 _S = TypeVar("_S", Chunk, Unit)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedderChoice:
+    """The embedder an index is built with, its setting name, and why it was chosen."""
+
+    embedder: Embedder
+    name: str | None
+    reason: str
+    _: KW_ONLY
+    auto: bool = False  # chosen by `auto`, not set
+
+
+Chooser = Callable[[LanguageMix, str | None], EmbedderChoice]
+"""Called as choose(the corpus's language mix, the setting name the current index was built with)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +61,9 @@ class IndexReport:
     seconds: float = 0.0
     rebuild_reason: str | None = None
     generation: str | None = None
+    embedder: str | None = None
+    embedder_reason: str | None = None
+    detect_seconds: float = 0.0
 
     @property
     def wrote(self) -> bool:
@@ -61,23 +81,38 @@ class IndexReport:
 def build(
     seeds_dir: Path,
     index_dir: Path,
-    embedder: Embedder,
+    embedder: Embedder | None,
     params: chunking.ChunkingParams,
     vector_store: VectorStore,
     *,
     full: bool = False,
     progress: Progress | None = None,
     wait: bool = True,
+    choose: Chooser | None = None,
 ) -> IndexReport:
-    """Bring the index in `index_dir` up to date with `seeds_dir` (chunk vectors in `vector_store`)."""
+    """Bring the index in `index_dir` up to date with `seeds_dir` (chunk vectors in `vector_store`),
+    embedded by `embedder` or, with `choose`, by the embedder it picks for the corpus's languages."""
     began = time.perf_counter()
     with store.writer_lock(index_dir, wait=wait):
         store.recover(index_dir, vector_store)
         sources = corpus.scan(seeds_dir)
+        built = store.current_manifest(index_dir)
+        reader = _Reader()
+        mix = _language_mix(sources, built, reader)
+        if choose is not None:
+            choice = choose(mix, built.embedder_name if built else None)
+        elif embedder is not None:
+            choice = EmbedderChoice(embedder, None, f"{embedder.id} was given")
+        else:
+            raise ValueError("build needs an embedder or a way to choose one")
+        embedder = choice.embedder
         previous, reason = _previous(
             index_dir, embedder.id, chunking.chunking_record(params), vector_store, full=full
         )
+        if choice.auto and built is not None and built.embedder != embedder.id and not full:
+            reason = f"the corpus's languages call for another embedder ({choice.reason})"
         old_docs = previous.manifest.documents if previous else {}
+        chosen = choice.name or embedder.id
 
         current = {s.doc_id: s for s in sources}
         removed = tuple(sorted(set(old_docs) - set(current)))
@@ -91,6 +126,9 @@ def build(
                 unchanged=tuple(unchanged_ids),
                 chunks=previous.manifest.chunk_count,
                 seconds=time.perf_counter() - began,
+                detect_seconds=reader.detect_seconds,
+                embedder=chosen,
+                embedder_reason=choice.reason,
             )
 
         loaded: list[Article] = []
@@ -98,7 +136,7 @@ def build(
         kept_broken: list[str] = []
         for source in to_load:
             try:
-                loaded.append(corpus.load(source))
+                loaded.append(reader.load(source))
             except CorpusError as exc:
                 problems.append(exc)
                 if source.doc_id in old_docs:
@@ -115,6 +153,9 @@ def build(
                 chunks=previous.manifest.chunk_count,
                 seconds=time.perf_counter() - began,
                 rebuild_reason=reason,
+                detect_seconds=reader.detect_seconds,
+                embedder=chosen,
+                embedder_reason=choice.reason,
             )
 
         pieces = _reuse(previous, keep_ids) if previous else _Pieces()
@@ -132,6 +173,8 @@ def build(
             merged.units,
             merged.unit_vectors,
             full=full,
+            embedder_name=choice.name,
+            embedder_reason=choice.reason,
         )
         return IndexReport(
             added=added,
@@ -143,7 +186,57 @@ def build(
             seconds=time.perf_counter() - began,
             rebuild_reason=reason,
             generation=generation.name,
+            detect_seconds=reader.detect_seconds,
+            embedder=chosen,
+            embedder_reason=choice.reason,
         )
+
+
+class _Reader:
+    """Loads each article at most once per build and gives it its language (front matter or detected)."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Article | CorpusError] = {}
+        self.detect_seconds = 0.0
+
+    def load(self, source: corpus.SourceFile) -> Article:
+        """The article with its language code; CorpusError when the file cannot be loaded."""
+        found = self._loaded.get(source.doc_id)
+        if found is None:
+            try:
+                article = corpus.load(source)
+                clock = time.perf_counter()
+                found = replace(article, lang=languages.article_language(article))
+                self.detect_seconds += time.perf_counter() - clock
+            except CorpusError as exc:
+                found = exc
+            self._loaded[source.doc_id] = found
+        if isinstance(found, CorpusError):
+            raise found
+        return found
+
+
+def _language_mix(
+    sources: Sequence[corpus.SourceFile], current: store.Manifest | None, reader: _Reader
+) -> LanguageMix:
+    """Words per language over the corpus: recorded in the manifest for unchanged articles, read (and
+    detected) for the others."""
+    known = current.documents if current is not None else {}
+    pairs: list[tuple[str | None, int]] = []
+    for source in sources:
+        entry = known.get(source.doc_id)
+        recorded = entry is not None and entry.lang is not None and entry.words is not None
+        if recorded and entry is not None and entry.content_hash == source.content_hash:
+            pairs.append((entry.lang, entry.words or 0))
+            continue
+        try:
+            article = reader.load(source)
+        except CorpusError:
+            if recorded and entry is not None:  # its earlier version stays in the index
+                pairs.append((entry.lang, entry.words or 0))
+            continue
+        pairs.append((article.lang, languages.words_of(article)))
+    return LanguageMix.of(pairs)
 
 
 def _previous(
@@ -271,4 +364,4 @@ def _embed_new(
     return pieces
 
 
-__all__ = ["FootnoteError", "IndexReport", "Progress", "build"]
+__all__ = ["Chooser", "EmbedderChoice", "FootnoteError", "IndexReport", "Progress", "build"]

@@ -1,7 +1,9 @@
 """Step 7: retrieved passages -> an extractive answer of verbatim quotes, or an honest abstention.
 
 Relevance of a passage or a unit = its cosine to the question + `lexical_weight` x the share of the
-question's word weight (idf) it contains. A question whose best passages all fall below
+question's word weight (idf) it contains; words are compared after each side's own language's analysis.
+A question and a text in different languages share few words and their cosine runs lower, so such a
+pair also gets the embedder's measured `crosslingual_gap`. A question whose best passages all fall below
 `abstain_threshold` gets an abstention naming the nearest articles, never unrelated quotes.
 
 Candidate quotes are the units (sentences; a lead-in with its list) inside the relevant passages; unit
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.build.chunking import word_count
+from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
 from index.query.retrieval import Retrieval
 from index.storage.store import StoredIndex
@@ -44,6 +47,7 @@ class AnswerParams:
     lexical_weight: float = 0.25
     min_quote_words: int = 6
     max_words: int = 220
+    crosslingual_gap: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,7 @@ class _Question:
     text: str
     vector: Vectors
     weights: dict[str, float]
+    language: str
 
 
 def is_verbatim(article: Article, start: int, end: int, text: str) -> bool:
@@ -93,17 +98,20 @@ class Composer:
         """
         clock = time.perf_counter()
         weights = self.lexical.weights(search or question)
-        own = set(self.lexical.analyzer.words(question))
+        language = self.lexical.question_language(question)
+        own = set(self.lexical.words(question, language))
         context_share = 1.0 if not search else 0.25
         weights = {word: weight * (1.0 if word in own else context_share) for word, weight in weights.items()}
         vector = retrieval.query_vector[0]
         if own_vector is not None:
             vector = (vector + own_vector[0]) / 2.0
-        query = _Question(question, vector, weights)
+        query = _Question(question, vector, weights, language)
         relevant = [
             p
             for p in retrieval.passages[: self.params.answer_passages]
-            if p.dense + self.params.abstain_lexical_weight * self._coverage(query, self._chunk_terms(p))
+            if p.dense
+            + self._gap(query, p.doc_id)
+            + self.params.abstain_lexical_weight * self._coverage(query, self._chunk_terms(p))
             >= self.params.abstain_threshold
         ]
         candidates = sorted({row for p in relevant for row in self._units_in(p)})
@@ -173,9 +181,19 @@ class Composer:
         cosines = self.stored.unit_vectors[rows] @ query.vector
         weight = self.params.lexical_weight
         return [
-            (row, float(cosine) + weight * self._coverage(query, self._unit_terms(row)))
+            (
+                row,
+                float(cosine)
+                + self._gap(query, self.stored.units[row].doc_id)
+                + weight * self._coverage(query, self._unit_terms(row)),
+            )
             for row, cosine in zip(rows, np.atleast_1d(cosines), strict=True)
         ]
+
+    def _gap(self, query: _Question, doc_id: str) -> float:
+        """The cross-language allowance for a text of this article (0 in the question's language)."""
+        same = (self.stored.articles[doc_id].lang or ENGLISH) == query.language
+        return 0.0 if same else self.params.crosslingual_gap
 
     def _select(self, query: _Question, scored: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The best-scoring units within `margin` of the best, above the abstention threshold.
@@ -244,16 +262,17 @@ class Composer:
     def _unit_terms(self, row: int) -> frozenset[str]:
         words = self._unit_words.get(row)
         if words is None:
-            words = self._words(self.stored.units[row].text)
+            unit = self.stored.units[row]
+            words = self._words(unit.text, unit.doc_id)
             self._unit_words[row] = words
         return words
 
     def _chunk_terms(self, passage: Passage) -> frozenset[str]:
         words = self._passage_words.get(passage.chunk_no)
         if words is None:
-            words = self._words(passage.text)
+            words = self._words(passage.text, passage.doc_id)
             self._passage_words[passage.chunk_no] = words
         return words
 
-    def _words(self, text: str) -> frozenset[str]:
-        return frozenset(self.lexical.analyzer.words(text))
+    def _words(self, text: str, doc_id: str) -> frozenset[str]:
+        return frozenset(self.lexical.words(text, self.stored.articles[doc_id].lang or ENGLISH))

@@ -15,6 +15,11 @@ In both, the lexical weight is the share of the question's words the corpus know
 in another language than the articles (which shares no words with them) is ranked by the multilingual
 dense model alone instead of by the few names it happens to share. The best dense cosine is kept apart
 for the abstention decision.
+
+In a corpus of several languages the dense list is ranked with the embedder's cross-language allowance
+(see index/query/answer.py), and the lexical list counts only when the best dense passage is in the
+question's language: BM25 sees only passages in that language, and would pull the answer away from a
+better one in another (measured in docs/languages.md).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from index.build.embedding import Embedder
+from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
 from index.storage.store import StoredIndex
 from index.types import Passage, Vectors
@@ -68,7 +74,8 @@ class Retriever:
         self.candidates = candidates
         self.mode = mode
         self.fusion = fusion
-        self.lexical = LexicalIndex([c.text for c in stored.chunks])
+        self._languages = [stored.articles[c.doc_id].lang or ENGLISH for c in stored.chunks]
+        self.lexical = LexicalIndex([c.text for c in stored.chunks], self._languages)
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -99,6 +106,15 @@ class Retriever:
         for i, score in self.stored.search.search(query, self.candidates):
             dense_ids.append(i)
             dense_scores[i] = score
+        several = len(self.lexical.languages) > 1
+        language = self.lexical.question_language(question) if several else None
+        gap = self.embedder.crosslingual_gap
+        if gap and several:
+            # Passages in the question's own language would crowd out better ones in another: rank
+            # them as the answer step weighs them.
+            dense_ids.sort(
+                key=lambda i: -(dense_scores[i] + (gap if self._languages[i] != language else 0.0))
+            )
         timings["dense"] = _lap(clock)
 
         clock = time.perf_counter()
@@ -108,9 +124,10 @@ class Retriever:
         timings["lexical"] = _lap(clock)
 
         clock = time.perf_counter()
-        weights = {"dense": (1.0, 0.0), "lexical": (0.0, 1.0)}.get(
-            self.mode, (1.0, self.lexical.known_share(question))
-        )
+        lexical_weight = self.lexical.known_share(question)
+        if several and dense_ids and self._languages[dense_ids[0]] != language:
+            lexical_weight = 0.0
+        weights = {"dense": (1.0, 0.0), "lexical": (0.0, 1.0)}.get(self.mode, (1.0, lexical_weight))
         rankings = [r for r, w in zip((dense_ids, lexical_ids), weights, strict=True) if w > 0]
         dense_top = [dense_scores[i] for i in dense_ids]
         missing = [i for r in rankings for i in r if i not in dense_scores]

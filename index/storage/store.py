@@ -28,7 +28,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from index import languages
 from index.errors import (
     FootnoteError,
     IndexBusyError,
@@ -69,6 +70,9 @@ class DocumentEntry(BaseModel):
     content_hash: str
     title: str
     chunks: int
+    # Absent from manifests written before languages were recorded.
+    lang: str | None = None
+    words: int | None = None
 
 
 class Manifest(BaseModel):
@@ -85,6 +89,11 @@ class Manifest(BaseModel):
     # Absent from manifests written before the vector store became a setting: those are FAISS indexes.
     vector_store: str = "faiss"
     files: list[str] | None = None
+    # The embedder setting's name ("minilm", "e5-multilingual"), each language's share of the words,
+    # and why this embedder was chosen (absent from manifests written before `auto` existed).
+    embedder_name: str | None = None
+    languages: dict[str, float] = {}
+    embedder_reason: str | None = None
 
     def live_doc_keys(self) -> set[int]:
         """The doc keys (see index/storage/vectors.py) of the articles this generation serves."""
@@ -209,7 +218,10 @@ def load_generation(generation: Path, vector_store: VectorStore) -> StoredIndex:
             f"{vector_store.id!r}; run `footnote index` to rebuild it"
         )
     articles_path = generation / "articles.jsonl"
-    articles = {a.doc_id: a for a in (_article(row, articles_path) for row in _read_jsonl(articles_path))}
+    articles = {
+        a.doc_id: _with_language(a)
+        for a in (_article(row, articles_path) for row in _read_jsonl(articles_path))
+    }
     chunks = [
         _span(Chunk, articles, row, generation / "chunks.jsonl")
         for row in _read_jsonl(generation / "chunks.jsonl")
@@ -248,6 +260,14 @@ def load_generation(generation: Path, vector_store: VectorStore) -> StoredIndex:
     return StoredIndex(
         generation, manifest, articles, chunks, units, search, unit_vectors.astype(np.float32), keys
     )
+
+
+def _with_language(article: Article) -> Article:
+    """An article with its language code; indexes built before languages were recorded get it detected."""
+    lang = languages.normalise(article.lang)
+    if lang is None or lang != article.lang:
+        return replace(article, lang=lang or languages.article_language(article))
+    return article
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -387,6 +407,8 @@ def write_generation(
     unit_vectors: Vectors,
     *,
     full: bool = False,
+    embedder_name: str | None = None,
+    embedder_reason: str | None = None,
 ) -> Path:
     """Write a complete new generation beside the current one and make it current. Caller holds the lock.
 
@@ -405,6 +427,8 @@ def write_generation(
             units,
             unit_vectors,
             full=full,
+            embedder_name=embedder_name,
+            embedder_reason=embedder_reason,
         )
 
 
@@ -421,10 +445,12 @@ def _write_generation(
     unit_vectors: Vectors,
     *,
     full: bool,
+    embedder_name: str | None,
+    embedder_reason: str | None,
 ) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(index_dir)
-    previous = _current_manifest(index_dir)
+    previous = current_manifest(index_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     name = f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
     staging = index_dir / f".staging-{name}"
@@ -441,7 +467,11 @@ def _write_generation(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             documents={
                 a.doc_id: DocumentEntry(
-                    content_hash=a.content_hash, title=a.title, chunks=per_doc.get(a.doc_id, 0)
+                    content_hash=a.content_hash,
+                    title=a.title,
+                    chunks=per_doc.get(a.doc_id, 0),
+                    lang=a.lang,
+                    words=languages.words_of(a),
                 )
                 for a in articles
             },
@@ -449,6 +479,14 @@ def _write_generation(
             unit_count=len(units),
             vector_store=vector_store.id,
             files=[*BASE_FILES, *vector_store.files],
+            embedder_name=embedder_name,
+            languages={
+                k: round(v, 4)
+                for k, v in languages.LanguageMix.of((a.lang, languages.words_of(a)) for a in articles)
+                .shares()
+                .items()
+            },
+            embedder_reason=embedder_reason,
         )
         _write_jsonl(staging / "articles.jsonl", (asdict(a) for a in articles))
         _write_jsonl(
@@ -484,11 +522,11 @@ def _write_generation(
 
 def recover(index_dir: Path, vector_store: VectorStore) -> None:
     """Let the vector store undo what a crashed build left behind (caller holds the lock)."""
-    current = _current_manifest(index_dir)
+    current = current_manifest(index_dir)
     vector_store.recover(index_dir, current.live_doc_keys() if current is not None else set())
 
 
-def _current_manifest(index_dir: Path) -> Manifest | None:
+def current_manifest(index_dir: Path) -> Manifest | None:
     """The current generation's manifest, or None when there is none or it is unreadable."""
     try:
         generation = current_generation(index_dir)
