@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from config import Settings
@@ -13,6 +14,10 @@ from index.query.engine import Engine, EngineParams
 from index.sources.feeds import SyncReport, sync
 from index.sources.fetch import FetchPolicy
 from index.storage.vectors import VectorStore
+
+# The reader's log-odds below which no sentence answers, calibrated on the dev split for MiniLM only;
+# with other embedders Footnote abstains on passage relevance alone (docs/answers.md).
+ANSWER_THRESHOLDS = {"minilm": -3.5}
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Footnote:
                 abstain_threshold=threshold,
                 abstain_lexical_weight=self.embedder.abstain_lexical_weight,
                 max_quotes=s.max_quotes,
+                answer_threshold=ANSWER_THRESHOLDS.get(s.embedder, -math.inf),
             ),
             max_question_chars=s.max_question_chars,
         )
