@@ -41,6 +41,7 @@ FEATURES = (
     "length",
 )
 Matrix = NDArray[np.float64]
+_SHARE_PRIOR = 3  # sentences added to every article when measuring how widely it repeats a word
 
 _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -219,7 +220,9 @@ class Reader:
             for row in rows:
                 for word in self.unit_words(row):
                     counts[word] = counts.get(word, 0) + 1
-            share = {word: count / len(rows) for word, count in counts.items()}
+            # Smoothed, so that a short article's words are not all "topic" (in a one-sentence article
+            # every word is in every sentence, which would leave a question about it without focus).
+            share = {word: count / (len(rows) + _SHARE_PRIOR) for word, count in counts.items()}
             self._doc_share[doc_id] = share
         return share
 
