@@ -201,6 +201,10 @@ def main() -> None:
                 "",
                 f"Hybrid MRR@10 − best single method: **{mrr['hybrid'] - best_single:+.3f}** "
                 "(target ≥ +0.05).",
+                "",
+                "Abstention accuracy on this set counts the first sentences (statements, not questions) that "
+                "the reader declines to quote: a name found only in the removed first sentence is in no "
+                "article, and a statement's best sentence often scores below the answer threshold.",
             ]
     lines += reader_section(seed_reader, news_reader)
     text = "\n".join(lines)
