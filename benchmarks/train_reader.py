@@ -24,13 +24,13 @@ import numpy as np
 
 from benchmarks.data import write_lee_articles
 from config import Settings
-from index.query.answer import Composer
 from index.build.embedding import MiniLMEmbedder
-from index.query.engine import Engine
 from index.evaluation import contains, read_questions
+from index.pipeline import Footnote
+from index.query.answer import Composer
+from index.query.engine import Engine
 from index.query.followup import combine
 from index.query.reader import FEATURES, Matrix, ReaderWeights
-from index.pipeline import Footnote
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "index" / "query" / "reader_weights.json"

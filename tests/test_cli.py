@@ -140,8 +140,8 @@ def test_eval_reports_each_split(footnote: Cli, tmp_path: Path) -> None:
     footnote("index")
     questions = tmp_path / "eval.jsonl"
     questions.write_text(
-        '{"id": "q1", "split": "dev", "question": "Which trains are quiet?", '
-        '"gold": ["Electric trains are quiet"]}\n'
+        '{"id": "q1", "split": "dev", "question": "Where do trains run?", '
+        '"gold": ["Trains run on rails between stations"]}\n'
         '{"id": "q2", "split": "test", "question": "What did Lukashenko say about trains?", "gold": [], '
         '"expect": "abstain"}\n',
         encoding="utf-8",

@@ -23,7 +23,7 @@ def quote(n: int, text: str) -> Quote:
 
 def answer(*texts: str, abstained: bool = False) -> Answer:
     quotes = tuple(quote(i, t) for i, t in enumerate(texts, 1))
-    return Answer("q", abstained, "x", quotes, ())
+    return Answer(question="q", abstained=abstained, text="x", quotes=quotes, passages=())
 
 
 NEIGHBOURS = {GOLD: (BEFORE, AFTER), BEFORE: ("", GOLD), AFTER: (GOLD,), FAR: ("", "")}
@@ -36,7 +36,7 @@ def neighbours(q: Quote) -> tuple[str, ...]:
 def question(
     gold: tuple[str, ...] = (GOLD,), split: str | None = None, abstain: bool = False
 ) -> EvalQuestion:
-    return EvalQuestion("q1", "When did the ferry sink?", gold, abstain, split=split)
+    return EvalQuestion("q1", "When did the ferry sink?", gold, expect_abstain=abstain, split=split)
 
 
 def test_quote_precision_counts_gold_and_its_direct_neighbours() -> None:

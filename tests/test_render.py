@@ -97,14 +97,18 @@ def test_abstention_has_titles_and_no_quotes() -> None:
 
 def test_abstention_says_why_in_the_readers_language() -> None:
     reason = Reason("unknown_terms", ("Lukashenko", "<b>"), "The articles do not mention Lukashenko or <b>.")
-    answer = Answer("q", True, "x", (), (), ("A",), reason=reason)
+    answer = Answer(
+        question="q", abstained=True, text="x", quotes=(), passages=(), nearest_titles=("A",), reason=reason
+    )
     english = render.render_answer(answer, "abcd1234").texts[0]
     russian = render.render_answer(answer, "abcd1234", RU).texts[0]
     well_formed(english)
     well_formed(russian)
     assert "The articles do not mention “Lukashenko” or “&lt;b&gt;”." in english
     assert "В статьях нет упоминаний: «Lukashenko» или «&lt;b&gt;»." in russian
-    plain = Answer("q", True, "x", (), (), (), reason=Reason("no_answer", (), "..."))
+    plain = Answer(
+        question="q", abstained=True, text="x", quotes=(), passages=(), reason=Reason("no_answer", (), "...")
+    )
     assert RU.reason_no_answer in render.render_answer(plain, "abcd1234", RU).texts[0]
 
 
