@@ -15,7 +15,7 @@ from index.build.embedding import MiniLMEmbedder
 from index.evaluation import EvalReport, evaluate, read_questions
 from index.pipeline import Footnote
 from index.query.engine import Engine
-from tests.conftest import ROOT, SEEDS, make_settings
+from tests.helpers import ROOT, SEEDS, make_settings
 
 pytestmark = pytest.mark.model
 
