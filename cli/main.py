@@ -178,7 +178,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         raise FootnoteError("-k must be between 1 and 100")
     engine = Footnote(settings).open_engine()
     if args.jsonl is not None:
-        return _ask_jsonl(engine, args.jsonl, args.k, sys.stdout, args.explain)
+        return _ask_jsonl(engine, args.jsonl, args.k, sys.stdout, explain=args.explain)
     answer = engine.ask(args.question, args.k)
     if args.json:
         print(dump(answer_out(answer, explain=args.explain)))
@@ -187,7 +187,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO, explain: bool = False) -> int:
+def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO, *, explain: bool = False) -> int:
     from pydantic import ValidationError
 
     from cli.schema import QuestionIn, answer_out, dump
@@ -209,7 +209,7 @@ def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO, explain: 
                 reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 print(f"footnote: {path}: line {number} skipped: {reason}", file=sys.stderr)
                 continue
-            out.write(dump(answer_out(answer, item.id, explain)) + "\n")
+            out.write(dump(answer_out(answer, item.id, explain=explain)) + "\n")
             out.flush()
     return EXIT_ERROR if failures else 0
 
@@ -422,7 +422,7 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
         stdout.write(render_answer(answer) + "\n")
 
 
-def render_answer(answer: Answer, explain: bool = False) -> str:
+def render_answer(answer: Answer, *, explain: bool = False) -> str:
     """An answer as terminal text: quotes with [n], then the sources (and, with `explain`, why each
     quote was chosen)."""
     from index.query.answer import single_line

@@ -79,7 +79,7 @@ class AnswerOut(BaseModel):
     explain: list[ExplanationOut] | None = None
 
 
-def answer_out(answer: Answer, question_id: str | int | None = None, explain: bool = False) -> AnswerOut:
+def answer_out(answer: Answer, question_id: str | int | None = None, *, explain: bool = False) -> AnswerOut:
     """An answer in its JSON form (with the reader's explanations when `explain`)."""
     return AnswerOut(
         id=question_id,
