@@ -69,6 +69,7 @@ def fit(x: Matrix, y: np.ndarray, l2: float = 1.0) -> ReaderWeights:  # type: ig
 def samples(engine: Engine, files: list[Path]) -> list[Sample]:
     """Candidates with features and gold labels for every dev question of the files."""
     composer: Composer = engine.composer
+    composer.model_features_only = False
     out = []
     for path in files:
         for q in read_questions(path):

@@ -94,6 +94,8 @@ class Composer:
         self.params = params
         self.reader = Reader(stored, lexical)
         self.weights = weights or ReaderWeights.load()
+        # Answering computes only the model's features; the training script asks for all of them.
+        self.model_features_only = True
         self._by_doc: dict[str, tuple[list[int], list[int]]] = {}
         for i, unit in sorted(enumerate(stored.units), key=lambda p: (p[1].doc_id, p[1].start)):
             starts, rows = self._by_doc.setdefault(unit.doc_id, ([], []))
@@ -196,7 +198,13 @@ class Composer:
                 passage_of.setdefault(row, (passage.rank, passage.dense))
         rows = sorted(passage_of)
         features = self.reader.features(
-            query.text, query.vector, query.weights, rows, passage_of, self.params.abstain_threshold
+            query.text,
+            query.vector,
+            query.weights,
+            rows,
+            passage_of,
+            self.params.abstain_threshold,
+            self.weights.names if self.model_features_only else None,
         )
         return rows, features
 

@@ -169,28 +169,36 @@ class Reader:
         rows: Sequence[int],
         passage_of: Mapping[int, tuple[int, float]],
         floor: float = 0.0,
+        needed: Sequence[str] | None = None,
     ) -> Matrix:
         """One row of `FEATURES` per candidate unit. `passage_of[row]` is (rank, dense cosine) of the
         best retrieved passage holding the unit; `floor` (the embedder's abstention threshold) is taken
-        off the cosines, so that models whose cosines sit on another scale share one set of weights."""
+        off the cosines, so that models whose cosines sit on another scale share one set of weights.
+        With `needed`, the costlier features outside it (vector arithmetic, cue patterns) stay 0."""
         out = np.zeros((len(rows), len(FEATURES)), dtype=np.float64)
         if not rows:
             return out
+        wanted = set(FEATURES if needed is None else needed)
         vectors = self.stored.unit_vectors[list(rows)]
         out[:, 0] = vectors @ vector - floor
-        kinds = question_types(question)
+        kinds = question_types(question) if "answer_type" in wanted else ()
         total = sum(weights.values()) or 1.0
+        focus_of: dict[str, tuple[dict[str, float], float]] = {}
         for i, row in enumerate(rows):
             unit = self.stored.units[row]
             words = self.unit_words(row)
-            centred = vectors[i] - self._mean(unit.doc_id)
-            norm = float(np.linalg.norm(centred))
-            out[i, 1] = float(centred @ vector) / norm if norm > 1e-6 else 0.0
-            out[i, 2] = self._context(row, vector) - floor
+            if "centred" in wanted:
+                centred = vectors[i] - self._mean(unit.doc_id)
+                norm = float(np.linalg.norm(centred))
+                out[i, 1] = float(centred @ vector) / norm if norm > 1e-6 else 0.0
+            if "context" in wanted:
+                out[i, 2] = self._context(row, vector) - floor
             out[i, 3] = sum(w for word, w in weights.items() if word in words) / total
-            share = self.doc_share(unit.doc_id)
-            focus = {word: w * (1.0 - share.get(word, 0.0)) for word, w in weights.items()}
-            focus_total = sum(focus.values())
+            if unit.doc_id not in focus_of:
+                share = self.doc_share(unit.doc_id)
+                focus = {word: w * (1.0 - share.get(word, 0.0)) for word, w in weights.items()}
+                focus_of[unit.doc_id] = (focus, sum(focus.values()))
+            focus, focus_total = focus_of[unit.doc_id]
             out[i, 4] = (
                 sum(w for word, w in focus.items() if word in words) / focus_total if focus_total > 0 else 0.0
             )
