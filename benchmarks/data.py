@@ -47,3 +47,14 @@ def first_sentence_split(article: str) -> tuple[str, str]:
     pieces = list(segment("en", article))
     first = pieces[0].strip()
     return first, article[len(pieces[0]) :].strip()
+
+
+def write_lee_articles(folder: Path) -> list[Path]:
+    """The 300 Lee articles as `lee-000.txt` ... `lee-299.txt` in a folder (the news evaluation corpus)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number, article in enumerate(lee_articles()):
+        path = folder / f"lee-{number:03d}.txt"
+        path.write_text(article + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths

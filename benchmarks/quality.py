@@ -1,5 +1,7 @@
 """Answer quality: retrieval of dense, BM25 and hybrid on the seed questions and the Lee news set,
-cross-lingual questions with the multilingual model, follow-ups, abstention.
+cross-lingual questions with the multilingual model, follow-ups, abstention, and the reader on the
+evaluation set (`eval/news`, `eval/seed`: answer recall, quote precision, near-topic abstention, false
+abstention, per split, against the goals of issue 13).
 
     python -m benchmarks.quality [--out BENCHMARKS.md] [--skip-lee]
 
@@ -15,13 +17,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.data import first_sentence_split, lee_articles
+from benchmarks.data import first_sentence_split, lee_articles, write_lee_articles
 from benchmarks.report import machine, write_section
 from config import Settings
 from index.build.embedding import E5Embedder, Embedder, MiniLMEmbedder
 from index.evaluation import EvalQuestion, EvalReport, evaluate, read_questions
 from index.pipeline import Footnote
 from index.query.engine import Engine
+from index.types import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("dense", "lexical", "hybrid")
@@ -44,8 +47,49 @@ def engine_for(footnote: Footnote, mode: str) -> Engine:
 
 def run(engine: Engine, questions: list[EvalQuestion], with_context: bool = True) -> EvalReport:
     return evaluate(
-        questions, lambda q, previous: engine.ask(q, 10, previous if with_context else None), ks=(1, 5, 10)
+        questions,
+        lambda q, previous: engine.ask(q, 10, previous if with_context else None),
+        ks=(1, 5, 10),
+        neighbours=engine.neighbour_texts,
     )
+
+
+READER_HEADER = (
+    "| set | split | questions | answer recall | quote precision | abstained | quotes per answer | reader ms (median) |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def reader_rows(label: str, report: EvalReport, answers: dict[str, float]) -> list[str]:
+    """One row per split (or one for the whole file) of the reader's metrics."""
+    parts = [(name, report.split(name)) for name in report.splits()] or [("-", report)]
+    rows = []
+    for split, part in parts:
+        m = part.metrics()
+        recall = f"{m['answer_recall']:.3f}" if m["answerable"] else "–"
+        abstained = m["abstention_rate"] if m["unanswerable"] else m["false_abstention"]
+        ms = sorted(answers[r.question.id] for r in part.results)
+        quoted = [answers[f"{r.question.id}#quotes"] for r in part.results if not r.abstained]
+        per = f"{sum(quoted) / len(quoted):.2f}" if quoted else "–"
+        rows.append(
+            f"| {label} | {split} | {int(m['questions'])} | {recall} | {m['quote_precision']:.3f} | "
+            f"{abstained:.3f} | {per} | {ms[len(ms) // 2]:.1f} |"
+        )
+    return rows
+
+
+def run_reader(engine: Engine, questions: list[EvalQuestion]) -> tuple[EvalReport, dict[str, float]]:
+    """Evaluate with context, keeping each answer's own reader time and quote count."""
+    answers: dict[str, float] = {}
+
+    def ask(question: str, previous: str | None) -> Answer:
+        answer = engine.ask(question, 10, previous)
+        key = next(q.id for q in questions if q.question == question and q.context == previous)
+        answers[key] = answer.timings_ms.get("answer", 0.0)
+        answers[f"{key}#quotes"] = float(len(answer.quotes))
+        return answer
+
+    return evaluate(questions, ask, ks=(1, 5, 10), neighbours=engine.neighbour_texts), answers
 
 
 def row(label: str, report: EvalReport) -> str:
@@ -121,7 +165,24 @@ def main() -> None:
         )
         lines.append(row("follow-up + previous question", run(engine_for(minilm, "hybrid"), followups, True)))
 
+        seed_reader = {
+            name: run_reader(
+                engine_for(minilm, "hybrid"), read_questions(ROOT / "eval" / "seed" / f"{name}.jsonl")
+            )
+            for name in ("answerable", "neartopic", "followups")
+        }
+        seed_reader["offtopic"] = run_reader(engine_for(minilm, "hybrid"), offtopic)
+        news_reader: dict[str, tuple[EvalReport, dict[str, float]]] = {}
+
         if not args.skip_lee:
+            write_lee_articles(work / "lee-full")
+            full = build(MiniLMEmbedder(), "minilm", work / "lee-full", work / "lee-full-index")
+            news_reader = {
+                name: run_reader(
+                    engine_for(full, "hybrid"), read_questions(ROOT / "eval" / "news" / f"{name}.jsonl")
+                )
+                for name in ("answerable", "neartopic", "followups")
+            }
             lee = lee_questions(work)
             news = build(MiniLMEmbedder(), "minilm", work / "lee", work / "lee-index")
             lines += [
@@ -140,10 +201,80 @@ def main() -> None:
                 "",
                 f"Hybrid MRR@10 − best single method: **{mrr['hybrid'] - best_single:+.3f}** "
                 "(target ≥ +0.05).",
+                "",
+                "Abstention accuracy on this set counts the first sentences (statements, not questions) that "
+                "the reader declines to quote: a name found only in the removed first sentence is in no "
+                "article, and a statement's best sentence often scores below the answer threshold.",
             ]
+    lines += reader_section(seed_reader, news_reader)
     text = "\n".join(lines)
     print(text)
     write_section(args.out, "quality", text)
+
+
+def _pooled(reports: list[EvalReport], split: str, metric: str) -> tuple[float, int]:
+    """A metric over the questions of several reports in one split (weighted by question count)."""
+    results = tuple(r for report in reports for r in report.split(split).results)
+    if not results:
+        return float("nan"), 0
+    part = EvalReport(results, reports[0].ks)
+    count = "unanswerable" if metric == "abstention_rate" else "answerable"
+    return part.metrics()[metric], int(part.metrics()[count])
+
+
+def reader_section(
+    seed: dict[str, tuple[EvalReport, dict[str, float]]], news: dict[str, tuple[EvalReport, dict[str, float]]]
+) -> list[str]:
+    """The reader's table per file and split, then issue 13's goals for dev and test."""
+    lines = [
+        "",
+        "### The reader: answer recall, quote precision, abstention (minilm hybrid)",
+        "",
+        "Questions written by reading the articles (`eval/news`: 44 Lee articles asked against all 300; "
+        "`eval/seed`: the seed article, held out, all test). *abstained* is the share of near-topic or "
+        "off-topic questions abstained on, and for answerable sets the share wrongly abstained on; quote "
+        "precision = quotes that hold a gold sentence or sit directly next to one. The reader was trained and "
+        "tuned on dev only.",
+        "",
+        READER_HEADER,
+    ]
+    for group, reports in (("news", news), ("seed", seed)):
+        for name, (report, answers) in reports.items():
+            lines += reader_rows(f"{group} {name}", report, answers)
+
+    def cell(reports: list[EvalReport], split: str, metric: str) -> str:
+        value, count = _pooled(reports, split, metric)
+        return "–" if not count else f"{value:.3f} ({count} q)"
+
+    answerable = [r for g in (news, seed) for k, (r, _) in g.items() if k in {"answerable", "followups"}]
+    goals = [
+        ("answer recall, seed", [seed["answerable"][0]] if seed else [], "answer_recall", "≥ 0.85"),
+        ("answer recall, news", [news["answerable"][0]] if news else [], "answer_recall", "≥ 0.75"),
+        (
+            "near-topic questions abstained",
+            [g["neartopic"][0] for g in (news, seed) if g],
+            "abstention_rate",
+            "≥ 0.80",
+        ),
+        ("answerable questions wrongly abstained", answerable, "false_abstention", "≤ 0.05"),
+        ("off-topic questions abstained", [seed["offtopic"][0]] if seed else [], "abstention_rate", "1.000"),
+        (
+            "follow-up answer recall",
+            [g["followups"][0] for g in (news, seed) if g],
+            "answer_recall",
+            "≥ 0.80",
+        ),
+    ]
+    lines += ["", "#### Issue 13's goals, now", "", "| goal | dev | test | target |", "|---|---|---|---|"]
+    for label, reports, metric, target in goals:
+        if metric == "abstention_rate" and label.startswith("off-topic"):
+            value = reports[0].metrics()["abstention_rate"] if reports else float("nan")
+            lines.append(f"| {label} | – | {value:.3f} (not split) | {target} |")
+            continue
+        lines.append(
+            f"| {label} | {cell(reports, 'dev', metric)} | {cell(reports, 'test', metric)} | {target} |"
+        )
+    return lines
 
 
 def lee_questions(work: Path) -> list[EvalQuestion]:

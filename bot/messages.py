@@ -35,6 +35,11 @@ class Texts:
     more_sources: str
     abstain: str
     nearest: str
+    reason_unknown_terms: str
+    reason_missing_terms: str
+    reason_no_answer: str
+    reason_off_topic: str
+    terms_or: str
     foreign_script: str
     ask_usage: str
     not_text: str
@@ -84,6 +89,13 @@ EN = Texts(
     more_sources="📚 More sources",
     abstain="🤷 I don't find this in the articles.",
     nearest="The nearest articles are:",
+    reason_unknown_terms="The articles do not mention {terms}.",
+    reason_missing_terms="The nearest articles do not mention {terms}.",
+    reason_no_answer=(
+        "The nearest articles are on this subject, but no sentence in them answers the question."
+    ),
+    reason_off_topic="No article is close to this question.",
+    terms_or=" or ",
     foreign_script=(
         "My current model reads English only, so I can't match this question reliably. "
         "Please ask in English, "
@@ -134,6 +146,11 @@ RU = Texts(
     more_sources="📚 Ещё источники",
     abstain="🤷 Я не нахожу этого в статьях.",
     nearest="Ближайшие статьи:",
+    reason_unknown_terms="В статьях нет упоминаний: {terms}.",
+    reason_missing_terms="В ближайших статьях нет упоминаний: {terms}.",
+    reason_no_answer="Ближайшие статьи на эту тему, но ни одно предложение в них не отвечает на вопрос.",
+    reason_off_topic="Ни одна статья не близка к этому вопросу.",
+    terms_or=" или ",
     foreign_script=(
         "Моя текущая модель понимает только английский, поэтому я не могу надёжно найти ответ "
         "на этот вопрос. "
@@ -167,6 +184,21 @@ def texts_for(language_code: str | None) -> Texts:
     if language_code and language_code.split("-")[0].lower() in {"ru", "be", "uk"}:
         return RU
     return EN
+
+
+def reason(texts: Texts, kind: str, terms: tuple[str, ...]) -> str | None:
+    """Why the bot abstained, in the reader's language (terms escaped); None when it has no words for it."""
+    shown = [f"«{escape(term)}»" if texts is RU else f"“{escape(term)}”" for term in terms]
+    listed = texts.terms_or.join((", ".join(shown[:-1]), shown[-1])) if len(shown) > 1 else "".join(shown)
+    if kind == "unknown_terms" and terms:
+        return texts.reason_unknown_terms.format(terms=listed)
+    if kind == "missing_terms" and terms:
+        return texts.reason_missing_terms.format(terms=listed)
+    if kind == "no_answer":
+        return texts.reason_no_answer
+    if kind == "off_topic":
+        return texts.reason_off_topic
+    return None
 
 
 def plural(count: int) -> str:

@@ -16,7 +16,7 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
-from bot.messages import ADD_FAILED, ADDED, EN, MORE_LINES, REINDEX_PROBLEM, SYNCED, Texts
+from bot.messages import ADD_FAILED, ADDED, EN, MORE_LINES, REINDEX_PROBLEM, SYNCED, Texts, reason
 from index.types import Answer, Chunk, Passage, Quote
 
 MAX_MESSAGE = 4096
@@ -62,8 +62,11 @@ def notes(answer: Answer, texts: Texts) -> list[str]:
 
 
 def abstention(answer: Answer, texts: Texts = EN) -> str:
-    """The friendly 'not in the articles' message with the nearest article titles, no quotes."""
+    """The friendly 'not in the articles' message, why (where known), the nearest article titles."""
     lines = [texts.abstain]
+    why = reason(texts, answer.reason.kind, answer.reason.terms) if answer.reason else None
+    if why:
+        lines.append(why)
     if answer.nearest_titles:
         lines.append(texts.nearest)
         lines.extend(f"• {link(title, None, with_url=False)}" for title in answer.nearest_titles)

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "-k", type=int, default=None, metavar="N", help="passages to return (default FOOTNOTE_TOP_K)"
     )
+    ask.add_argument(
+        "--explain", action="store_true", help="show why each quote was chosen (the reader's feature scores)"
+    )
 
     add = commands.add_parser("add", help="fetch articles from URLs into the seeds folder, then index them")
     add.add_argument("urls", nargs="+", metavar="URL", help="article pages (http or https)")
@@ -168,7 +171,7 @@ def _progress_bar() -> _Bar | None:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote ask "QUESTION" [--json] [-k N]` or `footnote ask --jsonl FILE`."""
-    from cli.schema import answer_out
+    from cli.schema import answer_out, dump
     from index.pipeline import Footnote
 
     if (args.question is None) == (args.jsonl is None):
@@ -179,19 +182,19 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         raise FootnoteError("-k must be between 1 and 100")
     engine = Footnote(settings).open_engine()
     if args.jsonl is not None:
-        return _ask_jsonl(engine, args.jsonl, args.k, sys.stdout)
+        return _ask_jsonl(engine, args.jsonl, args.k, sys.stdout, explain=args.explain)
     answer = engine.ask(args.question, args.k)
     if args.json:
-        print(answer_out(answer).model_dump_json())
+        print(dump(answer_out(answer, explain=args.explain)))
     else:
-        print(render_answer(answer))
+        print(render_answer(answer, explain=args.explain))
     return 0
 
 
-def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO) -> int:
+def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO, *, explain: bool = False) -> int:
     from pydantic import ValidationError
 
-    from cli.schema import QuestionIn, answer_out
+    from cli.schema import QuestionIn, answer_out, dump
 
     try:
         handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
@@ -210,7 +213,7 @@ def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO) -> int:
                 reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 print(f"footnote: {path}: line {number} skipped: {reason}", file=sys.stderr)
                 continue
-            out.write(answer_out(answer, item.id).model_dump_json() + "\n")
+            out.write(dump(answer_out(answer, item.id, explain=explain)) + "\n")
             out.flush()
     return EXIT_ERROR if failures else 0
 
@@ -269,8 +272,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     questions = read_questions(args.file)
     engine = Footnote(settings).open_engine()
     engine.warm_up()
-    report = evaluate(questions, lambda q, previous: engine.ask(q, max(args.k, 10), previous), ks=(1, 5, 10))
+    report = evaluate(
+        questions,
+        lambda q, previous: engine.ask(q, max(args.k, 10), previous),
+        ks=(1, 5, 10),
+        neighbours=engine.neighbour_texts,
+    )
     metrics = report.metrics()
+    splits = {name: report.split(name).metrics() for name in report.splits()}
     if args.json:
         rows = [
             {
@@ -280,10 +289,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 "abstained": r.abstained,
                 "first_gold_rank": r.first_gold_rank,
                 "answer_recall": r.answer_recall,
+                "split": r.question.split,
+                "quote_precision": r.quote_precision,
+                "reason": r.reason,
             }
             for r in report.results
         ]
-        print(json.dumps({"metrics": metrics, "questions": rows}, ensure_ascii=False, indent=2))
+        data: dict[str, object] = {"metrics": metrics, "questions": rows}
+        if splits:
+            data["splits"] = splits
+        print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     print(f"{'id':<8} {'abstain':<13} {'gold rank':>9} {'in answer':>9}  question")
     for r in report.results:
@@ -295,9 +310,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         shown = f"{got} ({expected})"
         print(f"{r.question.id:<8} {shown:<13} {rank:>9} {recall:>9}  {r.question.question[:60]}{mark}")
     print()
-    for name, value in metrics.items():
-        shown = f"{value:.0f}" if name in {"questions", "answerable"} else f"{value:.3f}"
-        print(f"{name:<20} {shown}")
+    columns = {"all": metrics, **splits}
+    print(f"{'metric':<20} " + " ".join(f"{name:>8}" for name in columns))
+    for name in metrics:
+        counts = name in {"questions", "answerable", "unanswerable"}
+        cells = [
+            f"{m.get(name, 0.0):>8.0f}" if counts else f"{m.get(name, 0.0):>8.3f}" for m in columns.values()
+        ]
+        print(f"{name:<20} " + " ".join(cells))
     return 0
 
 
@@ -412,14 +432,17 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
         stdout.write(render_answer(answer) + "\n")
 
 
-def render_answer(answer: Answer) -> str:
-    """An answer as terminal text: quotes with [n], then the sources."""
+def render_answer(answer: Answer, *, explain: bool = False) -> str:
+    """An answer as terminal text: quotes with [n], then the sources (and, with `explain`, why each
+    quote was chosen)."""
     from index.query.answer import single_line
     from index.query.engine import NOTE_TEXTS
 
     lines: list[str] = []
     if answer.abstained:
         lines.append(answer.text)
+        if answer.reason and answer.reason.kind != "foreign_script":
+            lines.append(answer.reason.text)
         if answer.nearest_titles:
             lines.append("Nearest articles: " + "; ".join(answer.nearest_titles))
     else:
@@ -435,6 +458,13 @@ def render_answer(answer: Answer) -> str:
             lines.append(
                 f"[{quote.n}] {quote.title} ({quote.doc_id}, characters {quote.start}-{quote.end}{where})"
             )
+        if explain and answer.explanations:
+            lines += ["", "Why these quotes (feature value, its part of the score):"]
+            for why in answer.explanations:
+                parts = ", ".join(f"{name} {value:.2f} ({part:+.2f})" for name, value, part in why.features)
+                lines.append(
+                    textwrap.fill(f"[{why.n}] score {why.score:+.2f}: {parts}", 100, subsequent_indent="  ")
+                )
     lines.extend(f"Note: {NOTE_TEXTS[note]}" for note in answer.notes)
     return "\n".join(lines)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from index.query.answer_json import AnswerOut, PassageOut, QuoteOut, answer_out
+from index.query.answer_json import AnswerOut, ExplanationOut, PassageOut, QuoteOut, answer_out, dump
 
-__all__ = ["AnswerOut", "PassageOut", "QuestionIn", "QuoteOut", "answer_out"]
+__all__ = ["AnswerOut", "ExplanationOut", "PassageOut", "QuestionIn", "QuoteOut", "answer_out", "dump"]
 
 
 class QuestionIn(BaseModel):

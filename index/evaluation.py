@@ -1,10 +1,15 @@
-"""Measuring answers against question files: recall of gold sentences, MRR, abstention accuracy.
+"""Measuring answers against question files: recall of gold sentences, MRR, quote precision, abstention.
 
 A question file has one JSON object per line: `{"id", "question", "gold": [sentences], "expect"?}`;
 `"expect": "abstain"` marks a question the articles cannot answer. A gold sentence counts as found in
 a passage or an answer when it appears there, compared with whitespace folded and case ignored.
 Instead of sentences, `"gold_docs": [doc_id]` judges at article level (any passage of that article);
-`"context"` is the previous question of a conversation, for follow-up questions.
+`"context"` is the previous question of a conversation, for follow-up questions; `"split"` ("dev" or
+"test") puts the question in a split, and every metric is then also reported per split; `"doc"` names
+the article the question was written from (information only).
+
+A quote is precise when it holds a gold sentence (or is part of one) or sits directly before or after
+one in its article: the reader may quote the sentence that completes the answer, not a stray one.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 from index.errors import FootnoteError, InputError
-from index.types import Answer
+from index.types import Answer, Quote
 
 _SPACE = re.compile(r"\s+")
 
@@ -33,6 +38,8 @@ class EvalQuestion:
     expect_abstain: bool
     gold_docs: tuple[str, ...] = ()
     context: str | None = None
+    split: str | None = None
+    doc: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,8 @@ class EvalResult:
     seconds: float
     _: KW_ONLY
     abstained: bool
+    quote_precision: float | None = None
+    reason: str | None = None
 
     @property
     def abstention_correct(self) -> bool:
@@ -67,9 +76,20 @@ class EvalReport:
             if not r.question.expect_abstain and (r.question.gold or r.question.gold_docs)
         ]
 
+    def splits(self) -> list[str]:
+        """The splits the questions name, in first-seen order (empty when the file has none)."""
+        return list(dict.fromkeys(r.question.split for r in self.results if r.question.split))
+
+    def split(self, name: str) -> EvalReport:
+        """The report restricted to one split."""
+        return EvalReport(tuple(r for r in self.results if r.question.split == name), self.ks)
+
     def metrics(self) -> dict[str, float]:
-        """recall@k (gold sentences in the top k passages), hit@k, MRR@10, answer recall, abstention."""
+        """recall@k (gold sentences in the top k passages), hit@k, MRR@10, answer recall, abstention,
+        quote precision, the share of unanswerable questions abstained on and of answerable ones
+        wrongly abstained on."""
         answerable = self._answerable()
+        unanswerable = [r for r in self.results if r.question.expect_abstain]
         out: dict[str, float] = {"questions": float(len(self.results)), "answerable": float(len(answerable))}
         for k in self.ks:
             out[f"recall@{k}"] = _mean(r.gold_in_top[k] for r in answerable)
@@ -80,6 +100,10 @@ class EvalReport:
         )
         out["answer_recall"] = _mean(r.answer_recall for r in answerable if r.answer_recall is not None)
         out["abstention_accuracy"] = _mean(float(r.abstention_correct) for r in self.results)
+        out["quote_precision"] = _mean(r.quote_precision for r in self.results)
+        out["unanswerable"] = float(len(unanswerable))
+        out["abstention_rate"] = _mean(float(r.abstained) for r in unanswerable)
+        out["false_abstention"] = _mean(float(r.abstained) for r in answerable)
         out["median_ms"] = statistics.median(r.seconds * 1000 for r in self.results) if self.results else 0.0
         return out
 
@@ -110,6 +134,8 @@ def read_questions(path: Path) -> list[EvalQuestion]:
                 expect_abstain=row.get("expect") == "abstain",
                 gold_docs=tuple(str(d) for d in row.get("gold_docs") or ()),
                 context=str(row["context"]) if row.get("context") else None,
+                split=str(row["split"]) if row.get("split") else None,
+                doc=str(row["doc"]) if row.get("doc") else None,
             )
         )
     return questions
@@ -125,14 +151,27 @@ def contains(haystack: str, needle: str) -> bool:
     return normalise(needle) in normalise(haystack)
 
 
-def judge(question: EvalQuestion, answer: Answer, seconds: float, ks: Iterable[int]) -> EvalResult:
+Neighbours = Callable[[Quote], tuple[str, ...]]
+"""The texts of the units directly before and after a quote in its article."""
+
+
+def judge(
+    question: EvalQuestion,
+    answer: Answer,
+    seconds: float,
+    ks: Iterable[int],
+    neighbours: Neighbours | None = None,
+) -> EvalResult:
     """Score one answer."""
+    reason = answer.reason.text if answer.reason else None
     texts = [p.text for p in answer.passages]
     if question.gold_docs and not question.gold:
         docs = [p.doc_id for p in answer.passages]
         first = next((i for i, d in enumerate(docs, 1) if d in question.gold_docs), None)
         gold_in_top = {k: float(first is not None and first <= k) for k in ks}
-        return EvalResult(question, first, gold_in_top, None, seconds, abstained=answer.abstained)
+        return EvalResult(
+            question, first, gold_in_top, None, seconds, abstained=answer.abstained, reason=reason
+        )
     first = next((i for i, t in enumerate(texts, 1) if any(contains(t, g) for g in question.gold)), None)
     gold_in_top = {
         k: (sum(any(contains(t, g) for t in texts[:k]) for g in question.gold) / len(question.gold))
@@ -144,11 +183,37 @@ def judge(question: EvalQuestion, answer: Answer, seconds: float, ks: Iterable[i
     if question.gold:
         quoted = " ".join(q.text for q in answer.quotes)
         recall = sum(contains(quoted, g) for g in question.gold) / len(question.gold)
-    return EvalResult(question, first, gold_in_top, recall, seconds, abstained=answer.abstained)
+    precision = None
+    if answer.quotes and (question.gold or question.expect_abstain):
+        precise = [_is_gold(q.text, question.gold) for q in answer.quotes]
+        if neighbours is not None:
+            precise = [
+                hit or any(_is_gold(text, question.gold) for text in neighbours(q))
+                for q, hit in zip(answer.quotes, precise, strict=True)
+            ]
+        precision = sum(precise) / len(precise)
+    return EvalResult(
+        question,
+        first,
+        gold_in_top,
+        recall,
+        seconds,
+        abstained=answer.abstained,
+        quote_precision=precision,
+        reason=reason,
+    )
+
+
+def _is_gold(text: str, gold: tuple[str, ...]) -> bool:
+    """Whether a text holds a gold sentence or is a piece of one."""
+    return bool(normalise(text)) and any(contains(text, g) or contains(g, text) for g in gold)
 
 
 def evaluate(
-    questions: list[EvalQuestion], ask: Callable[[str, str | None], Answer], ks: tuple[int, ...] = (1, 5)
+    questions: list[EvalQuestion],
+    ask: Callable[[str, str | None], Answer],
+    ks: tuple[int, ...] = (1, 5),
+    neighbours: Neighbours | None = None,
 ) -> EvalReport:
     """Ask every question (with its conversation context, if any) and judge the answers."""
     import time
@@ -157,7 +222,7 @@ def evaluate(
     for question in questions:
         clock = time.perf_counter()
         answer = ask(question.question, question.context)
-        results.append(judge(question, answer, time.perf_counter() - clock, ks))
+        results.append(judge(question, answer, time.perf_counter() - clock, ks, neighbours))
     return EvalReport(tuple(results), ks)
 
 

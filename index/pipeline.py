@@ -95,6 +95,7 @@ class Footnote:
                 abstain_lexical_weight=embedder.abstain_lexical_weight,
                 crosslingual_gap=embedder.crosslingual_gap,
                 max_quotes=s.max_quotes,
+                answer_threshold=embedder.answer_threshold,
             ),
             max_question_chars=s.max_question_chars,
         )

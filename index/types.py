@@ -96,6 +96,32 @@ class Note(StrEnum):
     FOREIGN_SCRIPT = "foreign_script"  # an English-only model was asked in another script
 
 
+ReasonKind = Literal["unknown_terms", "missing_terms", "no_answer", "off_topic", "foreign_script"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why Footnote abstained: a kind, the question's words it is about, and the English sentence.
+
+    `unknown_terms`: no article contains these words of the question; `missing_terms`: the nearest
+    articles are on the subject but never mention these; `no_answer`: on the subject, but no sentence
+    answers; `off_topic`: no article is near the question; `foreign_script`: the model cannot read it.
+    """
+
+    kind: ReasonKind
+    terms: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why quote [n] was chosen: its score (log-odds) and, per feature, (name, value, contribution)."""
+
+    n: int
+    score: float
+    features: tuple[tuple[str, float, float], ...]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Answer:
     """What Footnote says to a question: quotes with [n] markers, or an honest abstention."""
@@ -108,3 +134,5 @@ class Answer:
     nearest_titles: tuple[str, ...] = ()
     notes: tuple[Note, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    reason: Reason | None = None
+    explanations: tuple[Explanation, ...] = field(default=(), compare=False)

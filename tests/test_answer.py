@@ -110,3 +110,31 @@ def test_bm25_steps_aside_for_questions_in_another_language(engine: Engine) -> N
     assert lexical.known_share("Когда фермеры собирают яблоки? apples") == 0.25
     assert lexical.known_share("Когда фермеры собирают яблоки?") == 0.0
     assert lexical.known_share("When do farmers pick apples?") == 1.0
+
+
+def test_a_name_no_article_contains_is_the_reason_to_abstain(engine: Engine) -> None:
+    answer = engine.ask("What did Lukashenko say about the apples?")
+    assert answer.abstained and not answer.quotes and answer.nearest_titles
+    assert answer.reason is not None and answer.reason.kind == "unknown_terms"
+    assert answer.reason.terms == ("Lukashenko",)
+    assert answer.reason.text == "The articles do not mention Lukashenko."
+
+
+def test_common_words_the_articles_lack_are_paraphrase_not_a_reason(engine: Engine) -> None:
+    assert engine.composer.unknown_terms("When do growers gather the ripe apples?") == ()
+    assert engine.composer.unknown_terms("When do farmers pick apples in Zyxland?") == ("Zyxland",)
+    assert engine.composer.unknown_terms("Когда фермеры собирают яблоки?") == (), "another language"
+
+
+def test_every_quote_is_explained_by_the_models_features(engine: Engine) -> None:
+    answer = engine.ask("When do farmers pick ripe apples?")
+    weights = engine.composer.weights
+    assert answer.quotes and len(answer.explanations) == len(answer.quotes)
+    for quote, why in zip(answer.quotes, answer.explanations, strict=True):
+        assert why.n == quote.n and why.score == pytest.approx(quote.score)
+        assert [name for name, _, _ in why.features] == list(weights.names)
+        assert why.score == pytest.approx(sum(part for _, _, part in why.features) + weights.bias)
+
+
+def test_an_answered_question_has_no_reason(engine: Engine) -> None:
+    assert engine.ask("When do farmers pick ripe apples?").reason is None

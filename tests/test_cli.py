@@ -73,11 +73,29 @@ def test_ask_human_and_json(footnote: Cli, tmp_path: Path) -> None:
         assert text[quote["start"] : quote["end"]] == quote["text"]
 
 
+def test_ask_explain_and_reason(footnote: Cli) -> None:
+    footnote("index")
+    human = footnote("ask", "When do farmers pick apples?", "--explain")
+    assert human.returncode == 0, human.stderr
+    assert "Why these quotes" in human.stdout and "[1] score" in human.stdout and "focus" in human.stdout
+    plain = json.loads(footnote("ask", "When do farmers pick apples?", "--json").stdout)
+    assert plain["reason"] is None and "explain" not in plain
+    data = json.loads(footnote("ask", "When do farmers pick apples?", "--json", "--explain").stdout)
+    assert [e["n"] for e in data["explain"]] == [q["n"] for q in data["quotes"]]
+    first = data["explain"][0]
+    assert set(first["features"]) == set(first["contributions"]) >= {"cosine", "focus"}
+    abstained = json.loads(footnote("ask", "What did Lukashenko say about apples?", "--json").stdout)
+    assert abstained["abstained"] and abstained["reason"] == "The articles do not mention Lukashenko."
+    assert abstained["answer"] == "I don't find this in the articles." and abstained["nearest_titles"]
+    shown = footnote("ask", "What did Lukashenko say about apples?")
+    assert "The articles do not mention Lukashenko." in shown.stdout and "Nearest articles" in shown.stdout
+
+
 def test_ask_jsonl_contract(footnote: Cli, tmp_path: Path) -> None:
     footnote("index")
     questions = tmp_path / "q.jsonl"
     questions.write_text(
-        '{"id": "a", "question": "Which trains are quiet?"}\n'
+        '{"id": "a", "question": "Where do trains run?"}\n'
         "not json\n"
         '{"id": 7, "question": "Where do apples grow?"}\n',
         encoding="utf-8",
@@ -115,6 +133,29 @@ def test_eval_table_and_json(footnote: Cli, tmp_path: Path) -> None:
     data = json.loads(footnote("eval", str(questions), "--json").stdout)
     assert data["metrics"]["hit@5"] == 1.0
     assert data["metrics"]["abstention_accuracy"] == 1.0
+    assert data["metrics"]["abstention_rate"] == 1.0 and data["metrics"]["false_abstention"] == 0.0
+    assert data["metrics"]["quote_precision"] > 0 and "splits" not in data
+    assert data["questions"][1]["reason"]
+
+
+def test_eval_reports_each_split(footnote: Cli, tmp_path: Path) -> None:
+    footnote("index")
+    questions = tmp_path / "eval.jsonl"
+    questions.write_text(
+        '{"id": "q1", "split": "dev", "question": "Where do trains run?", '
+        '"gold": ["Trains run on rails between stations"]}\n'
+        '{"id": "q2", "split": "test", "question": "What did Lukashenko say about trains?", "gold": [], '
+        '"expect": "abstain"}\n',
+        encoding="utf-8",
+    )
+    table = footnote("eval", str(questions))
+    assert table.returncode == 0, table.stderr
+    header = next(line for line in table.stdout.splitlines() if line.startswith("metric"))
+    assert header.split() == ["metric", "all", "dev", "test"]
+    data = json.loads(footnote("eval", str(questions), "--json").stdout)
+    assert data["splits"]["dev"]["answer_recall"] == 1.0 and data["splits"]["dev"]["false_abstention"] == 0.0
+    assert data["splits"]["test"]["abstention_rate"] == 1.0
+    assert [q["split"] for q in data["questions"]] == ["dev", "test"]
 
 
 def test_chat_answers_lines_from_stdin(footnote: Cli) -> None:

@@ -20,6 +20,8 @@ from index.query.followup import combine, is_follow_up
         "почему?",
         "чаму так?",
         "What did they discuss?",
+        "What did he say would happen next to the suspended midwives?",
+        "Who is going to follow it, and for how long?",
     ],
 )
 def test_follow_ups(question: str) -> None:
@@ -34,6 +36,7 @@ def test_follow_ups(question: str) -> None:
         "Who visited Belarus in May?",
         "What reasons are given against a Russian base in Belarus and why do they matter today?",
         "Почему Москва отказалась передать Искандеры?",
+        "What is the range of the missile that Russia offered to Belarus?",
         "",
     ],
 )

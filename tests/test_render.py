@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bot import messages, render
 from bot.app import RedactSecrets, file_url
 from bot.messages import RU
-from index.types import Answer, Chunk, Note, Passage, Quote
+from index.types import Answer, Chunk, Note, Passage, Quote, Reason
 
 ALLOWED_TAGS = {"b", "i", "a", "code", "blockquote"}
 
@@ -93,6 +93,23 @@ def test_abstention_has_titles_and_no_quotes() -> None:
     assert "reads English only" in rendered.texts[0], "a note is worded by its code"
     [russian] = render.render_answer(answer, "abcd1234", RU).texts
     assert "понимает только английский" in russian
+
+
+def test_abstention_says_why_in_the_readers_language() -> None:
+    reason = Reason("unknown_terms", ("Lukashenko", "<b>"), "The articles do not mention Lukashenko or <b>.")
+    answer = Answer(
+        question="q", abstained=True, text="x", quotes=(), passages=(), nearest_titles=("A",), reason=reason
+    )
+    english = render.render_answer(answer, "abcd1234").texts[0]
+    russian = render.render_answer(answer, "abcd1234", RU).texts[0]
+    well_formed(english)
+    well_formed(russian)
+    assert "The articles do not mention “Lukashenko” or “&lt;b&gt;”." in english
+    assert "В статьях нет упоминаний: «Lukashenko» или «&lt;b&gt;»." in russian
+    plain = Answer(
+        question="q", abstained=True, text="x", quotes=(), passages=(), reason=Reason("no_answer", (), "...")
+    )
+    assert RU.reason_no_answer in render.render_answer(plain, "abcd1234", RU).texts[0]
 
 
 def test_passage_view_bolds_the_quote_in_context_and_fits() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.state import Asked, FeedbackLog, SharedMemory, asked_from_json, asked_to_json
 from index.query.answer_json import answer_out
-from index.types import Answer, Note, Passage, Quote
+from index.types import Answer, Note, Passage, Quote, Reason
 
 
 def an_answer() -> Answer:
@@ -49,6 +49,29 @@ def test_an_answer_stored_by_an_older_version_reads_as_expired(tmp_path: Path) -
     old = {"user_id": 1, "chat_id": 1, "generation": "g", "answer": {"question": "q", "text": "t"}}
     (tmp_path / "answers" / "0123456789abcdef.json").write_text(json.dumps(old))
     assert memory.answer("0123456789abcdef") is None
+
+
+def test_an_abstention_keeps_its_reason_through_json() -> None:
+    reason = Reason("unknown_terms", ("Lukashenko",), "The articles do not mention Lukashenko.")
+    asked = Asked(
+        Answer(
+            question="Why?",
+            abstained=True,
+            text="x",
+            quotes=(),
+            passages=(),
+            nearest_titles=("A",),
+            reason=reason,
+        ),
+        5,
+        -100,
+        "gen-1",
+    )
+    assert asked_from_json(asked_to_json(asked)).answer.reason == reason
+    old = asked_to_json(asked)
+    for key in ("reason", "reason_code", "reason_terms"):  # written before reasons existed
+        del old["answer"][key]
+    assert asked_from_json(old).answer.reason is None
 
 
 def test_two_replicas_share_answers_and_previous_questions(tmp_path: Path) -> None:

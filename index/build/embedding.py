@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import os
 import re
 import threading
@@ -64,6 +65,12 @@ class Embedder(Protocol):
         languages than when they are in the same one (0 for a model that reads one language)."""
         ...
 
+    @property
+    def answer_threshold(self) -> float:
+        """The reader's log-odds below which no sentence answers, calibrated on the dev split for this
+        model (-inf: not calibrated, abstain on passage relevance alone; docs/answers.md)."""
+        ...
+
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         """Embed article text (chunks, sentences)."""
         ...
@@ -108,6 +115,10 @@ class MiniLMEmbedder:
     @property
     def crosslingual_gap(self) -> float:
         return 0.0
+
+    @property
+    def answer_threshold(self) -> float:
+        return -3.5
 
     def model(self) -> SentenceTransformer:
         """Load the model once (thread-safe); nothing touches the network."""
@@ -185,6 +196,10 @@ class HashingEmbedder:
     def crosslingual_gap(self) -> float:
         return 0.0
 
+    @property
+    def answer_threshold(self) -> float:
+        return -math.inf
+
     def _one(self, text: str) -> Vectors:
         vector = np.zeros(self._dim, dtype=np.float32)
         words = [w.lower() for w in _TOKEN.findall(text)]
@@ -240,6 +255,10 @@ class E5Embedder:
         # Measured on parallel Russian and English questions about Russian articles (docs/languages.md):
         # relevant passages lose 0.03-0.07, off-topic ones about 0.04.
         return 0.04
+
+    @property
+    def answer_threshold(self) -> float:
+        return -math.inf
 
     def model(self) -> Any:
         """Load the model once (thread-safe)."""

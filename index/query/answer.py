@@ -1,38 +1,50 @@
 """Step 7: retrieved passages -> an extractive answer of verbatim quotes, or an honest abstention.
 
-Relevance of a passage or a unit = its cosine to the question + `lexical_weight` x the share of the
+Relevance of a passage = its cosine to the question + `abstain_lexical_weight` x the share of the
 question's word weight (idf) it contains; words are compared after each side's own language's analysis.
 A question and a text in different languages share few words and their cosine runs lower, so such a
 pair also gets the embedder's measured `crosslingual_gap`. A question whose best passages all fall below
-`abstain_threshold` gets an abstention naming the nearest articles, never unrelated quotes.
+`abstain_threshold` is off the corpus's subject: Footnote abstains and names the nearest articles.
 
 Candidate quotes are the units (sentences; a lead-in with its list) inside the relevant passages; unit
-vectors are computed at index time. The quotes within `margin` of the best one are kept (lists that
-directly follow one another come together), shown in article order, and each one is checked to be an
-exact substring of its article at its recorded offsets before it is returned.
+vectors are computed at index time. The reader (`index.query.reader`) scores each candidate as the log-odds
+that it answers; the best one is quoted if it reaches `answer_threshold`, with the others within
+`margin` of it (lists that directly follow one another come together), in article order. Each quote is
+checked to be an exact substring of its article at its recorded offsets before it is returned.
+
+An abstention says why where it can (`Reason`): a name or rare word of the question that no article
+contains, the question's words that the nearest articles never use, or that no sentence answers.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from index.build.chunking import word_count
 from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
+from index.query.reader import Matrix, Reader, ReaderWeights
 from index.query.retrieval import Retrieval
 from index.storage.store import StoredIndex
-from index.types import Answer, Article, Passage, Quote, Unit, Vectors
+from index.types import Answer, Article, Explanation, Passage, Quote, Reason, Unit, Vectors
 
 log = logging.getLogger(__name__)
 
 ABSTAIN_TEXT = "I don't find this in the articles."
 _SPACE = re.compile(r"\s+")
+_TERM = re.compile(r"[^\W\d_][\w'’-]*")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# A word of the question that the nearest articles lack explains an abstention only when it names
+# something (a name, or a word rarer than everyday words like "brief" or "actually").
+_CONTENT_ZIPF = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +55,23 @@ class AnswerParams:
     abstain_lexical_weight: float = 0.25
     max_quotes: int = 4
     answer_passages: int = 5
-    margin: float = 0.20
+    margin: float = 2.5
     lexical_weight: float = 0.25
     min_quote_words: int = 6
     max_words: int = 220
     crosslingual_gap: float = 0.0
+    answer_threshold: float = -math.inf
+    rare_zipf: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
-class _Question:
+class Question:
+    """A question as the reader sees it: its text, its vector, its analysed words with their weights."""
+
     text: str
     vector: Vectors
     weights: dict[str, float]
-    language: str
+    language: str = ENGLISH
 
 
 def is_verbatim(article: Article, start: int, end: int, text: str) -> bool:
@@ -71,16 +87,25 @@ def single_line(text: str) -> str:
 class Composer:
     """Builds answers from retrievals over one loaded index."""
 
-    def __init__(self, stored: StoredIndex, lexical: LexicalIndex, params: AnswerParams) -> None:
+    def __init__(
+        self,
+        stored: StoredIndex,
+        lexical: LexicalIndex,
+        params: AnswerParams,
+        weights: ReaderWeights | None = None,
+    ) -> None:
         self.stored = stored
         self.lexical = lexical
         self.params = params
+        self.reader = Reader(stored, lexical)
+        self.weights = weights or ReaderWeights.load()
+        # Answering computes only the model's features; the training script asks for all of them.
+        self.model_features_only = True
         self._by_doc: dict[str, tuple[list[int], list[int]]] = {}
         for i, unit in sorted(enumerate(stored.units), key=lambda p: (p[1].doc_id, p[1].start)):
             starts, rows = self._by_doc.setdefault(unit.doc_id, ([], []))
             starts.append(unit.start)
             rows.append(i)
-        self._unit_words: dict[int, frozenset[str]] = {}
         self._passage_words: dict[int, frozenset[str]] = {}
 
     def compose(
@@ -90,39 +115,37 @@ class Composer:
         search: str | None = None,
         own_vector: Vectors | None = None,
     ) -> Answer:
-        """Quote the sentences that answer the question, or abstain.
+        """Quote the sentences that answer the question, or abstain and say why.
 
         For a follow-up, `search` is the question joined to its predecessor (which found the passages)
         and `own_vector` the follow-up's own embedding: quotes are chosen by both, and the reader's new
         words weigh more than the earlier question's, since they say what the reader wants now.
         """
         clock = time.perf_counter()
-        weights = self.lexical.weights(search or question)
-        language = self.lexical.question_language(question)
-        own = set(self.lexical.words(question, language))
-        context_share = 1.0 if not search else 0.25
-        weights = {word: weight * (1.0 if word in own else context_share) for word, weight in weights.items()}
-        vector = retrieval.query_vector[0]
-        if own_vector is not None:
-            vector = (vector + own_vector[0]) / 2.0
-        query = _Question(question, vector, weights, language)
-        relevant = [
-            p
-            for p in retrieval.passages[: self.params.answer_passages]
-            if p.dense
-            + self._gap(query, p.doc_id)
-            + self.params.abstain_lexical_weight * self._coverage(query, self._chunk_terms(p))
-            >= self.params.abstain_threshold
-        ]
-        candidates = sorted({row for p in relevant for row in self._units_in(p)})
-        chosen = self._select(query, self._score(query, candidates))
+        query = self.question(question, retrieval, search, own_vector)
+        timings = dict(retrieval.timings_ms)
+        unknown = self.unknown_terms(question)
+        if unknown:
+            return self._abstain(query, retrieval, _reason("unknown_terms", unknown), clock)
+        relevant = self.relevant(query, retrieval)
+        if not relevant:
+            return self._abstain(query, retrieval, _reason("off_topic", ()), clock)
+        rows, features = self.candidates(query, relevant)
+        logits = self.weights.logits(features)
+        scored = {
+            row: (float(logit), features[i]) for i, (row, logit) in enumerate(zip(rows, logits, strict=True))
+        }
+        # A follow-up's own words are vague by nature ("Is one likely to appear?"): the reader chose to
+        # continue the conversation, so its best candidate is quoted even below the answer threshold.
+        chosen = self._select(scored, -np.inf if search else self.params.answer_threshold)
+        if not chosen:
+            return self._abstain(query, retrieval, self._no_answer(query, relevant), clock)
         doc_rank = {p.doc_id: p.rank for p in reversed(retrieval.passages)}
-        chosen.sort(
-            key=lambda pair: (doc_rank[self.stored.units[pair[0]].doc_id], self.stored.units[pair[0]].start)
-        )
+        chosen.sort(key=lambda row: (doc_rank[self.stored.units[row].doc_id], self.stored.units[row].start))
 
         quotes: list[Quote] = []
-        for row, score in chosen:
+        explanations: list[Explanation] = []
+        for row in chosen:
             unit = self.stored.units[row]
             article = self.stored.articles[unit.doc_id]
             if not is_verbatim(article, unit.start, unit.end, unit.text):
@@ -131,6 +154,7 @@ class Composer:
                 )
                 continue
             n = len(quotes) + 1
+            score, values = scored[row]
             quotes.append(
                 Quote(
                     n,
@@ -144,20 +168,22 @@ class Composer:
                     article.date,
                 )
             )
+            parts = self.weights.contributions(values[np.newaxis, :])[0]
+            used = self.weights.columns(values[np.newaxis, :])[0]
+            explanations.append(
+                Explanation(
+                    n,
+                    score,
+                    tuple(
+                        (name, float(v), float(c))
+                        for name, v, c in zip(self.weights.names, used, parts, strict=True)
+                    ),
+                )
+            )
 
-        timings = dict(retrieval.timings_ms)
         timings["answer"] = (time.perf_counter() - clock) * 1000.0
         if not quotes:
-            titles = tuple(dict.fromkeys(p.title for p in retrieval.passages))[:3]
-            return Answer(
-                question=question,
-                abstained=True,
-                text=ABSTAIN_TEXT,
-                quotes=(),
-                passages=retrieval.passages,
-                nearest_titles=titles,
-                timings_ms=timings,
-            )
+            return self._abstain(query, retrieval, self._no_answer(query, relevant), clock)
         text = " ".join(f"{single_line(q.text)} [{q.n}]" for q in quotes)
         return Answer(
             question=question,
@@ -166,52 +192,154 @@ class Composer:
             quotes=tuple(quotes),
             passages=retrieval.passages,
             timings_ms=timings,
+            explanations=tuple(explanations),
         )
 
-    def _coverage(self, query: _Question, present: frozenset[str]) -> float:
+    def candidates(self, query: Question, relevant: list[Passage]) -> tuple[list[int], Matrix]:
+        """The units inside the relevant passages, with the reader's full feature matrix."""
+        passage_of: dict[int, tuple[int, float]] = {}
+        for passage in relevant:
+            for row in self._units_in(passage):
+                passage_of.setdefault(row, (passage.rank, passage.dense))
+        rows = sorted(passage_of)
+        features = self.reader.features(
+            query.text,
+            query.vector,
+            query.weights,
+            rows,
+            passage_of,
+            self.params.abstain_threshold,
+            self.weights.names if self.model_features_only else None,
+        )
+        return rows, features
+
+    def relevant(self, query: Question, retrieval: Retrieval) -> list[Passage]:
+        """The best passages that reach the abstention threshold (none: the question is off-topic)."""
+        return [
+            p
+            for p in retrieval.passages[: self.params.answer_passages]
+            if p.dense
+            + self._gap(query, p.doc_id)
+            + self.params.abstain_lexical_weight * self._coverage(query, self._chunk_terms(p))
+            >= self.params.abstain_threshold
+        ]
+
+    def question(
+        self,
+        question: str,
+        retrieval: Retrieval,
+        search: str | None = None,
+        own_vector: Vectors | None = None,
+    ) -> Question:
+        """The question as the reader sees it: its vector and its words' weights (a follow-up's own words
+        weigh more than its predecessor's)."""
+        weights = self.lexical.weights(search or question)
+        language = self.lexical.question_language(question)
+        own = set(self.lexical.words(question, language))
+        context_share = 1.0 if not search else 0.25
+        weights = {word: weight * (1.0 if word in own else context_share) for word, weight in weights.items()}
+        vector = retrieval.query_vector[0]
+        if own_vector is not None:
+            vector = (vector + own_vector[0]) / 2.0
+        return Question(question, vector, weights, language)
+
+    def _abstain(self, query: Question, retrieval: Retrieval, reason: Reason, clock: float) -> Answer:
+        timings = dict(retrieval.timings_ms)
+        timings["answer"] = (time.perf_counter() - clock) * 1000.0
+        titles = tuple(dict.fromkeys(p.title for p in retrieval.passages))[:3]
+        return Answer(
+            question=query.text,
+            abstained=True,
+            text=ABSTAIN_TEXT,
+            quotes=(),
+            passages=retrieval.passages,
+            nearest_titles=titles,
+            timings_ms=timings,
+            reason=reason,
+        )
+
+    def unknown_terms(self, question: str) -> tuple[str, ...]:
+        """Names and rare words of the question that no article contains ("Lukashenko").
+
+        A name is a capitalised word past the question's first; a rare word is one that is rare in the
+        language at large (wordfreq). Only questions written in the corpus's words are judged: a
+        question in another language than the articles shares few words with them anyway.
+        """
+        if self.lexical.known_share(question) < 0.5:
+            return ()
+        terms: list[str] = []
+        previous_end = -2
+        for match in _TERM.finditer(question):
+            word = match.group()
+            name = word[0].isupper() and match.start() > 0
+            if not (name or _rare(word.lower(), self.params.rare_zipf)):  # common words are paraphrase
+                previous_end = -2
+                continue
+            if not self.lexical.words(word) or self.lexical.known_share(word) > 0:
+                previous_end = -2
+                continue
+            if terms and match.start() == previous_end + 1 and name:
+                terms[-1] = f"{terms[-1]} {word}"
+            else:
+                terms.append(word)
+            previous_end = match.end()
+        return tuple(dict.fromkeys(terms))
+
+    def _no_answer(self, query: Question, relevant: list[Passage]) -> Reason:
+        """Why no sentence of the nearest articles answers: the question's words they never use, if any."""
+        docs = dict.fromkeys(p.doc_id for p in relevant)
+        present: set[str] = set()
+        for doc_id in docs:
+            present.update(self.reader.doc_share(doc_id))
+        total = sum(query.weights.values()) or 1.0
+        missing_stems = {
+            w for w, weight in query.weights.items() if w not in present and weight / total >= 0.1
+        }
+        missing = [
+            m.group()
+            for m in _TERM.finditer(query.text)
+            if any(stem in missing_stems for stem in self.lexical.words(m.group(), query.language))
+            and ((m.group()[0].isupper() and m.start() > 0) or _rare(m.group().lower(), _CONTENT_ZIPF))
+        ]
+        if missing:
+            return _reason("missing_terms", tuple(dict.fromkeys(missing)))
+        return _reason("no_answer", ())
+
+    def row_at(self, doc_id: str, start: int) -> int | None:
+        """The unit of an article that starts at `start`, if any."""
+        starts, rows = self._by_doc.get(doc_id, ([], []))
+        at = bisect.bisect_left(starts, start)
+        return rows[at] if at < len(starts) and starts[at] == start else None
+
+    def _gap(self, query: Question, doc_id: str) -> float:
+        """The cross-language allowance for a text of this article (0 in the question's language)."""
+        same = (self.stored.articles[doc_id].lang or ENGLISH) == query.language
+        return 0.0 if same else self.params.crosslingual_gap
+
+    def _coverage(self, query: Question, present: frozenset[str]) -> float:
         """Share of the question's word weight (idf) that a text contains."""
         total = sum(query.weights.values())
         if total <= 0:
             return 0.0
         return sum(w for word, w in query.weights.items() if word in present) / total
 
-    def _score(self, query: _Question, rows: list[int]) -> list[tuple[int, float]]:
-        if not rows:
-            return []
-        cosines = self.stored.unit_vectors[rows] @ query.vector
-        weight = self.params.lexical_weight
-        return [
-            (
-                row,
-                float(cosine)
-                + self._gap(query, self.stored.units[row].doc_id)
-                + weight * self._coverage(query, self._unit_terms(row)),
-            )
-            for row, cosine in zip(rows, np.atleast_1d(cosines), strict=True)
-        ]
-
-    def _gap(self, query: _Question, doc_id: str) -> float:
-        """The cross-language allowance for a text of this article (0 in the question's language)."""
-        same = (self.stored.articles[doc_id].lang or ENGLISH) == query.language
-        return 0.0 if same else self.params.crosslingual_gap
-
-    def _select(self, query: _Question, scored: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        """The best-scoring units within `margin` of the best, above the abstention threshold.
+    def _select(self, scored: dict[int, tuple[float, Matrix]], threshold: float) -> list[int]:
+        """The best candidates within `margin` of the best, if the best reaches `threshold`.
 
         Lists that directly follow one another ("The official motivation: ..." then "The informal
         motivation included: ...") are parallel answers: a chosen list brings its neighbours along.
         """
         # A run-in heading ("About Russian base in Belarus.") names a topic, it does not answer.
-        scored = sorted(
-            (pair for pair in scored if self._quotable(self.stored.units[pair[0]])), key=lambda pair: -pair[1]
+        ranked = sorted(
+            (row for row in scored if self._quotable(self.stored.units[row])), key=lambda row: -scored[row][0]
         )
-        if not scored:
+        if not ranked or scored[ranked[0]][0] < threshold:
             return []
-        floor = max(scored[0][1] - self.params.margin, self.params.abstain_threshold)
-        chosen: dict[int, float] = {}
+        floor = scored[ranked[0]][0] - self.params.margin
+        chosen: list[int] = []
         words = 0
-        for row, score in scored:
-            if score < floor or len(chosen) >= self.params.max_quotes:
+        for row in ranked:
+            if scored[row][0] < floor or len(chosen) >= self.params.max_quotes:
                 break
             if row in chosen:
                 continue
@@ -219,20 +347,17 @@ class Composer:
             size = word_count(unit.text)
             if chosen and words + size > self.params.max_words:
                 continue
-            chosen[row] = score
+            chosen.append(row)
             words += size
             if unit.kind != "list":
                 continue
             for neighbour in (row - 1, row + 1):
                 if neighbour in chosen or len(chosen) >= self.params.max_quotes:
                     continue
-                if not self._adjacent_lists(row, neighbour):
-                    continue
-                [(_, sibling_score)] = self._score(query, [neighbour])
-                if sibling_score >= self.params.abstain_threshold:
-                    chosen[neighbour] = sibling_score
+                if neighbour in scored and self._adjacent_lists(row, neighbour):
+                    chosen.append(neighbour)
                     words += word_count(self.stored.units[neighbour].text)
-        return list(chosen.items())
+        return chosen
 
     def _quotable(self, unit: Unit) -> bool:
         return unit.kind == "list" or word_count(unit.text) >= self.params.min_quote_words
@@ -259,20 +384,39 @@ class Composer:
                 inside.append(rows[position])
         return inside
 
-    def _unit_terms(self, row: int) -> frozenset[str]:
-        words = self._unit_words.get(row)
-        if words is None:
-            unit = self.stored.units[row]
-            words = self._words(unit.text, unit.doc_id)
-            self._unit_words[row] = words
-        return words
-
     def _chunk_terms(self, passage: Passage) -> frozenset[str]:
         words = self._passage_words.get(passage.chunk_no)
         if words is None:
-            words = self._words(passage.text, passage.doc_id)
+            language = self.stored.articles[passage.doc_id].lang or ENGLISH
+            words = frozenset(self.lexical.words(passage.text, language))
             self._passage_words[passage.chunk_no] = words
         return words
 
-    def _words(self, text: str, doc_id: str) -> frozenset[str]:
-        return frozenset(self.lexical.words(text, self.stored.articles[doc_id].lang or ENGLISH))
+
+def foreign_script_reason() -> Reason:
+    """The reason given when an English-only model gets a question in another script."""
+    return _reason("foreign_script", ())
+
+
+def _reason(kind: str, terms: tuple[str, ...]) -> Reason:
+    """An abstention reason with its English sentence."""
+    listed = " or ".join((", ".join(terms[:-1]), terms[-1])) if len(terms) > 1 else "".join(terms)
+    text = {
+        "unknown_terms": f"The articles do not mention {listed}.",
+        "missing_terms": f"The nearest articles do not mention {listed}.",
+        "no_answer": (
+            "The nearest articles are on this subject, but no sentence in them answers the question."
+        ),
+        "off_topic": "No article is close to this question.",
+        "foreign_script": "The current model cannot read this question's language.",
+    }[kind]
+    return Reason(kind, terms, text)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=4096)
+def _rare(word: str, zipf: float) -> bool:
+    """Whether a word is rare in its language at large (wordfreq's English or Russian list)."""
+    from wordfreq import zipf_frequency
+
+    language = "ru" if _CYRILLIC.search(word) else "en"
+    return bool(zipf_frequency(word, language) < zipf)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.query.engine import NOTE_TEXTS
-from index.types import Answer, Note, Passage, Quote
+from index.types import Answer, Note, Passage, Quote, Reason, ReasonKind
 
 
 class QuoteOut(BaseModel):
@@ -44,8 +44,22 @@ class PassageOut(BaseModel):
     lexical: float = 0.0
 
 
+class ExplanationOut(BaseModel):
+    """Why quote [n] was chosen (`footnote ask --explain`): the reader's score and its parts.
+
+    `features` holds each feature's value; `contributions` what it added to the score (the model's
+    weight times the standardised value); `score` is their sum plus the model's bias (log-odds)."""
+
+    n: int
+    score: float
+    features: dict[str, float]
+    contributions: dict[str, float]
+
+
 class AnswerOut(BaseModel):
-    """An answer as JSON (one output line of `footnote ask --jsonl`)."""
+    """An answer as JSON (one output line of `footnote ask --jsonl`). `reason` says in English why an
+    abstention abstained (null when answered); `reason_code` and `reason_terms` are the same as data;
+    `explain` appears with `--explain` only."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,10 +73,14 @@ class AnswerOut(BaseModel):
     notes: list[str]
     note_codes: list[Note] = Field(default_factory=list)
     timings_ms: dict[str, float]
+    reason: str | None = None
+    reason_code: ReasonKind | None = None
+    reason_terms: list[str] = Field(default_factory=list)
+    explain: list[ExplanationOut] | None = None
 
 
-def answer_out(answer: Answer, question_id: str | int | None = None) -> AnswerOut:
-    """An answer in its JSON form."""
+def answer_out(answer: Answer, question_id: str | int | None = None, *, explain: bool = False) -> AnswerOut:
+    """An answer in its JSON form (with the reader's explanations when `explain`)."""
     return AnswerOut(
         id=question_id,
         question=answer.question,
@@ -102,7 +120,26 @@ def answer_out(answer: Answer, question_id: str | int | None = None) -> AnswerOu
         notes=[NOTE_TEXTS[note] for note in answer.notes],
         note_codes=list(answer.notes),
         timings_ms={k: round(v, 3) for k, v in answer.timings_ms.items()},
+        reason=answer.reason.text if answer.reason else None,
+        reason_code=answer.reason.kind if answer.reason else None,
+        reason_terms=list(answer.reason.terms) if answer.reason else [],
+        explain=[
+            ExplanationOut(
+                n=e.n,
+                score=round(e.score, 4),
+                features={name: round(value, 4) for name, value, _ in e.features},
+                contributions={name: round(part, 4) for name, _, part in e.features},
+            )
+            for e in answer.explanations
+        ]
+        if explain
+        else None,
     )
+
+
+def dump(out: AnswerOut) -> str:
+    """One JSON line; `explain` only when it was asked for."""
+    return out.model_dump_json(exclude={"explain"} if out.explain is None else None)
 
 
 def answer_in(data: AnswerOut) -> Answer:
@@ -144,4 +181,7 @@ def answer_in(data: AnswerOut) -> Answer:
         nearest_titles=tuple(data.nearest_titles),
         notes=tuple(data.note_codes),
         timings_ms=dict(data.timings_ms),
+        reason=Reason(data.reason_code, tuple(data.reason_terms), data.reason or "")
+        if data.reason_code
+        else None,
     )

@@ -14,12 +14,12 @@ from pathlib import Path
 from index.build.chunking import ChunkingParams, chunking_record
 from index.build.embedding import Embedder
 from index.errors import QuestionError
-from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer
+from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
 from index.query.followup import combine
 from index.query.retrieval import Fusion, Mode, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
-from index.types import Answer, Chunk, Note
+from index.types import Answer, Chunk, Note, Quote
 
 _SPACE = re.compile(r"\s+")
 # The notes in English, for the CLI (the bot words them in the reader's language: bot/messages.py).
@@ -101,6 +101,7 @@ class Engine:
                 nearest_titles=titles,
                 notes=(Note.FOREIGN_SCRIPT,),
                 timings_ms=retrieval.timings_ms,
+                reason=foreign_script_reason(),
             )
         if search == question:
             return self.composer.compose(question, retrieval)
@@ -112,6 +113,11 @@ class Engine:
             if chunk.start <= start and end <= chunk.end:
                 return chunk
         return None
+
+    def neighbour_texts(self, quote: Quote) -> tuple[str, ...]:
+        """The texts of the units directly before and after a quote in its article (for evaluation)."""
+        row = self.composer.row_at(quote.doc_id, quote.start)
+        return () if row is None else tuple(u.text for u in self.composer.reader.neighbours(row))
 
     def titles(self) -> list[tuple[str, str, str | None]]:
         """(doc_id, title, url) of every indexed article, by title."""

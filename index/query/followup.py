@@ -2,7 +2,9 @@
 
 A short question that leans on the one before it (it opens with a connective such as "and" or "what
 about", points back with a pronoun, or is only a word or two, like "why?") is searched together with
-the previous question of the same reader; a question that stands on its own starts afresh. The reader
+the previous question of the same reader; so is a longer one (up to `MAX_PERSONAL_WORDS` words) that
+points back with a personal pronoun ("What did he say would happen next to the suspended midwives?").
+A question that stands on its own starts afresh. The reader
 still sees their own words; only retrieval and quote selection use the combined text.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 
 MAX_FOLLOW_UP_WORDS = 8
+MAX_PERSONAL_WORDS = 14
 
 _OPENERS = (
     # English
@@ -26,14 +29,24 @@ _POINTER_LINES = (
     "ён яна яно яны яго яе іх гэта гэты гэтыя той тая",
 )
 _POINTERS = frozenset(word for line in _POINTER_LINES for word in line.split())
+# Personal pronouns point back even in a longer question; "that" or "this" there is often a relative
+# pronoun or a determiner of the question's own subject.
+_PERSONAL_LINES = (
+    "it its they them their he she his her him",
+    "он она они его её ее их",
+    "ён яна яны яго яе іх",
+)
+_PERSONAL = frozenset(word for line in _PERSONAL_LINES for word in line.split())
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def is_follow_up(question: str) -> bool:
     """Whether a question probably continues the previous one rather than standing alone."""
     words = _WORD.findall(question.lower())
-    if not words or len(words) > MAX_FOLLOW_UP_WORDS:
+    if not words or len(words) > MAX_PERSONAL_WORDS:
         return False
+    if len(words) > MAX_FOLLOW_UP_WORDS:
+        return any(word in _PERSONAL for word in words)
     if len(words) <= 2:
         return True
     text = " ".join(words)

@@ -1,0 +1,228 @@
+"""Train the reader's sentence scorer on the dev split of the news evaluation set.
+
+    python -m benchmarks.train_reader [--index-dir DIR] [--features a,b,c] [--ablate] [--pooled] [--dry-run]
+
+Builds (or reuses) a MiniLM index of the 300 Lee articles, asks every dev question of
+`eval/news/answerable.jsonl` and `eval/news/followups.jsonl`, labels each candidate sentence of the
+relevant passages as gold or not, fits a logistic regression (numpy, L2, standardised features) and
+writes `index/query/reader_weights.json`. It prints the cross-validated answer recall on dev (5 folds by
+article), with `--ablate` the same without each feature in turn, and with `--pooled` the same with
+sentence vectors pooled from the chunks' token embeddings instead of embedded on their own (a build
+without the sentence pass). Test questions are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.data import write_lee_articles
+from config import Settings
+from index.build.embedding import MiniLMEmbedder
+from index.evaluation import contains, read_questions
+from index.pipeline import Footnote
+from index.query.answer import Composer
+from index.query.engine import Engine
+from index.query.followup import combine
+from index.query.reader import FEATURES, Matrix, ReaderWeights
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = ROOT / "index" / "query" / "reader_weights.json"
+DEFAULT_FEATURES = ("cosine", "coverage", "focus", "answer_type")
+
+
+@dataclass
+class Sample:
+    doc: str
+    texts: list[str]
+    features: Matrix
+    labels: np.ndarray  # type: ignore[type-arg]
+    gold: tuple[str, ...]
+
+
+def fit(x: Matrix, y: np.ndarray, l2: float = 1.0) -> ReaderWeights:  # type: ignore[type-arg]
+    """L2-regularised logistic regression by Newton's method on standardised features."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    penalty = np.eye(z.shape[1]) * l2
+    penalty[-1, -1] = 0.0
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-z @ w))
+        gradient = z.T @ (p - y) + penalty @ w
+        hessian = (z * (p * (1 - p))[:, None]).T @ z + penalty
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return ReaderWeights((), tuple(mean), tuple(scale), tuple(w[:-1]), float(w[-1]))
+
+
+def samples(engine: Engine, files: list[Path]) -> list[Sample]:
+    """Candidates with features and gold labels for every dev question of the files."""
+    composer: Composer = engine.composer
+    composer.model_features_only = False
+    out = []
+    for path in files:
+        for q in read_questions(path):
+            if q.split != "dev" or not q.gold:
+                continue
+            search = combine(q.question, q.context)
+            retrieval = engine.retriever.retrieve(search, engine.params.top_k)
+            own = engine.retriever.embed(q.question) if search != q.question else None
+            query = composer.question(q.question, retrieval, search if own is not None else None, own)
+            rows, features = composer.candidates(query, composer.relevant(query, retrieval))
+            texts = [engine.stored.units[r].text for r in rows]
+            labels = np.array([any(contains(t, g) or contains(g, t) for g in q.gold) for t in texts], float)
+            out.append(Sample(q.doc or q.id, texts, features, labels, q.gold))
+    return out
+
+
+def answer_recall(sample: Sample, scores: np.ndarray, margin: float, max_quotes: int) -> float:  # type: ignore[type-arg]
+    """Gold share inside the quotes the composer would choose (six-word minimum, margin, count)."""
+    order = [i for i in np.argsort(-scores) if len(sample.texts[i].split()) >= 6]
+    if not order:
+        return 0.0
+    chosen = [i for i in order if scores[i] >= scores[order[0]] - margin][:max_quotes]
+    quoted = " ".join(sample.texts[i] for i in chosen)
+    return sum(contains(quoted, g) for g in sample.gold) / len(sample.gold)
+
+
+def cross_validate(
+    data: list[Sample], names: tuple[str, ...], folds: int = 5, best: list[float] | None = None
+) -> tuple[float, float]:
+    """(top-1 gold rate, answer recall) over folds by article; `best` collects each question's best
+    quotable log-odds (to place the answer threshold)."""
+    columns = [FEATURES.index(n) for n in names]
+    docs = sorted({s.doc for s in data})
+    fold_of = {doc: i % folds for i, doc in enumerate(docs)}
+    top, recall = [], []
+    for fold in range(folds):
+        train = [s for s in data if fold_of[s.doc] != fold]
+        model = fit(
+            np.vstack([s.features[:, columns] for s in train]), np.concatenate([s.labels for s in train])
+        )
+        model = ReaderWeights(names, model.mean, model.scale, model.weights, model.bias)
+        for s in data:
+            if fold_of[s.doc] != fold or not len(s.labels):
+                if fold_of[s.doc] == fold:
+                    top.append(0.0)
+                    recall.append(0.0)
+                continue
+            scores = model.logits(s.features)
+            if best is not None:
+                quotable = [scores[i] for i in range(len(scores)) if len(s.texts[i].split()) >= 6]
+                best.append(max(quotable, default=-np.inf))
+            top.append(float(s.labels[int(np.argmax(scores))] > 0))
+            recall.append(answer_recall(s, scores, 2.5, 4))
+    return float(np.mean(top)), float(np.mean(recall))
+
+
+def pooled_unit_vectors(engine: Engine, embedder: MiniLMEmbedder) -> Matrix:
+    """Each sentence's vector as the mean of its tokens' embeddings in the first chunk holding it."""
+    model = embedder.model()
+    stored = engine.stored
+    tokens = model.encode(
+        [c.text for c in stored.chunks],
+        output_value="token_embeddings",
+        batch_size=32,
+        show_progress_bar=False,
+    )
+    pooled = np.array(stored.unit_vectors, dtype=np.float32, copy=True)
+    done = np.zeros(len(stored.units), dtype=bool)
+    by_doc: dict[str, list[int]] = {}
+    for row, unit in enumerate(stored.units):
+        by_doc.setdefault(unit.doc_id, []).append(row)
+    for number, chunk in enumerate(stored.chunks):
+        encoded = model.tokenizer(
+            chunk.text, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
+        )
+        offsets = encoded["offset_mapping"]
+        vectors = np.asarray(tokens[number].cpu())
+        for row in by_doc[chunk.doc_id]:
+            unit = stored.units[row]
+            if done[row] or unit.start < chunk.start or unit.end > chunk.end:
+                continue
+            a, b = unit.start - chunk.start, unit.end - chunk.start
+            inside = [k for k, (x, y) in enumerate(offsets) if y > x and x >= a and y <= b]
+            if inside:
+                mean = vectors[inside].mean(axis=0)
+                pooled[row] = mean / np.linalg.norm(mean)
+                done[row] = True
+    print(
+        f"pooled {done.mean():.3f} of the sentences; mean cosine to their own vectors "
+        f"{float(np.mean(np.sum(pooled * stored.unit_vectors, axis=1))):.3f}"
+    )
+    return pooled
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--index-dir", type=Path, help="reuse a MiniLM index of the 300 Lee articles")
+    parser.add_argument("--features", default=",".join(DEFAULT_FEATURES))
+    parser.add_argument("--ablate", action="store_true", help="also cross-validate without each feature")
+    parser.add_argument(
+        "--pooled", action="store_true", help="also cross-validate with pooled sentence vectors"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="do not write the weights")
+    args = parser.parse_args()
+    names = tuple(args.features.split(","))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        index_dir = args.index_dir
+        seeds = Path(scratch) / "lee"
+        if index_dir is None:
+            write_lee_articles(seeds)
+            index_dir = Path(scratch) / "index"
+        settings = Settings(_env_file=None, seeds_dir=seeds, index_dir=index_dir, embedder="minilm")  # type: ignore[call-arg]
+        footnote = Footnote(settings, MiniLMEmbedder())
+        if args.index_dir is None:
+            footnote.build_index()
+        engine = footnote.open_engine()
+        files = [ROOT / "eval" / "news" / "answerable.jsonl", ROOT / "eval" / "news" / "followups.jsonl"]
+        data = samples(engine, files)
+        pooled = None
+        if args.pooled:
+            vectors = pooled_unit_vectors(engine, footnote.embedder)  # type: ignore[arg-type]
+            stored = dataclasses.replace(engine.stored, unit_vectors=vectors)
+            pooled = samples(Engine(stored, footnote.embedder, engine.params), files)
+
+    print(f"{len(data)} dev questions, {sum(len(s.labels) for s in data)} candidates")
+    best: list[float] = []
+    top, recall = cross_validate(data, names, best=best)
+    print(f"cross-validated on dev: top-1 gold {top:.3f}, answer recall {recall:.3f} ({', '.join(names)})")
+    ranked = sorted(best)
+    print("best log-odds of the answerable dev questions, lowest:", [round(b, 2) for b in ranked[:6]])
+    if pooled is not None:
+        top, recall = cross_validate(pooled, names)
+        print(f"  with pooled sentence vectors: top-1 gold {top:.3f}, answer recall {recall:.3f}")
+    if args.ablate:
+        for name in FEATURES:
+            trial = tuple(n for n in names if n != name) if name in names else (*names, name)
+            top, recall = cross_validate(data, trial)
+            sign = "-" if name in names else "+"
+            print(f"  {sign}{name:<12} top-1 gold {top:.3f}, answer recall {recall:.3f}")
+    columns = [FEATURES.index(n) for n in names]
+    model = fit(np.vstack([s.features[:, columns] for s in data]), np.concatenate([s.labels for s in data]))
+    weights = ReaderWeights(names, model.mean, model.scale, model.weights, model.bias)
+    print(
+        "weights:",
+        {n: round(w, 3) for n, w in zip(names, weights.weights, strict=True)},
+        "bias",
+        round(weights.bias, 3),
+    )
+    if not args.dry_run:
+        WEIGHTS.write_text(json.dumps(weights.to_json(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {WEIGHTS}")
+
+
+if __name__ == "__main__":
+    main()
