@@ -118,10 +118,12 @@ def title_of(text: str) -> str:
 
 
 def article_file(text: str, title: str, url: str, date: str, author: str | None) -> bytes:
-    """The article file for a post: YAML front matter written by the safe dumper, then the text."""
+    """The article file for a post: YAML front matter written by the safe dumper, then the text. Each
+    value is folded onto one line: a quoted scalar spanning lines could hold a '---' that ends the block."""
     meta = {"title": title, "url": url, "date": date}
     if author:
         meta["author"] = author
+    meta = {key: " ".join(_CONTROL.sub(" ", value).split()) for key, value in meta.items()}
     header = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1_000_000)
     return f"---\n{header}---\n{text}\n".encode()
 

@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import messages, render
-from bot.handlers import state_of
+from bot.handlers import is_allowed, state_of
 from index.engine import clean_question
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ async def on_inline_query(update: Update, context: Context) -> None:
         await _answer(context, superseded, cache_time=0)
 
     personal = bool(settings.allowed_ids)  # results cached for all would reach readers outside the list
-    allowed = not settings.allowed_ids or user_id in settings.allowed_ids or user_id in settings.admin_ids
-    if not allowed:
+    if not is_allowed(context, update):  # the reader's id (an inline query has no chat to allow)
         if debouncer.finish(user_id, query.id):
             await _answer(context, query.id, cache_time=0, button=_button(texts.inline_private))
         return

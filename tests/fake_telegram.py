@@ -37,6 +37,7 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+    result: Any = None  # what the fake answered (a sent Message's message_id, for instance)
 
 
 class FakeTelegram:
@@ -433,10 +434,11 @@ class FakeTelegram:
             return status, payload
         if method == "getUpdates":
             return 200, {"ok": True, "result": self._get_updates(params)}
+        result = self._result(method, params)
         with self._cond:
-            self.calls.append(Call(method, params, files))
+            self.calls.append(Call(method, params, files, result=result))
             self._cond.notify_all()
-        return 200, {"ok": True, "result": self._result(method, params)}
+        return 200, {"ok": True, "result": result}
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
