@@ -95,6 +95,10 @@ async def test_posts_of_listed_channels_become_articles_and_edits_rewrite_them(
         [edited] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 5)
         assert "triple rate" in edited.params["text"]
 
+        fake.push_channel_post("Retracted: see the next post.", message_id=42, edited=True)
+        await wait(fake, "sendMessage", text_has("Indexed"), count=3)
+        assert not saved.exists(), "an edit below the minimum takes the post out of the corpus"
+
         fake.push_message("/channelnotices off", user_id=ADMIN)
         await wait(fake, "sendMessage", text_has("No more channel messages"))
         fake.push_channel_post(POST, chat_id=-1009876543210, username=None, message_id=7, caption=True)
@@ -105,7 +109,7 @@ async def test_posts_of_listed_channels_become_articles_and_edits_rewrite_them(
         assert "url: https://t.me/c/9876543210/7" in private.read_text()
         fake.push_message("/remove telegram/c1009876543210/7.md", user_id=ADMIN)
         await wait(fake, "editMessageText", text_has("removed 1"))
-        assert len([t for t in fake.texts(ADMIN) if "Indexed" in t]) == 2, "a muted admin hears nothing"
+        assert len([t for t in fake.texts(ADMIN) if "Indexed" in t]) == 3, "a muted admin hears nothing"
     finally:
         await stopped(application)
 
@@ -128,7 +132,7 @@ async def test_posts_arriving_during_a_reindex_wait_and_are_indexed_as_one_batch
         await until(lambda: sum(batch.pending.values()) == 2)
         embedder.gate.set()
         notices = await wait(fake, "sendMessage", text_has("Indexed"), count=2)
-        assert [n.params["text"] for n in notices] == [
+        assert sorted(n.params["text"] for n in notices) == [
             "📣 Indexed: 1 post from @analysts.",
             "📣 Indexed: 2 posts from @analysts.",
         ], "one message per batch, none per post"
