@@ -217,7 +217,9 @@ async def on_startup(application: FootnoteApp) -> None:
 
 
 async def on_stop(application: FootnoteApp) -> None:
-    """Stop the heartbeat (so a stopped bot soon reads as unhealthy) and the feed schedule."""
+    """Stop the heartbeat (so a stopped bot soon reads as unhealthy), the feed schedule, the rate sweep and
+    the wait for the next batch of channel posts."""
+    await channels.stop_batches(application)
     for name in ("heartbeat", "index-watch", "rate-sweep", "feeds"):
         task = application.bot_data.pop(name, None)
         if task is not None:

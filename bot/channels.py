@@ -15,6 +15,7 @@ After each batch every admin who has not muted them (/channelnotices off) gets o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -169,7 +170,8 @@ class Batch:
         self.interval = interval
         self.pending: Counter[str] = Counter()
         self.last_start = float("-inf")
-        self.task: asyncio.Task[Any] | None = None
+        self.task: asyncio.Task[Any] | None = None  # waiting for its turn
+        self.running: asyncio.Task[Any] | None = None  # indexing
 
     def delay(self, now: float) -> float:
         """Seconds to wait before the next reindex may start (at most one per interval)."""
@@ -216,7 +218,7 @@ async def on_channel_post(update: Update, context: Context) -> None:
         batch = batch_of(context.application)
         batch.pending[label(message.chat)] += 1
         if batch.task is None or batch.task.done():
-            batch.task = context.application.create_task(index_batch(context.application), update=None)
+            batch.task = asyncio.create_task(index_batch(context.application))
 
 
 async def index_batch(application: Any) -> None:
@@ -228,7 +230,7 @@ async def index_batch(application: Any) -> None:
         await asyncio.sleep(_BUSY_RETRY)
     state.reindexing = True
     taken = batch.take(time.monotonic())
-    batch.task = None  # posts saved from now on start the next batch
+    batch.running, batch.task = batch.task, None  # posts saved from now on start the next batch
     failure = None
     try:
         report = await asyncio.to_thread(functools.partial(state.footnote.build_index, wait=False))
@@ -244,11 +246,25 @@ async def index_batch(application: Any) -> None:
     finally:
         state.reindexing = False
     if batch.pending and (batch.task is None or batch.task.done()):
-        batch.task = application.create_task(index_batch(application), update=None)
+        batch.task = asyncio.create_task(index_batch(application))
     if failure:
         await notify(application, messages.CHANNEL_INDEX_FAILED.format(reason=escape(failure)))
     elif taken:
         await notify(application, notice(taken))
+
+
+async def stop_batches(application: Any) -> None:
+    """At shutdown, let a running batch finish but stop waiting for the next one (its posts are saved;
+    the next reindex takes them)."""
+    batch: Batch | None = application.bot_data.get("channel-batch")
+    if batch is None:
+        return
+    if batch.task is not None:
+        batch.task.cancel()
+    for task in (batch.task, batch.running):
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def notice(taken: Counter[str]) -> str:

@@ -140,6 +140,27 @@ async def test_posts_arriving_during_a_reindex_wait_and_are_indexed_as_one_batch
         await stopped(application)
 
 
+async def test_at_most_one_channel_reindex_per_interval_and_shutdown_does_not_wait_for_it(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    application = await started(channel_settings(fake, tmp_path, channel_index_seconds=3600))
+    stopped_already = False
+    try:
+        fake.push_channel_post(POST, message_id=1)
+        await wait(fake, "sendMessage", text_has("Indexed"))
+        fake.push_channel_post(POST.replace("harbour", "old harbour"), message_id=2)
+        batch = batch_of(application)
+        await until(lambda: batch.pending["@analysts"] == 1)
+        assert batch.task is not None and not batch.task.done(), "the second post waits for its interval"
+        assert 3500 < batch.delay(time.monotonic()) <= 3600
+        await asyncio.wait_for(stopped(application), 30)
+        stopped_already = True
+        assert (seeds / "telegram" / "analysts" / "2.md").exists(), "saved, for the next reindex"
+    finally:
+        if not stopped_already:
+            await stopped(application)
+
+
 async def test_hostile_post_text_cannot_break_out_of_the_front_matter(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
