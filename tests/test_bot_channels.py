@@ -239,9 +239,16 @@ async def test_buttons_under_an_answer_in_a_forum_topic_reply_in_that_topic(
 # -- the pure parts ----------------------------------------------------------------------------------
 
 
-def test_channels_setting_accepts_names_ids_and_rejects_junk() -> None:
-    settings = make_settings(channels="@Analysts, -1001234567890 news_room")
+def test_channels_setting_accepts_names_ids_and_rejects_junk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOOTNOTE_CHANNELS", "@Analysts, -1001234567890 news_room")
+    monkeypatch.setenv("FOOTNOTE_CHANNEL_MIN_WORDS", "120")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.channels == ["analysts", "-1001234567890", "news_room"]
+    assert settings.channel_min_words == 120 and settings.channel_index_seconds == 60
+    assert make_settings(channels="-1001234567890").channels == ["-1001234567890"]
+    monkeypatch.delenv("FOOTNOTE_CHANNELS")
+    monkeypatch.delenv("FOOTNOTE_CHANNEL_MIN_WORDS")
+    assert make_settings().channels == [] and make_settings().channel_min_words == 80
     with pytest.raises(SettingsError, match="FOOTNOTE_CHANNELS"):
         load_settings(_env_file=None, channels="analysts, ../etc")
 
