@@ -35,8 +35,8 @@ from telegram.constants import MessageEntityType, ParseMode
 from bot import messages
 from bot.handlers import Context, admin_gate, reply, state_of
 from bot.state import BotState
-from index import corpus
 from index.errors import CorpusError, IndexBusyError
+from index.sources import corpus
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from telegram.ext import ContextTypes
 
 from bot import messages, render
 from bot.handlers import is_allowed, state_of
-from index.engine import clean_question
+from index.query.engine import clean_question
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from telegram import Chat
 from bot.channels import Batch, Link, article_file, batch_of, listed, notice, post_url, title_of, with_links
 from config import Settings
 from config.settings import SettingsError, load_settings
-from index import corpus
+from index.sources import corpus
 from tests.conftest import make_settings
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot import ADMIN, ARTICLES, SlowPassages, bot_settings, started, stopped, text_has, wait

@@ -12,8 +12,7 @@ from telegram.ext import Application
 
 from bot.inline import Debouncer, question_like
 from bot.render import inline_quote, inline_results, opening_words
-from index.embedding import Vectors
-from index.types import Answer, Quote
+from index.types import Answer, Quote, Vectors
 from tests.fake_telegram import FakeTelegram
 from tests.test_bot import (
     ADMIN,
