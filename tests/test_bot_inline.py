@@ -132,6 +132,25 @@ async def test_a_burst_of_keystrokes_gets_exactly_one_answer_with_quotes(
         await stopped(application)
 
 
+async def test_with_a_quiet_time_a_newer_keystroke_still_closes_the_older_query(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    # The quiet time is ample for the second keystroke to arrive while the first waits.
+    application = await started(bot_settings(fake, tmp_path, inline_debounce_seconds=3))
+    try:
+        first = fake.push_inline_query("Which electric trains", user_id=8)
+        second = fake.push_inline_query("Which electric trains run quietly?", user_id=8)
+        [closed] = await wait(fake, "answerInlineQuery", inline_to(first))
+        assert closed.params["results"] == [] and closed.params["cache_time"] == 0
+        [answered] = await wait(fake, "answerInlineQuery", inline_to(second))
+        assert (
+            "Electric trains run quietly"
+            in answered.params["results"][0]["input_message_content"]["message_text"]
+        )
+    finally:
+        await stopped(application)
+
+
 async def test_allow_list_and_rate_limit_apply_inline(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
