@@ -113,9 +113,7 @@ def _without_mention(text: str, mention: str) -> str:
     return text if position < 0 else (text[:position] + text[position + len(mention) :]).strip()
 
 
-async def answer_question(
-    update: Update, context: Context, question: str, *, related: bool = False
-) -> None:
+async def answer_question(update: Update, context: Context, question: str, *, related: bool = False) -> None:
     """Rate-limit, show 'typing', answer off the event loop, send quotes with buttons. `related`: the
     text is a forwarded post, not a question: show what is related to it, never as a follow-up."""
     message, user = update.effective_message, update.effective_user

@@ -51,9 +51,7 @@ def tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n", text).strip()
 
 
-def render_answer(
-    answer: Answer, answer_id: str, texts: Texts = EN, *, related: bool = False
-) -> Rendered:
+def render_answer(answer: Answer, answer_id: str, texts: Texts = EN, *, related: bool = False) -> Rendered:
     """An answer as messages: quotes in blockquotes with [n], then the sources; buttons for each quote.
     `related`: the passages related to a forwarded post, which was not a question."""
     if answer.abstained:
