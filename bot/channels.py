@@ -296,7 +296,7 @@ def muted(state: BotState) -> set[int]:
         return set()
 
 
-def set_muted(state: BotState, admin_id: int, mute: bool) -> None:
+def set_muted(state: BotState, admin_id: int, *, mute: bool) -> None:
     """Mute or unmute one admin's channel messages."""
     ids = muted(state)
     (ids.add if mute else ids.discard)(admin_id)
@@ -337,5 +337,5 @@ async def on_channel_notices(update: Update, context: Context) -> None:
         now = "off" if admin in await asyncio.to_thread(muted, state) else "on"
         await reply(message, messages.CHANNEL_NOTICES_USAGE.format(now=now))
         return
-    await asyncio.to_thread(set_muted, state, admin, choice == "off")
+    await asyncio.to_thread(functools.partial(set_muted, mute=choice == "off"), state, admin)
     await reply(message, messages.CHANNEL_NOTICES_OFF if choice == "off" else messages.CHANNEL_NOTICES_ON)

@@ -16,9 +16,19 @@ from bot.channels import Batch, Link, article_file, batch_of, listed, notice, po
 from config import Settings
 from config.settings import SettingsError, load_settings
 from index.sources import corpus
-from tests.conftest import make_settings
 from tests.fake_telegram import FakeTelegram
-from tests.test_bot import ADMIN, ARTICLES, SlowPassages, bot_settings, started, stopped, text_has, wait
+from tests.helpers import (
+    ADMIN,
+    SlowPassages,
+    bot_settings,
+    make_settings,
+    processed,
+    started,
+    stopped,
+    text_has,
+    wait,
+    write_articles,
+)
 
 POST = (
     "Why the harbour strike ended\n\n"
@@ -31,13 +41,7 @@ POST = (
 
 @pytest.fixture
 def seeds(tmp_path: Path) -> Path:
-    folder = tmp_path / "seeds"
-    folder.mkdir()
-    for name, (title, body) in ARTICLES.items():
-        (folder / name).write_text(
-            f"---\ntitle: {title}\nurl: https://example.org/{title.lower()}\n---\n{body}\n"
-        )
-    return folder
+    return write_articles(tmp_path / "seeds")
 
 
 def channel_settings(fake: FakeTelegram, tmp_path: Path, **extra: object) -> Settings:
@@ -64,7 +68,9 @@ async def test_posts_of_listed_channels_become_articles_and_edits_rewrite_them(
     # An allow-list of readers does not keep out the posts of listed channels (they have no user).
     application = await started(channel_settings(fake, tmp_path, allowed_ids=[1, 5, ADMIN]))
     try:
-        fake.push_channel_post(POST.replace("harbour", "river"), username="strangers", chat_id=-100555)
+        unlisted = fake.push_channel_post(
+            POST.replace("harbour", "river"), username="strangers", chat_id=-100555
+        )
         link = {
             "type": "text_link",
             "offset": POST.index("full report"),
@@ -82,6 +88,7 @@ async def test_posts_of_listed_channels_become_articles_and_edits_rewrite_them(
         assert article.source == "https://t.me/analysts/42"
         assert article.date == "2025-11-24"
         assert "Read the full report (https://r.org/x) for the numbers." in article.text
+        await processed(fake, unlisted)
         assert not (seeds / "telegram" / "strangers").exists(), "an unlisted channel is ignored"
         assert not (seeds / "telegram" / "analysts" / "43.md").exists(), "short posts are not articles"
 

@@ -8,21 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telegram.ext import Application
 
+from bot.app import FootnoteApp
 from bot.inline import Debouncer, question_like
 from bot.render import inline_quote, inline_results, opening_words
 from index.types import Answer, Quote, Vectors
 from tests.fake_telegram import FakeTelegram
-from tests.test_bot import (
+from tests.helpers import (
     ADMIN,
-    ARTICLES,
     SlowPassages,
     bot_settings,
     started,
     stopped,
     text_has,
     wait,
+    write_articles,
 )
 
 
@@ -41,14 +41,7 @@ class GatedQueries(SlowPassages):
 
 @pytest.fixture
 def seeds(tmp_path: Path) -> Path:
-    """The two small articles the other bot tests use."""
-    folder = tmp_path / "seeds"
-    folder.mkdir()
-    for name, (title, body) in ARTICLES.items():
-        (folder / name).write_text(
-            f"---\ntitle: {title}\nurl: https://example.org/{title.lower()}\n---\n{body}\n"
-        )
-    return folder
+    return write_articles(tmp_path / "seeds")
 
 
 def inline_to(query_id: str) -> Any:
@@ -56,15 +49,15 @@ def inline_to(query_id: str) -> Any:
 
 
 @pytest.fixture
-async def inline_app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def inline_app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[FootnoteApp]:
     application = await started(bot_settings(fake, tmp_path, inline_debounce_seconds=0))
     yield application
     await stopped(application)
 
 
 async def test_inline_query_gets_the_whole_answer_then_one_result_per_quote(
-    fake: FakeTelegram, inline_app: Application
-) -> None:  # type: ignore[type-arg]
+    fake: FakeTelegram, inline_app: FootnoteApp
+) -> None:
     query_id = fake.push_inline_query("When do farmers pick ripe apples?")
     [call] = await wait(fake, "answerInlineQuery", inline_to(query_id))
     results = call.params["results"]
@@ -89,8 +82,8 @@ async def test_inline_query_gets_the_whole_answer_then_one_result_per_quote(
 
 
 async def test_abstention_short_and_command_queries_get_no_quotes_but_a_button_to_the_bot(
-    fake: FakeTelegram, inline_app: Application
-) -> None:  # type: ignore[type-arg]
+    fake: FakeTelegram, inline_app: FootnoteApp
+) -> None:
     off_topic = fake.push_inline_query("zebra quantum saxophone rhythm", user_id=2)
     [call] = await wait(fake, "answerInlineQuery", inline_to(off_topic))
     assert call.params["results"] == []
@@ -211,17 +204,18 @@ def _quote(n: int, text: str, title: str = "T <&> title", source: str | None = "
 
 def test_inline_results_escape_and_fit() -> None:
     quotes = tuple(_quote(n, f"Quote <{n}> & more words here for the title {n}.") for n in range(1, 7))
-    answer = Answer("q", False, "text", quotes, ())
+    answer = Answer(question="q", abstained=False, text="text", quotes=quotes, passages=())
     results = inline_results(answer)
     assert len(results) == 5 and results[0].id == "all"
     assert [r.id for r in results[1:]] == ["q1", "q2", "q3", "q4"]
     html = inline_quote(quotes[0])
     assert "Quote &lt;1&gt; &amp; more" in html and "T &lt;&amp;&gt; title" in html
-    assert inline_results(Answer("q", True, "no", (), ())) == []
+    assert inline_results(Answer(question="q", abstained=True, text="no", quotes=(), passages=())) == []
 
     huge = _quote(1, "word " * 3000, source=None)
     assert len(inline_quote(huge).encode("utf-16-le")) // 2 <= 4096
-    whole_too_long = inline_results(Answer("q", False, "t", (huge, _quote(2, "short one here")), ()))
+    two = (huge, _quote(2, "short one"))
+    whole_too_long = inline_results(Answer(question="q", abstained=False, text="t", quotes=two, passages=()))
     assert [r.id for r in whole_too_long] == ["q1", "q2"], "no whole-answer result when it does not fit"
     opening = opening_words("one two three four five six seven eight nine")
     assert opening == "one two three four five six seven eight…"
