@@ -189,11 +189,7 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
     )
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(InlineQueryHandler(inline.on_inline_query))
-    # Channel posts carry no user: FOOTNOTE_CHANNELS is their allow-list, so they are handled in a group
-    # of their own, before anything that checks FOOTNOTE_ALLOWED_IDS.
-    application.add_handler(
-        MessageHandler(filters.UpdateType.CHANNEL_POSTS, channels.on_channel_post), group=-2
-    )
+    application.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, channels.on_channel_post))
     application.add_error_handler(handlers.on_error)
     return application
 

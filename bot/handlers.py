@@ -9,7 +9,7 @@ import time
 from html import escape
 from typing import Any
 
-from telegram import Message, Update
+from telegram import InlineQueryResultsButton, Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import NetworkError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
@@ -55,10 +55,16 @@ async def gate(update: object, context: Context) -> None:
     queries) reaches the others for a stranger, who is told so in a private chat and ignored elsewhere."""
     if not isinstance(update, Update) or is_allowed(context, update):
         return
+    if update.channel_post is not None or update.edited_channel_post is not None:
+        return  # posts carry no user: FOOTNOTE_CHANNELS is their allow-list (bot/channels.py)
     texts = texts_of(update)
     chat, message = update.effective_chat, update.effective_message
     if update.callback_query is not None:
         await update.callback_query.answer(texts.not_allowed, show_alert=True)
+    elif update.inline_query is not None:
+        # No results, said above the empty list, so the stranger is not left waiting; never cached for others.
+        button = InlineQueryResultsButton(text=texts.inline_private, start_parameter="inline")
+        await update.inline_query.answer([], cache_time=0, is_personal=True, button=button)
     elif message is not None and chat is not None and chat.type == ChatType.PRIVATE:
         await reply(message, texts.not_allowed)
     raise ApplicationHandlerStop

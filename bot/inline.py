@@ -18,13 +18,14 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import messages, render
-from bot.handlers import is_allowed, state_of
+from bot.handlers import state_of
 from index.query.engine import clean_question
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 START_PARAMETER = "inline"  # what /start receives when a reader taps the button above inline results
+# (handlers.gate uses the same for strangers)
 
 
 class Debouncer:
@@ -81,11 +82,9 @@ async def on_inline_query(update: Update, context: Context) -> None:
     if superseded is not None:
         await _answer(context, superseded, cache_time=0)
 
-    personal = bool(settings.allowed_ids)  # results cached for all would reach readers outside the list
-    if not is_allowed(context, update):  # the reader's id (an inline query has no chat to allow)
-        if debouncer.finish(user_id, query.id):
-            await _answer(context, query.id, cache_time=0, button=_button(texts.inline_private))
-        return
+    # Strangers never get here (handlers.gate answers them), but results cached for everyone would reach
+    # readers outside the allow-list: with one, results are personal.
+    personal = bool(settings.allowed_ids)
     question = clean_question(query.query, settings.max_question_chars)
     if not question_like(question, settings.inline_min_chars):
         if debouncer.finish(user_id, query.id):
