@@ -19,12 +19,13 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
-from bot import handlers
+from bot import channels, forwarded, handlers, inline
 from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings, SettingsError
@@ -49,6 +50,7 @@ ADMIN_COMMANDS = [
     BotCommand("remove", "Delete an article: /remove doc_id"),
     BotCommand("stats", "Articles, chunks, questions, answer times"),
     BotCommand("feedback", "Export 👍/👎 feedback"),
+    BotCommand("channelnotices", "on|off: a message after channel posts are indexed"),
 ]
 
 
@@ -173,12 +175,21 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=new))
+    application.add_handler(CommandHandler("channelnotices", channels.on_channel_notices, filters=new))
     application.add_handler(MessageHandler(new & filters.Document.ALL, handlers.on_document))
+    application.add_handler(
+        MessageHandler(
+            new & filters.ChatType.PRIVATE & filters.FORWARDED & (filters.TEXT | filters.CAPTION),
+            forwarded.on_forwarded,
+        )
+    )
     application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, handlers.on_text))
     application.add_handler(
         MessageHandler(new & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND, handlers.on_other)
     )
     application.add_handler(CallbackQueryHandler(handlers.on_button))
+    application.add_handler(InlineQueryHandler(inline.on_inline_query))
+    application.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, channels.on_channel_post))
     application.add_error_handler(handlers.on_error)
     return application
 
@@ -206,7 +217,9 @@ async def on_startup(application: FootnoteApp) -> None:
 
 
 async def on_stop(application: FootnoteApp) -> None:
-    """Stop the heartbeat (so a stopped bot soon reads as unhealthy) and the feed schedule."""
+    """Stop the heartbeat (so a stopped bot soon reads as unhealthy), the feed schedule, the rate sweep and
+    the wait for the next batch of channel posts."""
+    await channels.stop_batches(application)
     for name in ("heartbeat", "index-watch", "rate-sweep", "feeds"):
         task = application.bot_data.pop(name, None)
         if task is not None:

@@ -9,12 +9,12 @@ import time
 from html import escape
 from typing import Any
 
-from telegram import Message, Update
+from telegram import InlineQueryResultsButton, Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import NetworkError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import callbacks, messages, render
+from bot import callbacks, messages, render, threads
 from bot.state import BotState
 from index.build.indexing import IndexReport
 from index.errors import CorpusError, IndexBusyError
@@ -55,10 +55,16 @@ async def gate(update: object, context: Context) -> None:
     queries) reaches the others for a stranger, who is told so in a private chat and ignored elsewhere."""
     if not isinstance(update, Update) or is_allowed(context, update):
         return
+    if update.channel_post is not None or update.edited_channel_post is not None:
+        return  # posts carry no user: FOOTNOTE_CHANNELS is their allow-list (bot/channels.py)
     texts = texts_of(update)
     chat, message = update.effective_chat, update.effective_message
     if update.callback_query is not None:
         await update.callback_query.answer(texts.not_allowed, show_alert=True)
+    elif update.inline_query is not None:
+        # No results, said above the empty list, so the stranger is not left waiting; never cached for others.
+        button = InlineQueryResultsButton(text=texts.inline_private, start_parameter="inline")
+        await update.inline_query.answer([], cache_time=0, is_personal=True, button=button)
     elif message is not None and chat is not None and chat.type == ChatType.PRIVATE:
         await reply(message, texts.not_allowed)
     raise ApplicationHandlerStop
@@ -113,8 +119,9 @@ def _without_mention(text: str, mention: str) -> str:
     return text if position < 0 else (text[:position] + text[position + len(mention) :]).strip()
 
 
-async def answer_question(update: Update, context: Context, question: str) -> None:
-    """Rate-limit, show 'typing', answer off the event loop, send quotes with buttons."""
+async def answer_question(update: Update, context: Context, question: str, *, related: bool = False) -> None:
+    """Rate-limit, show 'typing', answer off the event loop, send quotes with buttons. `related`: the
+    text is a forwarded post, not a question: show what is related to it, never as a follow-up."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
@@ -130,7 +137,7 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     if not cleaned:
         await reply(message, texts.ask_usage)
         return
-    if len(" ".join(question.split())) > limit:
+    if len(" ".join(question.split())) > limit and not related:
         await reply(message, texts.cut_note.format(chars=limit))
 
     thread = message.message_thread_id if message.is_topic_message else None
@@ -139,12 +146,12 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     engine = await state.fresh_engine()
 
     def work() -> tuple[Answer, str]:
-        previous = state.previous_question(message.chat_id, user.id, cleaned)
+        previous = None if related else state.previous_question(message.chat_id, user.id, cleaned)
         answer = engine.ask(cleaned, None, previous)
         return answer, state.remember(answer, user.id, message.chat_id)
 
     answer, answer_id = await asyncio.to_thread(work)
-    rendered = render.render_answer(answer, answer_id, texts)
+    rendered = render.render_answer(answer, answer_id, texts, related=related)
     for position, text in enumerate(rendered.texts):
         last = position == len(rendered.texts) - 1
         await reply(
@@ -194,30 +201,31 @@ async def on_button(update: Update, context: Context) -> None:
         await query.answer(texts.expired, show_alert=True)
         return
     chat_id = query.message.chat.id
+    under = threads.under_answer(query.message)
     if button.kind == callbacks.PASSAGE:
         quote = next((q for q in asked.answer.quotes if q.n == button.number), None)
         article = engine.stored.articles.get(quote.doc_id) if quote else None
         await query.answer()
         if quote is None:
-            await context.bot.send_message(chat_id, texts.expired)
+            await context.bot.send_message(chat_id, texts.expired, **under)
             return
         if article is None or (
             asked.generation != engine.generation and article.text[quote.start : quote.end] != quote.text
         ):
             # The answer came from an older index and the article has changed (or gone) since: its text
             # around these offsets is no longer what was quoted.
-            await context.bot.send_message(chat_id, texts.article_changed)
+            await context.bot.send_message(chat_id, texts.article_changed, **under)
             return
         chunk = engine.chunk_around(quote.doc_id, quote.start, quote.end)
         text = render.passage_view(quote, chunk, article.text)
         await context.bot.send_message(
-            chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+            chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True, **under
         )
     elif button.kind == callbacks.MORE:
         await query.answer()
         for text in render.passages_view(asked.answer.passages, texts):
             await context.bot.send_message(
-                chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+                chat_id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True, **under
             )
     elif button.kind == callbacks.FEEDBACK and query.from_user is not None:
         await asyncio.to_thread(
@@ -252,7 +260,8 @@ async def on_help(update: Update, context: Context) -> None:
     """/help, with the admin commands for admins."""
     if update.effective_message is not None:
         extra = messages.HELP_ADMIN if is_admin(context, update) else ""
-        await reply(update.effective_message, texts_of(update).help + extra)
+        help_text = texts_of(update).help.format(bot=escape(context.bot.username or "bot"))
+        await reply(update.effective_message, help_text + extra)
 
 
 async def on_sources(update: Update, context: Context) -> None:
@@ -472,7 +481,8 @@ async def on_stats(update: Update, context: Context) -> None:
             embedder=escape(numbers["embedder"]),
             reason=f" ({escape(numbers['embedder_reason'])})" if numbers["embedder_reason"] else "",
             languages=escape(numbers["languages"]),
-        ),
+        )
+        + messages.STATS_INLINE.format(inline=numbers["inline"]),
     )
 
 

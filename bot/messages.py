@@ -17,7 +17,10 @@ HELP_ADMIN = (
     "/add <i>URL</i> — fetch an article from the web\n"
     "/remove <i>doc_id</i> — delete an article\n"
     "/stats — articles, chunks, questions answered, answer times\n"
-    "/feedback — export 👍/👎 feedback as JSONL"
+    "/feedback — export 👍/👎 feedback as JSONL\n"
+    "/channelnotices <i>on|off</i> — your message after each batch of channel posts is indexed\n"
+    "Posts of the channels in <code>FOOTNOTE_CHANNELS</code> (the bot must be their admin) become articles; "
+    "deleted posts are not reported by Telegram: /remove them."
 )
 ADMINS_ONLY = "⛔ Admins only."
 NO_FEEDBACK = "No feedback yet."
@@ -58,6 +61,13 @@ class Texts:
     previous: str
     next: str
     example: str
+    related_header: str
+    related_none: str
+    inline_whole: str
+    inline_keep_typing: str
+    inline_not_found: str
+    inline_rate_limited: str
+    inline_private: str
 
     def note(self, note: Note) -> str:
         """An answer's note in this language."""
@@ -81,6 +91,10 @@ EN = Texts(
         "sources, or let you rate the answer. Short follow-ups such as “and the informal reasons?” continue "
         "your previous question.\n\n"
         "<b>In groups</b>: <code>/ask your question</code>, an @mention, or a reply to my message.\n\n"
+        "<b>In any chat</b>, even one I am not in: type <code>@{bot} your question</code> and pick a quote "
+        "(or the whole answer) from the list to send it there.\n\n"
+        "<b>Forward me a post or a message</b> and I show the passages of the articles most related "
+        "to it.\n\n"
         "<b>Commands</b>\n"
         "/ask — ask a question\n/sources — the articles I know\n/help — this message"
     ),
@@ -120,6 +134,13 @@ EN = Texts(
     previous="◀ Previous",
     next="Next ▶",
     example="What is the main point of {title}?",
+    related_header="📚 <b>Related in the articles</b>",
+    related_none="🤷 Nothing in the articles is close to this.",
+    inline_whole="📝 The whole answer ({count} quotes)",
+    inline_keep_typing="✍️ Type a whole question, or open the bot",
+    inline_not_found="🤷 Not in the articles — open the bot",
+    inline_rate_limited="⏳ Too many questions — wait a minute",
+    inline_private="This bot is private",
 )
 
 RU = Texts(
@@ -138,6 +159,9 @@ RU = Texts(
         "другие источники и позволяют оценить ответ. Короткие уточнения вроде «а неофициальные причины?» "
         "продолжают ваш предыдущий вопрос.\n\n"
         "<b>В группах</b>: <code>/ask ваш вопрос</code>, упоминание через @ или ответ на моё сообщение.\n\n"
+        "<b>В любом чате</b>, даже там, где меня нет: наберите <code>@{bot} ваш вопрос</code> и выберите "
+        "в списке цитату (или весь ответ), чтобы отправить её в чат.\n\n"
+        "<b>Перешлите мне пост или сообщение</b> — я покажу самые близкие к нему фрагменты статей.\n\n"
         "<b>Команды</b>\n"
         "/ask — задать вопрос\n/sources — статьи, которые я знаю\n/help — эта справка"
     ),
@@ -176,6 +200,13 @@ RU = Texts(
     previous="◀ Назад",
     next="Дальше ▶",
     example="О чём статья {title}?",
+    related_header="📚 <b>Похожее в статьях</b>",
+    related_none="🤷 В статьях нет ничего близкого к этому.",
+    inline_whole="📝 Весь ответ (цитат: {count})",
+    inline_keep_typing="✍️ Допишите вопрос или откройте бота",
+    inline_not_found="🤷 В статьях этого нет — открыть бота",
+    inline_rate_limited="⏳ Слишком много вопросов — подождите минуту",
+    inline_private="Это закрытый бот",
 )
 
 
@@ -250,4 +281,21 @@ STATS = (
     "<b>Articles</b> {articles}\n<b>Chunks</b> {chunks}\n<b>Questions answered</b> {questions}\n"
     "<b>Median answer time</b> {median}\n<b>Index age</b> {age}\n<b>Embedder</b> {embedder}{reason}\n"
     "<b>Languages</b> {languages}"
+)
+STATS_INLINE = "\n<b>Inline answers</b> {inline} (included above)"
+
+CHANNEL_POSTS = "{count} post{plural} from {channel}"
+CHANNEL_INDEXED = "📣 Indexed: {batches}."
+CHANNEL_INDEX_FAILED = (
+    "❌ Indexing channel posts failed: {reason}. They are saved and wait for the next reindex."
+)
+CHANNEL_NOTICES_ON = (
+    "📣 You get one message after each batch of channel posts is indexed. /channelnotices off stops it."
+)
+CHANNEL_NOTICES_OFF = "🔕 No more channel messages for you. /channelnotices on brings them back."
+CHANNEL_NOTICES_DISABLED = (
+    "Channel messages are switched off for every admin (FOOTNOTE_CHANNEL_NOTICES=false)."
+)
+CHANNEL_NOTICES_USAGE = (
+    "Usage: <code>/channelnotices on</code> or <code>/channelnotices off</code>. Now: {now}."
 )

@@ -13,7 +13,13 @@ import urllib.parse
 from dataclasses import dataclass
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+)
 
 from bot import callbacks
 from bot.messages import ADD_FAILED, ADDED, EN, MORE_LINES, REINDEX_PROBLEM, SYNCED, Texts, reason
@@ -45,11 +51,13 @@ def tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n", text).strip()
 
 
-def render_answer(answer: Answer, answer_id: str, texts: Texts = EN) -> Rendered:
-    """An answer as messages: quotes in blockquotes with [n], then the sources; buttons for each quote."""
+def render_answer(answer: Answer, answer_id: str, texts: Texts = EN, *, related: bool = False) -> Rendered:
+    """An answer as messages: quotes in blockquotes with [n], then the sources; buttons for each quote.
+    `related`: the passages related to a forwarded post, which was not a question."""
     if answer.abstained:
-        return Rendered([abstention(answer, texts)], feedback_row_only(answer_id))
-    blocks = [("\n\n", texts.answer_header)]
+        text = texts.related_none if related else abstention(answer, texts)
+        return Rendered([text], feedback_row_only(answer_id))
+    blocks = [("\n\n", texts.related_header if related else texts.answer_header)]
     blocks.extend(("\n\n", block) for quote in answer.quotes for block in quote_blocks(quote))
     blocks.extend(sources_lines(answer.quotes, texts))
     blocks.extend(("\n\n", f"ℹ️ {escape(note)}") for note in notes(answer, texts))
@@ -353,3 +361,63 @@ def _fitting_prefix(text: str, limit: int) -> int:
         else:
             high = middle - 1
     return low
+
+
+# -- inline mode -------------------------------------------------------------------------------------
+
+MAX_INLINE_RESULTS = 5
+_INLINE_TITLE_WORDS = 8
+_INLINE_TITLE_CHARS = 64
+
+
+def inline_results(answer: Answer, texts: Texts = EN) -> list[InlineQueryResultArticle]:
+    """Up to five results for an inline query: the whole answer first when it fits one message, then one
+    result per quote. An abstention has none (never an unrelated quote)."""
+    if answer.abstained or not answer.quotes:
+        return []
+    results = []
+    whole = render_answer(answer, "inline", texts).texts
+    if len(whole) == 1:
+        titles = dict.fromkeys(q.title for q in answer.quotes)
+        results.append(
+            _article(
+                "all",
+                texts.inline_whole.format(count=len(answer.quotes)),
+                "; ".join(titles),
+                whole[0],
+            )
+        )
+    for quote in answer.quotes[: MAX_INLINE_RESULTS - len(results)]:
+        results.append(_article(f"q{quote.n}", opening_words(quote.text), quote.title, inline_quote(quote)))
+    return results
+
+
+def inline_quote(quote: Quote) -> str:
+    """One quote as a message of its own: the blockquote, then its linked source."""
+    dated = f" <i>({escape(quote.date)})</i>" if quote.date else ""
+    source = f"\n— {link(quote.title, text_fragment(quote.source, quote.text))}{dated}"
+    tag = "<blockquote expandable>" if len(tidy(quote.text)) > EXPANDABLE_OVER else "<blockquote>"
+    room = MAX_MESSAGE - utf16_len(tag + "</blockquote>…" + source) - 16
+    pieces = split_text(tidy(quote.text), room)
+    body = escape(pieces[0]) + ("…" if len(pieces) > 1 else "")
+    return f"{tag}{body}</blockquote>{source}"
+
+
+def opening_words(text: str) -> str:
+    """A quote's first words, as the title of its inline result."""
+    words = tidy(text).split()
+    opening = " ".join(words[:_INLINE_TITLE_WORDS])
+    if len(opening) > _INLINE_TITLE_CHARS:
+        opening = opening[: _INLINE_TITLE_CHARS - 1].rstrip()
+    return opening + ("…" if opening != " ".join(words) else "")
+
+
+def _article(result_id: str, title: str, description: str, html: str) -> InlineQueryResultArticle:
+    return InlineQueryResultArticle(
+        id=result_id,
+        title=title,
+        description=description[:200],
+        input_message_content=InputTextMessageContent(
+            html, parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True)
+        ),
+    )

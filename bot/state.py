@@ -283,6 +283,7 @@ class BotState:
     feedback: FeedbackLog
     memory: SharedMemory = field(default_factory=lambda: SharedMemory(None, 0))
     answered: int = 0
+    answered_inline: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
     _: KW_ONLY
     button_rate: RateLimiter = field(default_factory=lambda: RateLimiter(0))
@@ -357,6 +358,7 @@ class BotState:
             "articles": len(manifest.documents),
             "chunks": manifest.chunk_count,
             "questions": self.answered,
+            "inline": self.answered_inline,
             "median_ms": self.median_ms(),
             "age_seconds": store.age_seconds(manifest),
             "embedder": manifest.embedder,

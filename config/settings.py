@@ -5,12 +5,14 @@ Built once in the entry point and passed down; library code takes plain argument
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+_CHANNEL = re.compile(r"^(?:[a-z][a-z0-9_]{3,31}|-?[0-9]{1,20})$")
 EmbedderName = Literal["auto", "minilm", "e5-multilingual", "hashing"]
 
 
@@ -96,6 +98,17 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2_000_000, ge=1_000, le=20_000_000)
     example_questions: list[str] = Field(default_factory=list)
 
+    # Inline mode (`@bot question` in any chat; switch it on with BotFather's /setinline)
+    inline_min_chars: int = Field(10, ge=1, le=200)  # shorter queries are still being typed
+    inline_debounce_seconds: float = Field(0.6, ge=0, le=10)  # quiet time before a query is answered
+    inline_cache_seconds: int = Field(300, ge=0, le=86400)  # Telegram caches inline results this long
+
+    # Telegram channels whose posts become articles (the bot must be an admin of each)
+    channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    channel_min_words: int = Field(80, ge=1, le=100_000)
+    channel_index_seconds: float = Field(60.0, ge=0, le=86400)  # at most one channel reindex this often
+    channel_notices: bool = True  # admins get one message per indexed batch (each can mute: /channelnotices)
+
     heartbeat_interval: float = Field(30.0, gt=0, le=3600)
     heartbeat_max_age: float = Field(120.0, gt=0, le=86400)
     heartbeat_file: Path | None = None  # default <data dir>/heartbeat; one per replica when several run
@@ -140,6 +153,24 @@ class Settings(BaseSettings):
         """Feed URLs separated by commas, spaces or new lines."""
         if isinstance(value, str):
             return [part for part in value.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        """Channel usernames (with or without @, any case) or numeric ids, separated by commas or spaces."""
+        if isinstance(value, int):
+            value = str(value)
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        if isinstance(value, list):
+            names = []
+            for part in value:
+                name = str(part).strip().removeprefix("@").removeprefix("https://t.me/").lower()
+                if not _CHANNEL.match(name):
+                    raise ValueError(f"{str(part)[:40]!r} is neither a channel username nor a numeric id")
+                names.append(name)
+            return names
         return value
 
     @field_validator("chunk_max_words")

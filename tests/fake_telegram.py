@@ -37,6 +37,7 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+    result: Any = None  # what the fake answered (a sent Message's message_id, for instance)
 
 
 class FakeTelegram:
@@ -176,10 +177,28 @@ class FakeTelegram:
         return self.push_message(None, user_id=user_id, chat_id=chat_id, chat_type=chat_type, extra=extra)
 
     def push_callback(
-        self, data: str, *, user_id: int = 1, message_id: int = 1, chat_id: int | None = None
+        self,
+        data: str,
+        *,
+        user_id: int = 1,
+        message_id: int = 1,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        thread_id: int | None = None,
     ) -> None:
-        """Queue a button press on one of the bot's messages."""
+        """Queue a button press on one of the bot's messages (in a forum topic when `thread_id` is set)."""
         chat_id = user_id if chat_id is None else chat_id
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": chat_type},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Footnote"},
+            "text": "an answer",
+        }
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+            message["chat"]["is_forum"] = True
         self.push_update(
             {
                 "callback_query": {
@@ -187,16 +206,67 @@ class FakeTelegram:
                     "chat_instance": "ci",
                     "data": data,
                     "from": {"id": user_id, "is_bot": False, "first_name": "reader"},
-                    "message": {
-                        "message_id": message_id,
-                        "date": int(time.time()),
-                        "chat": {"id": chat_id, "type": "private"},
-                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Footnote"},
-                        "text": "an answer",
-                    },
+                    "message": message,
                 }
             }
         )
+
+    def push_inline_query(
+        self, query: str, *, user_id: int = 1, query_id: str | None = None, language: str = "en"
+    ) -> str:
+        """Queue an inline query (`@bot query` typed in some chat); returns its id."""
+        query_id = query_id or f"iq-{time.monotonic_ns()}"
+        self.push_update(
+            {
+                "inline_query": {
+                    "id": query_id,
+                    "from": {
+                        "id": user_id,
+                        "is_bot": False,
+                        "first_name": "reader",
+                        "language_code": language,
+                    },
+                    "query": query,
+                    "offset": "",
+                    "chat_type": "supergroup",
+                }
+            }
+        )
+        return query_id
+
+    def push_channel_post(
+        self,
+        text: str,
+        *,
+        chat_id: int = -1001234567890,
+        username: str | None = "analysts",
+        message_id: int = 10,
+        edited: bool = False,
+        entities: list[dict[str, Any]] | None = None,
+        caption: bool = False,
+    ) -> dict[str, Any]:
+        """Queue a channel post (or its edit) as a channel the bot administers sends it."""
+        chat: dict[str, Any] = {"id": chat_id, "type": "channel", "title": "Analysts' channel"}
+        if username:
+            chat["username"] = username
+        post: dict[str, Any] = {
+            "message_id": message_id,
+            "date": 1_764_000_000,
+            "chat": chat,
+            "sender_chat": chat,
+        }
+        if caption:
+            post["caption"] = text
+            post["photo"] = [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]
+            if entities:
+                post["caption_entities"] = entities
+        else:
+            post["text"] = text
+            if entities:
+                post["entities"] = entities
+        if edited:
+            post["edit_date"] = 1_764_000_600
+        return self.push_update({"edited_channel_post" if edited else "channel_post": post})
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         with self._cond:
@@ -364,10 +434,11 @@ class FakeTelegram:
             return status, payload
         if method == "getUpdates":
             return 200, {"ok": True, "result": self._get_updates(params)}
+        result = self._result(method, params)
         with self._cond:
-            self.calls.append(Call(method, params, files))
+            self.calls.append(Call(method, params, files, result=result))
             self._cond.notify_all()
-        return 200, {"ok": True, "result": self._result(method, params)}
+        return 200, {"ok": True, "result": result}
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -392,7 +463,7 @@ class FakeTelegram:
                 "username": BOT_USERNAME,
                 "can_join_groups": True,
                 "can_read_all_group_messages": False,
-                "supports_inline_queries": False,
+                "supports_inline_queries": True,
             }
         if method in {"sendMessage", "editMessageText", "sendDocument"}:
             chat_id = params.get("chat_id", 1)
@@ -407,6 +478,10 @@ class FakeTelegram:
             }
             if "text" in params:
                 message["text"] = params["text"]
+            if params.get("message_thread_id") is not None:
+                message["message_thread_id"] = params["message_thread_id"]
+                message["is_topic_message"] = True
+                message["chat"]["is_forum"] = True
             if method == "sendDocument":
                 message["document"] = {"file_id": "sent", "file_unique_id": "sent", "file_name": "export"}
             return message

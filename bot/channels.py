@@ -1,0 +1,341 @@
+"""Channels as a live corpus: posts of the channels in FOOTNOTE_CHANNELS become articles.
+
+A `channel_post` (or `edited_channel_post`) of at least FOOTNOTE_CHANNEL_MIN_WORDS words is written to
+`<seeds>/telegram/<channel>/<message_id>.md` with YAML front matter (title = its first line, url = its
+t.me link, date); an edit rewrites the same file, and an edit that leaves the post too short removes it.
+Post text is untrusted: the file name is built from ids only, the text is size-capped and stripped of
+control characters, the front matter is written by a YAML dumper and the file is checked to load before
+it replaces anything. Telegram does not report deleted posts; `/remove telegram/<channel>/<id>.md` does.
+
+Written posts are indexed in batches: at most one channel reindex per FOOTNOTE_CHANNEL_INDEX_SECONDS,
+never while another reindex (an admin's /reindex, a feed sync) runs - they share `BotState.reindexing`.
+After each batch every admin who has not muted them (/channelnotices off) gets one short message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import yaml
+from telegram import Chat, Message, Update
+from telegram.constants import MessageEntityType, ParseMode
+
+from bot import messages
+from bot.handlers import Context, admin_gate, reply, state_of
+from bot.state import BotState
+from index.errors import CorpusError, IndexBusyError
+from index.sources import corpus
+
+log = logging.getLogger(__name__)
+
+FOLDER = "telegram"
+_BUSY_RETRY = 1.0  # seconds between looks at a reindex that is still running
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+_MAX_TITLE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A text link inside a post: where it is (UTF-16 units, as Telegram counts) and where it points."""
+
+    offset: int
+    length: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """What a channel post becomes: its file in the seeds folder and that file's content."""
+
+    doc_id: str
+    data: bytes
+
+
+def listed(chat: Chat, channels: Iterable[str]) -> bool:
+    """Whether a channel is in FOOTNOTE_CHANNELS (by username, by id, or by id without the -100 prefix)."""
+    names = set(channels)
+    keys = {str(chat.id), str(chat.id).removeprefix("-100")}
+    if chat.username:
+        keys.add(chat.username.lower())
+    return bool(names & keys)
+
+
+def label(chat: Chat) -> str:
+    """How admins see a channel: @username, or its title."""
+    return f"@{chat.username}" if chat.username else (chat.title or str(chat.id))
+
+
+def post_url(chat: Chat, message_id: int) -> str:
+    """The post's t.me link (`t.me/c/<id>/<n>` for a channel without a username)."""
+    if chat.username:
+        return f"https://t.me/{chat.username}/{message_id}"
+    return f"https://t.me/c/{str(chat.id).removeprefix('-100').lstrip('-')}/{message_id}"
+
+
+def post_doc_id(chat: Chat, message_id: int) -> str:
+    """`telegram/<username or c<id>>/<message_id>.md`, built from Telegram's ids only."""
+    folder = chat.username.lower() if chat.username else f"c{abs(chat.id)}"
+    return f"{FOLDER}/{corpus.safe_file_name(folder)}/{int(message_id)}.md"
+
+
+def with_links(text: str, links: Iterable[Link]) -> str:
+    """Post text with each text link's URL written after its words: 'report (https://…)'."""
+    encoded = text.encode("utf-16-le")
+    for item in sorted(links, key=lambda link: link.offset + link.length, reverse=True):
+        end = 2 * (item.offset + item.length)
+        if 0 < end <= len(encoded):
+            encoded = encoded[:end] + f" ({item.url})".encode("utf-16-le") + encoded[end:]
+    return encoded.decode("utf-16-le", errors="replace")
+
+
+def clean(text: str, max_bytes: int) -> str:
+    """Untrusted post text made safe to store: no control characters, Unix line ends, size-capped."""
+    text = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    data = text.encode()
+    if len(data) > max_bytes:
+        text = data[:max_bytes].decode(errors="ignore")
+    return text
+
+
+def title_of(text: str) -> str:
+    """The post's first non-empty line (markdown '#' dropped), at most 200 characters."""
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line if len(line) <= _MAX_TITLE else line[: _MAX_TITLE - 1].rstrip() + "…"
+    return ""
+
+
+def article_file(text: str, title: str, url: str, date: str, author: str | None) -> bytes:
+    """The article file for a post: YAML front matter written by the safe dumper, then the text. Each
+    value is folded onto one line: a quoted scalar spanning lines could hold a '---' that ends the block."""
+    meta = {"title": title, "url": url, "date": date}
+    if author:
+        meta["author"] = author
+    meta = {key: " ".join(_CONTROL.sub(" ", value).split()) for key, value in meta.items()}
+    header = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1_000_000)
+    return f"---\n{header}---\n{text}\n".encode()
+
+
+def post_of(message: Message, max_bytes: int) -> tuple[str, Post]:
+    """(the post's plain text, its article file) for a channel post."""
+    raw = message.text or message.caption or ""
+    entities = message.entities if message.text else message.caption_entities
+    links = [
+        Link(e.offset, e.length, e.url) for e in entities if e.type == MessageEntityType.TEXT_LINK and e.url
+    ]
+    text = clean(with_links(raw, links), max_bytes)
+    doc_id = post_doc_id(message.chat, message.message_id)
+    data = article_file(
+        text,
+        title_of(text) or doc_id,
+        post_url(message.chat, message.message_id),
+        _date(message.date),
+        message.chat.title,
+    )
+    return text, Post(doc_id, data)
+
+
+def _date(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def save(seeds_dir: Path, post: Post) -> bool:
+    """Write (or rewrite) a post's article; False when the file already holds exactly this. Raises
+    CorpusError when the file would not load."""
+    target = seeds_dir / post.doc_id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return not corpus.add_file(target.parent, target.name, post.data, replace=True).unchanged
+
+
+# -- batching ----------------------------------------------------------------------------------------
+
+
+class Batch:
+    """Posts saved since the last channel reindex (per channel label), and when the next may start."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.pending: Counter[str] = Counter()
+        self.last_start = float("-inf")
+        self.task: asyncio.Task[Any] | None = None  # waiting for its turn
+        self.running: asyncio.Task[Any] | None = None  # indexing
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next reindex may start (at most one per interval)."""
+        return max(0.0, self.last_start + self.interval - now)
+
+    def take(self, now: float) -> Counter[str]:
+        """The posts to index now; the interval counts from here."""
+        taken, self.pending = self.pending, Counter()
+        self.last_start = now
+        return taken
+
+
+def batch_of(application: Any) -> Batch:
+    """The application's one Batch."""
+    state: BotState = application.bot_data["state"]
+    batch: Batch = application.bot_data.setdefault(
+        "channel-batch", Batch(state.footnote.settings.channel_index_seconds)
+    )
+    return batch
+
+
+async def on_channel_post(update: Update, context: Context) -> None:
+    """A new or edited post of a listed channel: save it as an article and schedule a batched reindex."""
+    message = update.channel_post or update.edited_channel_post
+    if message is None:
+        return
+    settings = state_of(context).footnote.settings
+    if not listed(message.chat, settings.channels):
+        log.debug("ignoring a post of unlisted channel %s", message.chat.id)
+        return
+    text, post = post_of(message, settings.max_upload_bytes)
+    seeds = settings.seeds_dir
+    try:
+        if len(text.split()) < settings.channel_min_words:
+            changed = update.edited_channel_post is not None and await asyncio.to_thread(
+                corpus.remove_file, seeds, post.doc_id
+            )
+        else:
+            changed = await asyncio.to_thread(save, seeds, post)
+    except (CorpusError, OSError) as exc:
+        log.warning("channel post %s not saved: %s", post.doc_id, exc)
+        return
+    if changed:
+        batch = batch_of(context.application)
+        batch.pending[label(message.chat)] += 1
+        if batch.task is None or batch.task.done():
+            batch.task = asyncio.create_task(index_batch(context.application))
+
+
+async def index_batch(application: Any) -> None:
+    """Wait out the interval and any running reindex, then index what was saved and tell the admins."""
+    state: BotState = application.bot_data["state"]
+    batch = batch_of(application)
+    await asyncio.sleep(batch.delay(time.monotonic()))
+    while state.reindexing:  # noqa: ASYNC110 - a plain flag, shared with /reindex and the feed sync
+        await asyncio.sleep(_BUSY_RETRY)
+    state.reindexing = True
+    taken = batch.take(time.monotonic())
+    batch.running, batch.task = batch.task, None  # posts saved from now on start the next batch
+    failure = None
+    try:
+        report = await asyncio.to_thread(functools.partial(state.footnote.build_index, wait=False))
+        if report.wrote:
+            state.engine = await asyncio.to_thread(state.footnote.open_engine)
+    except IndexBusyError:
+        log.info("another process holds the index; channel posts wait for the next round")
+        batch.pending.update(taken)
+        taken = Counter()
+    except Exception as exc:
+        log.exception("indexing channel posts failed")
+        failure = type(exc).__name__
+    finally:
+        state.reindexing = False
+    if batch.pending and (batch.task is None or batch.task.done()):
+        batch.task = asyncio.create_task(index_batch(application))
+    if failure:
+        await notify(application, messages.CHANNEL_INDEX_FAILED.format(reason=escape(failure)))
+    elif taken:
+        await notify(application, notice(taken))
+
+
+async def stop_batches(application: Any) -> None:
+    """At shutdown, let a running batch finish but stop waiting for the next one (its posts are saved;
+    the next reindex takes them)."""
+    batch: Batch | None = application.bot_data.get("channel-batch")
+    if batch is None:
+        return
+    if batch.task is not None:
+        batch.task.cancel()
+    for task in (batch.task, batch.running):
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def notice(taken: Counter[str]) -> str:
+    """'📣 Indexed: 3 posts from @channel.' for one batch."""
+    parts = [
+        messages.CHANNEL_POSTS.format(count=count, plural=messages.plural(count), channel=escape(name))
+        for name, count in sorted(taken.items())
+    ]
+    return messages.CHANNEL_INDEXED.format(batches=", ".join(parts))
+
+
+# -- admins' notices ---------------------------------------------------------------------------------
+
+
+def _muted_path(state: BotState) -> Path:
+    return state.footnote.settings.data_dir / "channel-notices.json"
+
+
+def muted(state: BotState) -> set[int]:
+    """Admins who turned channel messages off (kept beside the index, shared by replicas)."""
+    try:
+        data = json.loads(_muted_path(state).read_text(encoding="utf-8"))
+        return {int(admin) for admin in data.get("muted", [])}
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("channel-notices.json unreadable, nobody muted: %s", exc)
+        return set()
+
+
+def set_muted(state: BotState, admin_id: int, *, mute: bool) -> None:
+    """Mute or unmute one admin's channel messages."""
+    ids = muted(state)
+    (ids.add if mute else ids.discard)(admin_id)
+    path = _muted_path(state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps({"muted": sorted(ids)}), encoding="utf-8")
+    temporary.replace(path)
+
+
+async def notify(application: Any, text: str) -> None:
+    """One message to every admin who has not muted channel messages (private chats: no topic applies)."""
+    state: BotState = application.bot_data["state"]
+    if not state.footnote.settings.channel_notices:
+        return
+    silent = await asyncio.to_thread(muted, state)
+    for admin in state.footnote.settings.admin_ids:
+        if admin in silent:
+            continue
+        try:
+            await application.bot.send_message(admin, text, parse_mode=ParseMode.HTML)
+        except Exception:
+            log.warning("could not tell admin %s about indexed channel posts", admin, exc_info=True)
+
+
+async def on_channel_notices(update: Update, context: Context) -> None:
+    """/channelnotices on|off (admins): the message after each indexed batch of channel posts."""
+    message = update.effective_message
+    if message is None or update.effective_user is None or not await admin_gate(update, context):
+        return
+    state = state_of(context)
+    if not state.footnote.settings.channel_notices:
+        await reply(message, messages.CHANNEL_NOTICES_DISABLED)
+        return
+    choice = " ".join(context.args or []).strip().lower()
+    admin = update.effective_user.id
+    if choice not in {"on", "off"}:
+        now = "off" if admin in await asyncio.to_thread(muted, state) else "on"
+        await reply(message, messages.CHANNEL_NOTICES_USAGE.format(now=now))
+        return
+    await asyncio.to_thread(functools.partial(set_muted, mute=choice == "off"), state, admin)
+    await reply(message, messages.CHANNEL_NOTICES_OFF if choice == "off" else messages.CHANNEL_NOTICES_ON)
