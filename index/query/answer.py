@@ -37,7 +37,7 @@ _SPACE = re.compile(r"\s+")
 
 @dataclass(frozen=True, slots=True)
 class AnswerParams:
-    """Knobs of answer composition (the README says how the defaults were chosen)."""
+    """Knobs of answer composition (docs/tuning.md says how the defaults were chosen)."""
 
     abstain_threshold: float = 0.30
     abstain_lexical_weight: float = 0.25
