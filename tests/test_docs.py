@@ -245,18 +245,17 @@ def test_the_default_check_sees_a_changed_default() -> None:
     class Changed(Settings):
         top_k: int = 7
 
-    assert wrong_defaults(Changed, CONFIGURATION.read_text(encoding="utf-8")) == [
-        "FOOTNOTE_TOP_K: `5` (the code says 7)"
-    ]
+    assert "FOOTNOTE_TOP_K: `5` (the code says 7)" in wrong_defaults(
+        Changed, CONFIGURATION.read_text(encoding="utf-8")
+    )
 
 
 def test_the_settings_check_fails_on_a_missing_setting() -> None:
     class Grown(Settings):
         brand_new_knob: int = 3
 
-    assert "FOOTNOTE_BRAND_NEW_KNOB" in env_names(Grown)
-    documented = documented_settings(CONFIGURATION.read_text(encoding="utf-8"))
-    assert sorted(env_names(Grown) - documented) == ["FOOTNOTE_BRAND_NEW_KNOB"]
+    page = "\n".join(f"| `{name}` | `1` | a knob |" for name in sorted(env_names(Settings)))
+    assert sorted(env_names(Grown) - documented_settings(page)) == ["FOOTNOTE_BRAND_NEW_KNOB"]
 
 
 def _option_pattern(option: str) -> re.Pattern[str]:
@@ -306,9 +305,17 @@ def test_the_cli_page_shows_the_help_footnote_prints(monkeypatch: pytest.MonkeyP
 
 
 def test_the_cli_check_fails_on_a_missing_option() -> None:
+    text = CLI.read_text(encoding="utf-8")
+    before = undocumented_cli(build_parser(), text)
     parser = build_parser()
     parser.add_argument("--brand-new-flag", action="store_true")
-    assert undocumented_cli(parser, CLI.read_text(encoding="utf-8")) == ["footnote --brand-new-flag"]
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands.choices["stats"].add_argument("--brand-new-option")
+    after = undocumented_cli(parser, text)
+    assert sorted(set(after) - set(before)) == [
+        "footnote --brand-new-flag",
+        "footnote stats --brand-new-option",
+    ]
 
 
 def readme_diagram() -> str:
