@@ -111,7 +111,7 @@ def file_url(api_url: str) -> str:
 def check_settings(settings: Settings) -> None:
     """Refuse, before any network call, settings the bot must not run with."""
     if settings.bot_token is None:
-        raise SettingsError("FOOTNOTE_BOT_TOKEN is not set; see the README's 'Telegram bot' section")
+        raise SettingsError("FOOTNOTE_BOT_TOKEN is not set; see docs/bot.md")
     if settings.webhook_url and settings.webhook_secret is None:
         # Without it anyone who finds the webhook URL can post updates in an admin's name.
         raise SettingsError(

@@ -31,7 +31,7 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line, as documented in the README."""
+    """The command line, as documented in docs/cli.md."""
     parser = argparse.ArgumentParser(
         prog="footnote",
         description="Answers questions about a corpus of articles with verbatim, source-checked quotes.",

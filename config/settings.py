@@ -30,7 +30,7 @@ def _int_list(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    """Every knob Footnote has; see the README's settings table."""
+    """Every knob Footnote has; docs/configuration.md has a row for each."""
 
     model_config = SettingsConfigDict(
         env_prefix="FOOTNOTE_",

@@ -49,7 +49,7 @@ _CONTENT_ZIPF = 4.0
 
 @dataclass(frozen=True, slots=True)
 class AnswerParams:
-    """Knobs of answer composition (the README says how the defaults were chosen)."""
+    """Knobs of answer composition (docs/tuning.md says how the defaults were chosen)."""
 
     abstain_threshold: float = 0.30
     abstain_lexical_weight: float = 0.25
