@@ -91,6 +91,16 @@ def test_off_topic_questions_abstain_with_nearest_titles(seed_engine: Engine) ->
         assert answer.nearest_titles == ("“Iskander” in Belarus: never ever",)
 
 
+def test_a_name_no_article_has_is_said_of_all_articles_even_in_a_mostly_unknown_question(
+    seed_engine: Engine,
+) -> None:
+    # Most of this question's words are not in the corpus, so the name is found missing only once the
+    # nearest articles are read; it is missing from every article, and the reason says so.
+    answer = seed_engine.ask("What did Lukashenko say about the weather?")
+    assert answer.abstained and not answer.quotes
+    assert answer.reason is not None and answer.reason.text == "The articles do not mention Lukashenko."
+
+
 def test_why_did_moscow_refuse_brings_both_motivations(seed_engine: Engine) -> None:
     answer = seed_engine.ask("Why did Moscow refuse?")
     quoted = " ".join(q.text for q in answer.quotes)

@@ -302,7 +302,10 @@ class Composer:
             and ((m.group()[0].isupper() and m.start() > 0) or _rare(m.group().lower(), _CONTENT_ZIPF))
         ]
         if missing:
-            return _reason("missing_terms", tuple(dict.fromkeys(missing)))
+            terms = tuple(dict.fromkeys(missing))
+            # Said of every article when no article has them at all, not only of the nearest ones.
+            nowhere = all(self.lexical.known_share(term) == 0 for term in terms)
+            return _reason("unknown_terms" if nowhere else "missing_terms", terms)
         return _reason("no_answer", ())
 
     def row_at(self, doc_id: str, start: int) -> int | None:
