@@ -415,109 +415,77 @@ def write_generation(
     After the swap the vector store drops the vectors of articles the new generation no longer serves
     (with `full`, every vector it holds that is not this generation's)."""
     with writing(index_dir):
-        return _write_generation(
-            index_dir,
-            vector_store,
-            embedder_id,
-            dim,
-            chunking,
-            articles,
-            chunks,
-            plan,
-            units,
-            unit_vectors,
-            full=full,
-            embedder_name=embedder_name,
-            embedder_reason=embedder_reason,
-        )
-
-
-def _write_generation(
-    index_dir: Path,
-    vector_store: VectorStore,
-    embedder_id: str,
-    dim: int,
-    chunking: dict[str, int],
-    articles: list[Article],
-    chunks: list[Chunk],
-    plan: VectorPlan,
-    units: list[Unit],
-    unit_vectors: Vectors,
-    *,
-    full: bool,
-    embedder_name: str | None,
-    embedder_reason: str | None,
-) -> Path:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(index_dir)
-    previous = current_manifest(index_dir)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    name = f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
-    staging = index_dir / f".staging-{name}"
-    staging.mkdir()
-    try:
-        per_doc: dict[str, int] = {}
-        for chunk in chunks:
-            per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            embedder=embedder_id,
-            dim=dim,
-            chunking=chunking,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            documents={
-                a.doc_id: DocumentEntry(
-                    content_hash=a.content_hash,
-                    title=a.title,
-                    chunks=per_doc.get(a.doc_id, 0),
-                    lang=a.lang,
-                    words=languages.words_of(a),
-                )
-                for a in articles
-            },
-            chunk_count=len(chunks),
-            unit_count=len(units),
-            vector_store=vector_store.id,
-            files=[*BASE_FILES, *vector_store.files],
-            embedder_name=embedder_name,
-            languages={
-                k: round(v, 4)
-                for k, v in languages.LanguageMix.of((a.lang, languages.words_of(a)) for a in articles)
-                .shares()
-                .items()
-            },
-            embedder_reason=embedder_reason,
-        )
-        _write_jsonl(staging / "articles.jsonl", (asdict(a) for a in articles))
-        _write_jsonl(
-            staging / "chunks.jsonl", ({"doc_id": c.doc_id, "start": c.start, "end": c.end} for c in chunks)
-        )
-        _write_jsonl(
-            staging / "units.jsonl",
-            ({"doc_id": u.doc_id, "start": u.start, "end": u.end, "kind": u.kind} for u in units),
-        )
-        with (staging / "units.npy").open("wb") as handle:
-            np.save(handle, np.ascontiguousarray(unit_vectors, dtype=np.float32).reshape(len(units), dim))
-        vector_store.write(index_dir, staging, plan)
-        # The manifest goes last: a generation without one is never valid.
-        (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
-        _fsync_tree(staging)
-        final = index_dir / name
-        staging.rename(final)
-        _replace_pointer(index_dir, name)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _prune(index_dir, keep=name)
-    same_store = previous is not None and previous.vector_store == vector_store.id
-    candidates = previous.live_doc_keys() if previous is not None and same_store else set()
-    try:
-        vector_store.retire(index_dir, manifest.live_doc_keys(), candidates, sweep=full)
-    except FootnoteError as exc:
-        # The new generation serves already and never returns a retired chunk (its keys are unknown to
-        # it); the next build's `recover` finishes the clean-up.
-        log.warning("the new index is live, but old vectors could not be removed yet: %s", exc)
-    return final
+        index_dir.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(index_dir)
+        previous = current_manifest(index_dir)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        name = f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
+        staging = index_dir / f".staging-{name}"
+        staging.mkdir()
+        try:
+            per_doc: dict[str, int] = {}
+            for chunk in chunks:
+                per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
+            manifest = Manifest(
+                format_version=FORMAT_VERSION,
+                embedder=embedder_id,
+                dim=dim,
+                chunking=chunking,
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                documents={
+                    a.doc_id: DocumentEntry(
+                        content_hash=a.content_hash,
+                        title=a.title,
+                        chunks=per_doc.get(a.doc_id, 0),
+                        lang=a.lang,
+                        words=languages.words_of(a),
+                    )
+                    for a in articles
+                },
+                chunk_count=len(chunks),
+                unit_count=len(units),
+                vector_store=vector_store.id,
+                files=[*BASE_FILES, *vector_store.files],
+                embedder_name=embedder_name,
+                languages={
+                    k: round(v, 4)
+                    for k, v in languages.LanguageMix.of((a.lang, languages.words_of(a)) for a in articles)
+                    .shares()
+                    .items()
+                },
+                embedder_reason=embedder_reason,
+            )
+            _write_jsonl(staging / "articles.jsonl", (asdict(a) for a in articles))
+            _write_jsonl(
+                staging / "chunks.jsonl",
+                ({"doc_id": c.doc_id, "start": c.start, "end": c.end} for c in chunks),
+            )
+            _write_jsonl(
+                staging / "units.jsonl",
+                ({"doc_id": u.doc_id, "start": u.start, "end": u.end, "kind": u.kind} for u in units),
+            )
+            with (staging / "units.npy").open("wb") as handle:
+                np.save(handle, np.ascontiguousarray(unit_vectors, dtype=np.float32).reshape(len(units), dim))
+            vector_store.write(index_dir, staging, plan)
+            # The manifest goes last: a generation without one is never valid.
+            (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+            _fsync_tree(staging)
+            final = index_dir / name
+            staging.rename(final)
+            _replace_pointer(index_dir, name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _prune(index_dir, keep=name)
+        same_store = previous is not None and previous.vector_store == vector_store.id
+        candidates = previous.live_doc_keys() if previous is not None and same_store else set()
+        try:
+            vector_store.retire(index_dir, manifest.live_doc_keys(), candidates, sweep=full)
+        except FootnoteError as exc:
+            # The new generation serves already and never returns a retired chunk (its keys are unknown to
+            # it); the next build's `recover` finishes the clean-up.
+            log.warning("the new index is live, but old vectors could not be removed yet: %s", exc)
+        return final
 
 
 def recover(index_dir: Path, vector_store: VectorStore) -> None:
