@@ -41,6 +41,9 @@ class Texts:
     reason_unknown_terms: str
     reason_missing_terms: str
     reason_no_answer: str
+    reason_missing_slot: str
+    slot_number: str
+    slot_person: str
     reason_off_topic: str
     terms_or: str
     foreign_script: str
@@ -108,6 +111,9 @@ EN = Texts(
     reason_no_answer=(
         "The nearest articles are on this subject, but no sentence in them answers the question."
     ),
+    reason_missing_slot="The nearest articles do not give the {what} asked for.",
+    slot_number="number",
+    slot_person="name",
     reason_off_topic="No article is close to this question.",
     terms_or=" or ",
     foreign_script=(
@@ -173,6 +179,9 @@ RU = Texts(
     reason_unknown_terms="В статьях нет упоминаний: {terms}.",
     reason_missing_terms="В ближайших статьях нет упоминаний: {terms}.",
     reason_no_answer="Ближайшие статьи на эту тему, но ни одно предложение в них не отвечает на вопрос.",
+    reason_missing_slot="В ближайших статьях нет {what}, о котором спрошено.",
+    slot_number="числа",
+    slot_person="имени",
     reason_off_topic="Ни одна статья не близка к этому вопросу.",
     terms_or=" или ",
     foreign_script=(
@@ -225,6 +234,9 @@ def reason(texts: Texts, kind: str, terms: tuple[str, ...]) -> str | None:
         return texts.reason_unknown_terms.format(terms=listed)
     if kind == "missing_terms" and terms:
         return texts.reason_missing_terms.format(terms=listed)
+    if kind == "missing_slot" and terms in (("number",), ("person",)):
+        what = texts.slot_number if terms[0] == "number" else texts.slot_person
+        return texts.reason_missing_slot.format(what=what)
     if kind == "no_answer":
         return texts.reason_no_answer
     if kind == "off_topic":

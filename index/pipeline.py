@@ -96,6 +96,7 @@ class Footnote:
                 crosslingual_gap=embedder.crosslingual_gap,
                 max_quotes=s.max_quotes,
                 answer_threshold=embedder.answer_threshold,
+                slot_threshold=embedder.slot_threshold,
             ),
             max_question_chars=s.max_question_chars,
         )

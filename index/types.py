@@ -96,7 +96,9 @@ class Note(StrEnum):
     FOREIGN_SCRIPT = "foreign_script"  # an English-only model was asked in another script
 
 
-ReasonKind = Literal["unknown_terms", "missing_terms", "no_answer", "off_topic", "foreign_script"]
+ReasonKind = Literal[
+    "unknown_terms", "missing_terms", "missing_slot", "no_answer", "off_topic", "foreign_script"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +106,10 @@ class Reason:
     """Why Footnote abstained: a kind, the question's words it is about, and the English sentence.
 
     `unknown_terms`: no article contains these words of the question; `missing_terms`: the nearest
-    articles are on the subject but never mention these; `no_answer`: on the subject, but no sentence
-    answers; `off_topic`: no article is near the question; `foreign_script`: the model cannot read it.
+    articles are on the subject but never mention these; `missing_slot`: the question asks for a number
+    or a name (`terms`: "number" or "person") that no good enough sentence states;
+    `no_answer`: on the subject, but no sentence answers; `off_topic`: no article is near the
+    question; `foreign_script`: the model cannot read it.
     """
 
     kind: ReasonKind

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.build.chunking import ChunkingParams
@@ -138,3 +139,51 @@ def test_every_quote_is_explained_by_the_models_features(engine: Engine) -> None
 
 def test_an_answered_question_has_no_reason(engine: Engine) -> None:
     assert engine.ask("When do farmers pick ripe apples?").reason is None
+
+
+def slot_engine(write_article: Callable[..., Path], tmp_path: Path, *texts: str) -> Engine:
+    """Articles on one subject, the slot check switched on (any sentence stating the slot will do)."""
+    for n, text in enumerate(texts):
+        write_article(f"a{n}.md", text)
+    build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), ChunkingParams(), FaissStore())
+    params = EngineParams(answer=AnswerParams(abstain_threshold=0.1, slot_threshold=-1000.0))
+    return Engine.open(tmp_path / "index", HashingEmbedder(), ChunkingParams(), params, FaissStore())
+
+
+HARVEST = (
+    "Farmers pick ripe apples in the valley orchards every autumn. The harvest keeps whole villages busy."
+)
+
+
+def test_a_question_asking_for_a_number_no_sentence_states_abstains_and_says_so(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    engine = slot_engine(write_article, tmp_path, HARVEST)
+    answer = engine.ask("How many farmers pick ripe apples in the valley orchards?")
+    assert answer.abstained and answer.reason is not None and answer.nearest_titles
+    assert (answer.reason.kind, answer.reason.terms) == ("missing_slot", ("number",))
+    assert answer.reason.text == "The nearest articles do not give the number asked for."
+    assert not engine.ask("Why do farmers pick ripe apples in the valley orchards?").abstained, "no slot"
+
+
+def test_a_sentence_stating_the_number_asked_for_answers(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    engine = slot_engine(
+        write_article, tmp_path, HARVEST, "Each farmer in the valley fills 40 crates of ripe apples a day."
+    )
+    answer = engine.ask("How many crates of ripe apples does each farmer in the valley fill?")
+    assert not answer.abstained and any("40 crates" in q.text for q in answer.quotes)
+
+
+def test_a_stating_sentence_scoring_below_the_slot_threshold_does_not_answer(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    engine = slot_engine(
+        write_article, tmp_path, "Each farmer in the valley fills 40 crates of ripe apples a day."
+    )
+    composer = engine.composer
+    rows = range(len(engine.stored.units))
+    composer.params = dataclasses.replace(composer.params, slot_threshold=0.0)
+    assert composer._unfilled_slot("How many crates?", {r: (-0.5, np.zeros(1)) for r in rows}) == "number"
+    assert composer._unfilled_slot("How many crates?", {r: (0.5, np.zeros(1)) for r in rows}) is None

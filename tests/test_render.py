@@ -277,3 +277,20 @@ def test_text_fragments_point_at_the_quote() -> None:
     dated = Quote(1, "d.md", "T", "https://ex.org/a", 0, 8, "A quote.", 0.5, "2024-05-20")
     [text] = render.render_answer(answer_of(dated), "abcd1234").texts
     assert "<i>(2024-05-20)</i>" in text, "readers see how current each source is"
+
+
+def test_a_missing_number_or_name_is_said_in_the_readers_language() -> None:
+    for terms, english, russian in [
+        (("number",), "do not give the number asked for", "нет числа, о котором спрошено"),
+        (("person",), "do not give the name asked for", "нет имени, о котором спрошено"),
+    ]:
+        answer = Answer(
+            question="q",
+            abstained=True,
+            text="x",
+            quotes=(),
+            passages=(),
+            reason=Reason("missing_slot", terms, ""),
+        )
+        assert english in render.render_answer(answer, "abcd1234").texts[0]
+        assert russian in render.render_answer(answer, "abcd1234", RU).texts[0]

@@ -71,6 +71,12 @@ class Embedder(Protocol):
         model (-inf: not calibrated, abstain on passage relevance alone; docs/answers.md)."""
         ...
 
+    @property
+    def slot_threshold(self) -> float:
+        """The reader log-odds that the best sentence stating what a "how many / when / who" question
+        asks for must reach (-inf: not calibrated, the check is off; docs/answers.md)."""
+        ...
+
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         """Embed article text (chunks, sentences)."""
         ...
@@ -119,6 +125,10 @@ class MiniLMEmbedder:
     @property
     def answer_threshold(self) -> float:
         return -3.5
+
+    @property
+    def slot_threshold(self) -> float:
+        return -2.5
 
     def model(self) -> SentenceTransformer:
         """Load the model once (thread-safe); nothing touches the network."""
@@ -200,6 +210,10 @@ class HashingEmbedder:
     def answer_threshold(self) -> float:
         return -math.inf
 
+    @property
+    def slot_threshold(self) -> float:
+        return -math.inf
+
     def _one(self, text: str) -> Vectors:
         vector = np.zeros(self._dim, dtype=np.float32)
         words = [w.lower() for w in _TOKEN.findall(text)]
@@ -258,6 +272,10 @@ class E5Embedder:
 
     @property
     def answer_threshold(self) -> float:
+        return -math.inf
+
+    @property
+    def slot_threshold(self) -> float:
         return -math.inf
 
     def model(self) -> Any:

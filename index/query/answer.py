@@ -31,7 +31,7 @@ import numpy as np
 from index.build.chunking import word_count
 from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
-from index.query.reader import Matrix, Reader, ReaderWeights
+from index.query.reader import Matrix, Reader, ReaderWeights, fills_slot, slot_kinds
 from index.query.retrieval import Retrieval
 from index.storage.store import StoredIndex
 from index.types import Answer, Article, Explanation, Passage, Quote, Reason, Unit, Vectors
@@ -45,6 +45,7 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # A word of the question that the nearest articles lack explains an abstention only when it names
 # something (a name, or a word rarer than everyday words like "brief" or "actually").
 _CONTENT_ZIPF = 4.0
+_SLOT_NOUN = {"number": "number", "person": "name"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class AnswerParams:
     max_words: int = 220
     crosslingual_gap: float = 0.0
     answer_threshold: float = -math.inf
+    slot_threshold: float = -math.inf
     rare_zipf: float = 1.5
 
 
@@ -140,6 +142,9 @@ class Composer:
         chosen = self._select(scored, -np.inf if search else self.params.answer_threshold)
         if not chosen:
             return self._abstain(query, retrieval, self._no_answer(query, relevant), clock)
+        unfilled = None if search else self._unfilled_slot(question, scored)
+        if unfilled:
+            return self._abstain(query, retrieval, _reason("missing_slot", (unfilled,)), clock)
         doc_rank = {p.doc_id: p.rank for p in reversed(retrieval.passages)}
         chosen.sort(key=lambda row: (doc_rank[self.stored.units[row].doc_id], self.stored.units[row].start))
 
@@ -212,6 +217,29 @@ class Composer:
             self.weights.names if self.model_features_only else None,
         )
         return rows, features
+
+    def _unfilled_slot(self, question: str, scored: dict[int, tuple[float, Matrix]]) -> str | None:
+        """The kind of answer asked for (a number, a name) that no sentence good enough states.
+
+        A question asking "how many" is answered by a sentence holding a number the question does not
+        already hold; when the best such sentence scores below `slot_threshold` (or there is none),
+        the nearest articles talk about the subject without giving what was asked.
+        """
+        if self.params.slot_threshold == -math.inf:
+            return None
+        for kind in slot_kinds(question):
+            best = max(
+                (
+                    logit
+                    for row, (logit, _) in scored.items()
+                    if self._quotable(self.stored.units[row])
+                    and fills_slot(kind, self.stored.units[row].text, question)
+                ),
+                default=-math.inf,
+            )
+            if best < self.params.slot_threshold:
+                return kind
+        return None
 
     def relevant(self, query: Question, retrieval: Retrieval) -> list[Passage]:
         """The best passages that reach the abstention threshold (none: the question is off-topic)."""
@@ -407,6 +435,7 @@ def _reason(kind: str, terms: tuple[str, ...]) -> Reason:
     text = {
         "unknown_terms": f"The articles do not mention {listed}.",
         "missing_terms": f"The nearest articles do not mention {listed}.",
+        "missing_slot": f"The nearest articles do not give the {_SLOT_NOUN.get(listed, listed)} asked for.",
         "no_answer": (
             "The nearest articles are on this subject, but no sentence in them answers the question."
         ),

@@ -86,6 +86,16 @@ _CUES: dict[str, re.Pattern[str]] = {
 }
 
 
+_SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("number", _QUESTION_TYPES[0][1]),
+    ("person", re.compile(r"^\W*(and |but |so )?(who|whom|whose)\b|\bnames?\b", re.I)),
+)
+_SLOT_PATTERNS: dict[str, re.Pattern[str]] = {
+    "number": re.compile(rf"\d(?:[\d,.]*\d)?|\b({_NUMBER_WORDS})\b", re.I),
+    "person": re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ReaderWeights:
     """A logistic regression over some of `FEATURES` (`names`): mean and scale standardise, then weights
@@ -146,6 +156,21 @@ def question_types(question: str) -> tuple[str, ...]:
 def has_cue(kind: str, text: str) -> bool:
     """Whether a sentence holds the kind of answer (a number, a date...)."""
     return bool(_CUES[kind].search(text))
+
+
+def slot_kinds(question: str) -> tuple[str, ...]:
+    """The kinds of answer that a sentence must *state* to answer the question: a number ("how
+    many...?"), a name ("who...?", "what is the name of...?"). Asked by the question itself, not by a
+    clause inside it ("the fighters who..."). Dates, reasons and places are left out: their answers are
+    worded too many ways ("after the Test", "soon") to check by pattern."""
+    return tuple(kind for kind, pattern in _SLOT_QUESTIONS if pattern.search(question))
+
+
+def fills_slot(kind: str, text: str, question: str) -> bool:
+    """Whether a sentence holds a `kind` (a number, a date, a two-word name) that the question itself
+    does not already contain: an answer adds what was asked for, a restatement does not."""
+    asked = question.lower()
+    return any(m.group().lower() not in asked for m in _SLOT_PATTERNS[kind].finditer(text))
 
 
 class Reader:

@@ -1,0 +1,33 @@
+"""The reader's slot check: what a question asks a sentence to state, and what states it."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.query.reader import fills_slot, slot_kinds
+
+
+@pytest.mark.parametrize(
+    ("question", "kinds"),
+    [
+        ("How many detainees were charged?", ("number",)),
+        ("Who leads the inquiry?", ("person",)),
+        ("What was the name of the midwife?", ("person",)),
+        ("How did the fighters who were wounded get their injuries?", ()),  # "who" opens a clause
+        ("When did the talks start?", ()),  # dates are worded too many ways to check
+        ("Why did Moscow refuse?", ()),
+    ],
+)
+def test_slot_kinds_are_what_the_question_itself_asks_for(question: str, kinds: tuple[str, ...]) -> None:
+    assert slot_kinds(question) == kinds
+
+
+def test_a_slot_is_filled_only_by_something_the_question_does_not_already_hold() -> None:
+    assert fills_slot("number", "About 4,000 workers have been paid.", "How many workers were paid?")
+    assert not fills_slot(
+        "number", "About 4,000 workers have been paid.", "How many of the 4,000 workers left?"
+    )
+    assert fills_slot("number", "Seven others remain barricaded.", "How many fighters remain?")
+    assert fills_slot("person", "The inquiry is led by Tony Sherbon.", "Who leads the inquiry?")
+    assert not fills_slot("person", "Tony Sherbon spoke.", "What did Tony Sherbon say?")
+    assert not fills_slot("person", "the inquiry continues.", "Who leads the inquiry?")
