@@ -230,7 +230,7 @@ def reader_section(
         "",
         "### The reader: answer recall, quote precision, abstention (minilm hybrid)",
         "",
-        "Questions written by reading the articles (`eval/news`: 44 Lee articles asked against all 300; "
+        "Questions written by reading the articles (`eval/news`: 56 Lee articles asked against all 300; "
         "`eval/seed`: the seed article, held out, all test). *abstained* is the share of near-topic or "
         "off-topic questions abstained on, and for answerable sets the share wrongly abstained on; quote "
         "precision = quotes that hold a gold sentence or sit directly next to one. The reader was trained and "

@@ -1,6 +1,6 @@
 """The reader with the real MiniLM on the held-out (test) questions: floors it meets with some margin.
 
-A small corpus keeps this fast: the 44 evaluated news articles plus 8 distractors (`eval/news/articles`),
+A small corpus keeps this fast: the 56 evaluated news articles plus 7 distractors (`eval/news/articles`),
 and the seed article. The floors sit below what the reader measures here (docs/answers.md), so they fail
 when quote choice or abstention regresses, not on noise.
 """
