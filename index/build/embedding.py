@@ -8,6 +8,10 @@
   than the articles.
 - `hashing`: a deterministic bag-of-words projection with no model, for plumbing tests and smoke runs;
   it knows no synonyms, so never judge quality by it.
+
+A build embeds chunks and, in the same pass, the quotable units inside them (`embed_with_units`): MiniLM
+pools a unit's vector from the chunk's token embeddings, so the units cost no forward pass of their own;
+e5's engine gives no token embeddings, so it encodes every unit on its own (docs/answers.md).
 """
 
 from __future__ import annotations
@@ -19,16 +23,40 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from index.errors import ModelError
 from index.types import Vectors
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+UnitVectors = Literal["pooled", "encoded"]
+"""How an embedder makes a unit's vector: pooled from its chunk's token embeddings, or encoded alone."""
+
+Span = tuple[int, int, int]
+"""(row of the passage in the texts given, start, end): a unit's character span inside that passage."""
+
+
+@dataclass(frozen=True, slots=True)
+class PassageVectors:
+    """Passage vectors and, from the same pass, span vectors; a span that could not be pooled (it is not
+    wholly inside the passage's tokens) has a zero row and `pooled` False, and must be encoded alone."""
+
+    passages: Vectors
+    spans: Vectors
+    pooled: npt.NDArray[np.bool_]
+
+    @classmethod
+    def unpooled(cls, passages: Vectors, spans: int) -> PassageVectors:
+        """Passage vectors with no span pooled."""
+        dim = passages.shape[1]
+        return cls(passages, np.zeros((spans, dim), dtype=np.float32), np.zeros(spans, dtype=bool))
 
 
 class Embedder(Protocol):
@@ -77,8 +105,17 @@ class Embedder(Protocol):
         asks for must reach (-inf: not calibrated, the check is off; docs/answers.md)."""
         ...
 
+    @property
+    def unit_vectors(self) -> UnitVectors:
+        """How `embed_with_units` makes unit vectors; an index records it, and a change rebuilds it."""
+        ...
+
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         """Embed article text (chunks, sentences)."""
+        ...
+
+    def embed_with_units(self, texts: Sequence[str], spans: Sequence[Span]) -> PassageVectors:
+        """Embed passages (as `embed_passages` does) and, from the same pass, the spans inside them."""
         ...
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
@@ -130,6 +167,10 @@ class MiniLMEmbedder:
     def slot_threshold(self) -> float:
         return -2.5
 
+    @property
+    def unit_vectors(self) -> UnitVectors:
+        return "pooled"
+
     def model(self) -> SentenceTransformer:
         """Load the model once (thread-safe); nothing touches the network."""
         with self._lock:
@@ -169,8 +210,60 @@ class MiniLMEmbedder:
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         return self._encode(texts)
 
+    def embed_with_units(self, texts: Sequence[str], spans: Sequence[Span]) -> PassageVectors:
+        """One forward pass: each passage's vector is the model's own (mean pooling, normalised) and each
+        span's the normalised mean of the token embeddings inside its character span."""
+        if not texts:
+            return PassageVectors.unpooled(np.zeros((0, self.dim), dtype=np.float32), len(spans))
+        import torch
+
+        model = self.model()
+        outputs: list[dict[str, Any]] = cast(
+            "list[dict[str, Any]]",
+            model.encode(list(texts), batch_size=self.batch_size, output_value=None, show_progress_bar=False),
+        )
+        passages = torch.nn.functional.normalize(
+            torch.stack([o["sentence_embedding"] for o in outputs]), p=2, dim=1
+        )
+        result = PassageVectors.unpooled(np.ascontiguousarray(passages.numpy(), dtype=np.float32), len(spans))
+        by_row: dict[int, list[int]] = {}
+        for number, (row, _, _) in enumerate(spans):
+            by_row.setdefault(row, []).append(number)
+        for row, numbers in by_row.items():
+            tokens = _token_spans(model, texts[row], outputs[row])
+            if tokens is None:
+                continue
+            vectors, starts, ends = tokens
+            for number in numbers:
+                _, start, end = spans[number]
+                inside = (ends > starts) & (starts >= start) & (ends <= end)
+                if end <= ends.max(initial=0) and inside.any():
+                    mean = vectors[inside].mean(axis=0)
+                    norm = float(np.linalg.norm(mean))
+                    if norm > 0:
+                        result.spans[number] = mean / norm
+                        result.pooled[number] = True
+        return result
+
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return self._encode(texts)
+
+
+def _token_spans(
+    model: SentenceTransformer, text: str, output: dict[str, Any]
+) -> tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """A passage's token embeddings with each token's character span, or None when the tokenizer's
+    offsets do not line up with the tokens the model saw."""
+    encoded = model.tokenizer(
+        text, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
+    )
+    length = int(output["attention_mask"].sum())
+    ids = [int(i) for i in output["input_ids"][:length]]
+    if list(encoded["input_ids"]) != ids:
+        return None
+    offsets = np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+    vectors = np.asarray(output["token_embeddings"][:length].float().numpy(), dtype=np.float32)
+    return vectors, offsets[:, 0], offsets[:, 1]
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -214,6 +307,10 @@ class HashingEmbedder:
     def slot_threshold(self) -> float:
         return -math.inf
 
+    @property
+    def unit_vectors(self) -> UnitVectors:
+        return "pooled"
+
     def _one(self, text: str) -> Vectors:
         vector = np.zeros(self._dim, dtype=np.float32)
         words = [w.lower() for w in _TOKEN.findall(text)]
@@ -226,6 +323,16 @@ class HashingEmbedder:
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self._dim), np.float32)
+
+    def embed_with_units(self, texts: Sequence[str], spans: Sequence[Span]) -> PassageVectors:
+        """Passages through `embed_passages`; a span's vector is that of its own words (the same as
+        embedding it alone), pooled without another `embed_passages` call."""
+        result = PassageVectors.unpooled(self.embed_passages(texts), len(spans))
+        for number, (row, start, end) in enumerate(spans):
+            if 0 <= start < end <= len(texts[row]):
+                result.spans[number] = self._one(texts[row][start:end])
+                result.pooled[number] = True
+        return result
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return self.embed_passages(texts)
@@ -278,6 +385,10 @@ class E5Embedder:
     def slot_threshold(self) -> float:
         return -math.inf
 
+    @property
+    def unit_vectors(self) -> UnitVectors:
+        return "encoded"
+
     def model(self) -> Any:
         """Load the model once (thread-safe)."""
         with self._lock:
@@ -291,6 +402,10 @@ class E5Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _unit_rows(self.model().passage(list(texts)))
+
+    def embed_with_units(self, texts: Sequence[str], spans: Sequence[Span]) -> PassageVectors:
+        """Passages only: the engine gives no token embeddings, so every span is encoded alone."""
+        return PassageVectors.unpooled(self.embed_passages(texts), len(spans))
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         if not texts:

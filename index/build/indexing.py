@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from index import languages
 from index.build import chunking
-from index.build.embedding import Embedder
+from index.build.embedding import Embedder, Span
 from index.errors import CorpusError, FootnoteError, IndexCorruptError, IndexMismatchError
 from index.languages import LanguageMix
 from index.sources import corpus
@@ -107,7 +108,11 @@ def build(
             raise ValueError("build needs an embedder or a way to choose one")
         embedder = choice.embedder
         previous, reason = _previous(
-            index_dir, embedder.id, chunking.chunking_record(params), vector_store, full=full
+            index_dir,
+            (embedder.id, embedder.unit_vectors),
+            chunking.chunking_record(params),
+            vector_store,
+            full=full,
         )
         if choice.auto and built is not None and built.embedder != embedder.id and not full:
             reason = f"the corpus's languages call for another embedder ({choice.reason})"
@@ -175,6 +180,7 @@ def build(
             full=full,
             embedder_name=choice.name,
             embedder_reason=choice.reason,
+            unit_method=embedder.unit_vectors,
         )
         return IndexReport(
             added=added,
@@ -241,13 +247,14 @@ def _language_mix(
 
 def _previous(
     index_dir: Path,
-    embedder_id: str,
+    embedder: tuple[str, str],
     chunking_params: dict[str, int],
     vector_store: VectorStore,
     *,
     full: bool,
 ) -> tuple[store.StoredIndex | None, str | None]:
-    """The generation to build on, or None with the reason a full build is needed."""
+    """The generation to build on, or None with the reason a full build is needed; `embedder` is the
+    embedder's id and how it makes unit vectors."""
     if full:
         return None, "--full was asked for"
     try:
@@ -255,7 +262,7 @@ def _previous(
         if generation is None:
             return None, None
         manifest = store.read_manifest(generation)
-        reason = store.mismatch_reason(manifest, embedder_id, chunking_params, vector_store.id)
+        reason = store.mismatch_reason(manifest, embedder[0], chunking_params, vector_store.id, embedder[1])
         if reason:
             return None, f"the index was built with {reason}"
         return store.load_generation(generation, vector_store), None
@@ -345,23 +352,60 @@ def _reuse(previous: store.StoredIndex, doc_ids: Sequence[str]) -> _Pieces:
 def _embed_new(
     articles: list[Article], embedder: Embedder, params: chunking.ChunkingParams, progress: Progress | None
 ) -> _Pieces:
-    """Chunk the new articles, then embed all their chunks and units in large batches."""
+    """Chunk the new articles, then embed their chunks in large batches with each unit pooled in the same
+    pass from the first chunk that holds it; a unit that cannot be pooled is encoded on its own."""
     pieces = _Pieces(articles=list(articles))
     for article in articles:
         units, chunks = chunking.split(article, params)
         pieces.chunks += chunks
         pieces.units += units
-    texts = [c.text for c in pieces.chunks] + [u.text for u in pieces.units]
-    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    for begin in range(0, len(texts), _EMBED_BATCH):
-        batch = texts[begin : begin + _EMBED_BATCH]
-        vectors[begin : begin + len(batch)] = embedder.embed_passages(batch)
+    home = _home_chunks(pieces.chunks, pieces.units)
+    chunk_vectors = np.zeros((len(pieces.chunks), embedder.dim), dtype=np.float32)
+    unit_vectors = np.zeros((len(pieces.units), embedder.dim), dtype=np.float32)
+    pooled = np.zeros(len(pieces.units), dtype=bool)
+    pooling = embedder.unit_vectors == "pooled"
+    alone = len(pieces.units) if not pooling else int(np.count_nonzero(home < 0))
+    for begin in range(0, len(pieces.chunks), _EMBED_BATCH):
+        end = min(begin + _EMBED_BATCH, len(pieces.chunks))
+        rows = np.flatnonzero((home >= begin) & (home < end)) if pooling else np.zeros(0, dtype=np.intp)
+        spans = [_span_in(pieces.chunks, home[r] - begin, pieces.units[r], begin) for r in rows]
+        out = embedder.embed_with_units([c.text for c in pieces.chunks[begin:end]], spans)
+        chunk_vectors[begin:end] = out.passages
+        unit_vectors[rows[out.pooled]] = out.spans[out.pooled]
+        pooled[rows[out.pooled]] = True
+        alone += int(np.count_nonzero(~out.pooled))
         if progress:
-            progress(begin + len(batch), len(texts))
+            progress(end, len(pieces.chunks) + alone)
+    rest = np.flatnonzero(~pooled)
+    for begin in range(0, len(rest), _EMBED_BATCH):
+        batch = rest[begin : begin + _EMBED_BATCH]
+        unit_vectors[batch] = embedder.embed_passages([pieces.units[r].text for r in batch])
+        if progress:
+            progress(len(pieces.chunks) + begin + len(batch), len(pieces.chunks) + len(rest))
     pieces.origins = [-1 - i for i in range(len(pieces.chunks))]
-    pieces.fresh_vectors = vectors[: len(pieces.chunks)]
-    pieces.unit_vectors = [vectors[len(pieces.chunks) :]]
+    pieces.fresh_vectors = chunk_vectors
+    pieces.unit_vectors = [unit_vectors]
     return pieces
+
+
+def _home_chunks(chunks: Sequence[Chunk], units: Sequence[Unit]) -> npt.NDArray[np.intp]:
+    """For each unit, the first chunk of its article that wholly holds it (-1: none does)."""
+    by_doc: dict[str, list[int]] = {}
+    for number, chunk in enumerate(chunks):
+        by_doc.setdefault(chunk.doc_id, []).append(number)
+    home = np.full(len(units), -1, dtype=np.intp)
+    for row, unit in enumerate(units):
+        for number in by_doc.get(unit.doc_id, ()):
+            if chunks[number].start <= unit.start and unit.end <= chunks[number].end:
+                home[row] = number
+                break
+    return home
+
+
+def _span_in(chunks: Sequence[Chunk], row: int, unit: Unit, first: int) -> Span:
+    """The unit's span inside the text of chunk `first + row`, as row `row` of a batch from `first`."""
+    chunk = chunks[first + row]
+    return (int(row), unit.start - chunk.start, unit.end - chunk.start)
 
 
 __all__ = ["Chooser", "EmbedderChoice", "FootnoteError", "IndexReport", "Progress", "build"]

@@ -94,6 +94,9 @@ class Manifest(BaseModel):
     embedder_name: str | None = None
     languages: dict[str, float] = {}
     embedder_reason: str | None = None
+    # How the unit vectors were made: "pooled" from their chunks' token embeddings or "encoded" alone
+    # (absent from manifests written before pooling: those encoded every unit alone).
+    unit_vectors: str = "encoded"
 
     def live_doc_keys(self) -> set[int]:
         """The doc keys (see index/storage/vectors.py) of the articles this generation serves."""
@@ -173,11 +176,19 @@ def check_compatible(manifest: Manifest, embedder_id: str, chunking: dict[str, i
 
 
 def mismatch_reason(
-    manifest: Manifest, embedder_id: str, chunking: dict[str, int], store_id: str
+    manifest: Manifest,
+    embedder_id: str,
+    chunking: dict[str, int],
+    store_id: str,
+    unit_vectors: str | None = None,
 ) -> str | None:
-    """Why an index cannot be reused with these settings, or None when it can."""
+    """Why an index cannot be reused with these settings, or None when it can. `unit_vectors` (how the
+    embedder makes unit vectors) is checked only when given: a build rebuilds an index whose unit vectors
+    were made another way, but such an index still serves questions."""
     if manifest.embedder != embedder_id:
         return f"embedder {manifest.embedder!r}, not {embedder_id!r}"
+    if unit_vectors is not None and manifest.unit_vectors != unit_vectors:
+        return f"unit vectors {manifest.unit_vectors}, not {unit_vectors}"
     if manifest.vector_store != store_id:
         return f"vector store {manifest.vector_store!r}, not {store_id!r}"
     if manifest.chunking != chunking:
@@ -409,11 +420,13 @@ def write_generation(
     full: bool = False,
     embedder_name: str | None = None,
     embedder_reason: str | None = None,
+    unit_method: str = "encoded",
 ) -> Path:
     """Write a complete new generation beside the current one and make it current. Caller holds the lock.
 
     After the swap the vector store drops the vectors of articles the new generation no longer serves
-    (with `full`, every vector it holds that is not this generation's)."""
+    (with `full`, every vector it holds that is not this generation's). `unit_method` says how the unit
+    vectors were made ("pooled" or "encoded"; see index/build/embedding.py)."""
     with writing(index_dir):
         index_dir.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(index_dir)
@@ -454,6 +467,7 @@ def write_generation(
                     .items()
                 },
                 embedder_reason=embedder_reason,
+                unit_vectors=unit_method,
             )
             _write_jsonl(staging / "articles.jsonl", (asdict(a) for a in articles))
             _write_jsonl(
