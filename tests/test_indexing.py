@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from index.build.chunking import ChunkingParams
-from index.build.embedding import HashingEmbedder
+from index.build.embedding import HashingEmbedder, PassageVectors, Span, UnitVectors
 from index.build.indexing import build
 from index.errors import (
     IndexBusyError,
@@ -82,7 +82,7 @@ def test_incremental_add_change_remove(
     assert report.changed == ("alpha.txt",)
     assert report.removed == ("beta.md",)
     assert report.unchanged == ()
-    assert counter.embedded == 2 + 4  # two chunks and four sentences, nothing else re-embedded
+    assert counter.embedded == 2  # two chunks (their four sentences pooled), nothing else re-embedded
 
     loaded = engine(index_dir)
     assert sorted(loaded.stored.articles) == ["alpha.txt", "gamma.txt"]
@@ -183,6 +183,73 @@ def test_other_chunking_triggers_a_rebuild(seeds: Path, tmp_path: Path) -> None:
     other = ChunkingParams(target_words=50, max_words=80)
     report = build(seeds, index_dir, HashingEmbedder(), other, FaissStore())
     assert report.rebuild_reason and "chunking" in report.rebuild_reason
+
+
+class EncodingEmbedder(CountingEmbedder):
+    """Embeds every unit on its own, as e5 does (and every index built before pooling)."""
+
+    @property
+    def unit_vectors(self) -> UnitVectors:
+        return "encoded"
+
+    def embed_with_units(self, texts: Sequence[str], spans: Sequence[Span]) -> PassageVectors:
+        return PassageVectors.unpooled(self.embed_passages(texts), len(spans))
+
+
+class FirstSpanOnly(CountingEmbedder):
+    """Pools only a chunk's first unit, as if the rest lay past the model's token limit."""
+
+    def embed_with_units(self, texts: Sequence[str], spans: Sequence[Span]) -> PassageVectors:
+        out = super().embed_with_units(texts, spans)
+        out.pooled[[start > 0 for _, start, _ in spans]] = False
+        out.spans[~out.pooled] = 0.0
+        return out
+
+
+def test_units_are_pooled_in_the_chunk_pass_and_the_manifest_says_so(seeds: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    counter = CountingEmbedder()
+    build(seeds, index_dir, counter, PARAMS, FaissStore())
+    stored = store.load(index_dir, FaissStore())
+    assert counter.embedded == len(stored.chunks) == 2, "no unit is embedded on its own"
+    assert stored.manifest.unit_vectors == "pooled"
+    own = HashingEmbedder().embed_passages([u.text for u in stored.units])
+    np.testing.assert_allclose(stored.unit_vectors, own, atol=1e-6)
+
+
+def test_units_that_cannot_be_pooled_are_encoded_on_their_own(seeds: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    partial = FirstSpanOnly()
+    build(seeds, index_dir, partial, PARAMS, FaissStore())
+    stored = store.load(index_dir, FaissStore())
+    assert len(stored.units) == 4 and partial.embedded == 2 + 2, "two chunks, then the two second sentences"
+    own = HashingEmbedder().embed_passages([u.text for u in stored.units])
+    np.testing.assert_allclose(stored.unit_vectors, own, atol=1e-6)
+
+
+@pytest.mark.parametrize("old", ["encoded", "unrecorded"])
+def test_an_index_with_unit_vectors_made_another_way_serves_and_is_rebuilt(
+    seeds: Path, tmp_path: Path, old: str
+) -> None:
+    index_dir = tmp_path / "index"
+    encoding = EncodingEmbedder()
+    build(seeds, index_dir, encoding if old == "encoded" else HashingEmbedder(), PARAMS, FaissStore())
+    generation = store.serving_generation(index_dir)
+    if old == "encoded":
+        assert encoding.embedded == 2 + 4 and store.read_manifest(generation).unit_vectors == "encoded"
+    else:  # a manifest written before unit vectors were recorded
+        path = generation / "manifest.json"
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        del manifest["unit_vectors"]
+        path.write_text(json.dumps(manifest), encoding="utf-8")
+        assert store.read_manifest(generation).unit_vectors == "encoded"
+    assert engine(index_dir).ask("Are apples red and sweet?").passages, "it still serves (no mismatch error)"
+    report = build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
+    assert report.rebuild_reason and "unit vectors encoded, not pooled" in report.rebuild_reason
+    assert report.added == ("alpha.txt", "beta.md")
+    assert store.load(index_dir, FaissStore()).manifest.unit_vectors == "pooled"
+    again = build(seeds, index_dir, HashingEmbedder(), PARAMS, FaissStore())
+    assert not again.wrote and again.rebuild_reason is None
 
 
 def test_missing_index_says_what_to_run(tmp_path: Path) -> None:

@@ -6,10 +6,11 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.build.chunking import ChunkingParams
-from index.build.embedding import E5Embedder, MiniLMEmbedder
+from index.build.embedding import E5Embedder, MiniLMEmbedder, PassageVectors, Span
 from index.build.indexing import build
 from index.evaluation import contains
 from index.pipeline import Footnote
@@ -127,12 +128,20 @@ class CrashingMiniLM:
         self.id, self.dim = real.id, real.dim
         self.multilingual, self.abstain_threshold = real.multilingual, real.abstain_threshold
         self.abstain_lexical_weight = real.abstain_lexical_weight
+        self.unit_vectors = real.unit_vectors
+
+    def _count(self, texts: int) -> None:
+        if self.done + texts > self.after:
+            raise RuntimeError("killed mid-build")
+        self.done += texts
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        if self.done + len(texts) > self.after:
-            raise RuntimeError("killed mid-build")
-        self.done += len(texts)
+        self._count(len(texts))
         return self.real.embed_passages(texts)
+
+    def embed_with_units(self, texts: Sequence[str], spans: Sequence[Span]) -> PassageVectors:
+        self._count(len(texts) + len(spans))
+        return self.real.embed_with_units(texts, spans)
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return self.real.embed_queries(texts)
@@ -185,3 +194,18 @@ def _read(path: Path) -> list[dict[str, object]]:
     import json
 
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_minilm_pools_sentences_in_the_chunk_pass_and_keeps_its_chunk_vectors(minilm: MiniLMEmbedder) -> None:
+    short = "Rooftop hives produce honey. The bees fly to lime trees in June."
+    long = "Bees " + "buzz and hum all day long in the park. " * 60 + "The last sentence is cut off."
+    out = minilm.embed_with_units(
+        [short, long], [(0, 0, 28), (0, 29, len(short)), (1, 0, 44), (1, len(long) - 29, len(long))]
+    )
+    np.testing.assert_array_equal(out.passages, minilm.embed_passages([short, long]))
+    assert out.pooled.tolist() == [True, True, True, False], "a sentence past the 256 tokens is not pooled"
+    own = minilm.embed_passages([short[:28], short[29:]])
+    cosines = np.sum(out.spans[:2] * own, axis=1)
+    assert np.allclose(np.linalg.norm(out.spans[:3], axis=1), 1.0, atol=1e-5)
+    assert (cosines > 0.5).all(), "a pooled sentence vector is near the sentence's own"
+    assert float(out.spans[0] @ own[0]) > float(out.spans[0] @ own[1]), "nearer its own than the next one's"
