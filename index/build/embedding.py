@@ -165,7 +165,7 @@ class MiniLMEmbedder:
 
     @property
     def slot_threshold(self) -> float:
-        return -2.5
+        return -3.0
 
     @property
     def unit_vectors(self) -> UnitVectors:
