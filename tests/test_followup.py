@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.query.followup import away_from, combine, is_follow_up, names_nothing
+from index.query.followup import away_from, combine, is_follow_up
 
 
 @pytest.mark.parametrize(
@@ -85,21 +85,6 @@ def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> N
         io.StringIO(),
     )
     assert asked == [None, "When do farmers pick apples?", "When do farmers pick apples? and cider?"]
-
-
-@pytest.mark.parametrize(
-    ("question", "vague"),
-    [
-        ("Was anybody hurt overnight?", True),
-        ("What happened in the first case?", True),
-        ("What is the company doing tomorrow?", True),
-        ("What did Ruddock say about the fires?", False),
-        ("How many were hurt in 2001?", False),
-        ("", False),
-    ],
-)
-def test_names_nothing(question: str, vague: bool) -> None:
-    assert names_nothing(question) is vague
 
 
 def test_away_from_moves_off_the_previous_question() -> None:

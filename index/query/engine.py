@@ -15,7 +15,7 @@ from index.build.chunking import ChunkingParams, chunking_record
 from index.build.embedding import Embedder
 from index.errors import QuestionError
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
-from index.query.followup import away_from, is_follow_up, names_nothing
+from index.query.followup import away_from, is_follow_up
 from index.query.retrieval import Fusion, Mode, Retrieval, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
@@ -105,21 +105,16 @@ class Engine:
     def prepare(self, question: str, k: int, previous: str = "") -> Prepared:
         """What a question is answered from. A follow-up of `previous` is searched together with it,
         narrowed to the articles that the previous question's answer quoted (asked again here), and its
-        quotes chosen by its own vector moved away from the previous question's. A question that only
-        names nothing is a follow-up when it finds those articles by itself, else a new subject."""
-        if not previous or not (is_follow_up(question) or names_nothing(question)):
+        quotes chosen by its own vector moved away from the previous question's."""
+        if not previous or not is_follow_up(question):
             return Prepared(self.retriever.retrieve(question, k))
         prior = self.retriever.retrieve(previous, k)
         articles = tuple(dict.fromkeys(q.doc_id for q in self.composer.compose(previous, prior).quotes))
-        if not is_follow_up(question):
-            alone = self.retriever.retrieve(question, k)
-            found = self.composer.relevant(self.composer.question(question, alone), alone)
-            if not any(p.doc_id in articles for p in found):
-                return Prepared(alone)
         search = f"{previous} {question}"
         retrieval = self.retriever.retrieve(search, k)
         own = self.retriever.embed(question)
-        if articles:
+        # One or two words ("electric trains") may as well start a new subject: those are not narrowed.
+        if articles and len(question.split()) > 2:
             retrieval = self.retriever.within(retrieval, articles)
             own = away_from(own, prior.query_vector, self.params.follow_up_away)
         return Prepared(retrieval, search, own)

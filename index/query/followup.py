@@ -4,9 +4,7 @@ A short question that leans on the one before it (it opens with a connective suc
 about", points back with a pronoun, or is only a word or two, like "why?") is searched together with
 the previous question of the same reader; so is a longer one (up to `MAX_PERSONAL_WORDS` words) that
 points back with a personal pronoun ("What did he say would happen next to the suspended midwives?").
-A question that names nothing (no capitalised word after the first, no number: "Was anybody hurt
-overnight?") leans on the previous one too when it is on the corpus's subject at all (the engine checks
-that, so that "What is the boiling point of water?" still stands alone and is abstained on). A question
+A question
 that stands on its own starts afresh. The reader still sees their own words; only retrieval and quote
 selection use the combined text.
 
@@ -72,14 +70,6 @@ def combine(question: str, previous: str | None) -> str:
     if previous and is_follow_up(question):
         return f"{previous} {question}"
     return question
-
-
-def names_nothing(question: str) -> bool:
-    """Whether a question names nothing: no capitalised word after its first and no digit ("What
-    happened in the first case?"). Such a question is vague alone and probably continues a conversation."""
-    words = question.split()
-    named = any(word[:1].isupper() for word in words[1:]) or any(c.isdigit() for c in question)
-    return bool(words) and not named
 
 
 def away_from(own: Vectors, previous: Vectors, shift: float) -> Vectors:
