@@ -29,7 +29,6 @@ from index.evaluation import contains, read_questions
 from index.pipeline import Footnote
 from index.query.answer import Composer
 from index.query.engine import Engine
-from index.query.followup import combine
 from index.query.reader import FEATURES, Matrix, ReaderWeights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,10 +74,9 @@ def samples(engine: Engine, files: list[Path]) -> list[Sample]:
         for q in read_questions(path):
             if q.split != "dev" or not q.gold:
                 continue
-            search = combine(q.question, q.context)
-            retrieval = engine.retriever.retrieve(search, engine.params.top_k)
-            own = engine.retriever.embed(q.question) if search != q.question else None
-            query = composer.question(q.question, retrieval, search if own is not None else None, own)
+            prepared = engine.prepare(q.question, engine.params.top_k, q.context or "")
+            retrieval = prepared.retrieval
+            query = composer.question(q.question, retrieval, prepared.search, prepared.own)
             rows, features = composer.candidates(query, composer.relevant(query, retrieval))
             texts = [engine.stored.units[r].text for r in rows]
             labels = np.array([any(contains(t, g) or contains(g, t) for g in q.gold) for t in texts], float)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from index.query.followup import combine, is_follow_up
+from index.query.followup import away_from, combine, is_follow_up
 
 
 @pytest.mark.parametrize(
@@ -84,3 +85,54 @@ def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> N
         io.StringIO(),
     )
     assert asked == [None, "When do farmers pick apples?", "When do farmers pick apples? and cider?"]
+
+
+def test_away_from_moves_off_the_previous_question() -> None:
+    own = np.array([[0.8, 0.6, 0.0]], dtype=np.float32)
+    previous = np.array([[0.0, 1.0, 0.0]], dtype=np.float32)
+    moved = away_from(own, previous, 1.0)
+    assert float(moved[0] @ previous[0]) < float(own[0] @ previous[0])
+    assert float(moved[0] @ own[0]) > float(own[0] @ own[0])
+    assert np.array_equal(away_from(own, previous, 0.0), own)
+
+
+def _orchard_engine(tmp_path, write_article):  # type: ignore[no-untyped-def]
+    from index.build.embedding import HashingEmbedder
+    from index.pipeline import Footnote
+    from tests.helpers import make_settings
+
+    write_article(
+        "orchard.md",
+        "Farmers pick ripe apples in the valley orchards every autumn.\n\n"
+        "Hail storms damaged many of the apple trees there this year.",
+    )
+    write_article(
+        "cider.md",
+        "Storms damaged the old cider presses in town last winter.\n\n"
+        "The damaged presses were repaired by the storms' next season.",
+    )
+    footnote = Footnote(
+        make_settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "i", abstain_threshold=0.0),
+        HashingEmbedder(),
+    )
+    footnote.build_index()
+    return footnote.open_engine()
+
+
+def test_follow_up_is_answered_from_the_previous_answers_article(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
+    engine = _orchard_engine(tmp_path, write_article)
+    first = engine.ask("When do farmers pick ripe apples in the valley?")
+    assert {q.doc_id for q in first.quotes} == {"orchard.md"}
+    follow_up = "Were they damaged by storms in town last winter?"
+    assert "cider.md" in {q.doc_id for q in engine.ask(follow_up).quotes}
+    follow = engine.ask(follow_up, previous="When do farmers pick ripe apples in the valley?")
+    assert follow.quotes and {q.doc_id for q in follow.quotes} == {"orchard.md"}
+
+
+def test_within_narrows_a_retrieval_to_articles(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
+    engine = _orchard_engine(tmp_path, write_article)
+    retrieval = engine.retriever.retrieve("storms damaged", 1)
+    narrowed = engine.retriever.within(retrieval, ("orchard.md",))
+    assert narrowed.passages and {p.doc_id for p in narrowed.passages} == {"orchard.md"}
+    assert [p.rank for p in narrowed.passages] == list(range(1, len(narrowed.passages) + 1))
+    assert len(narrowed.passages) == sum(c.doc_id == "orchard.md" for c in engine.stored.chunks)

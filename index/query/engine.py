@@ -15,11 +15,11 @@ from index.build.chunking import ChunkingParams, chunking_record
 from index.build.embedding import Embedder
 from index.errors import QuestionError
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
-from index.query.followup import combine
-from index.query.retrieval import Fusion, Mode, Retriever
+from index.query.followup import away_from, is_follow_up
+from index.query.retrieval import Fusion, Mode, Retrieval, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
-from index.types import Answer, Chunk, Note, Quote
+from index.types import Answer, Chunk, Note, Quote, Vectors
 
 _SPACE = re.compile(r"\s+")
 # The notes in English, for the CLI (the bot words them in the reader's language: bot/messages.py).
@@ -41,6 +41,18 @@ class EngineParams:
     fusion: Fusion = "rrf"
     answer: AnswerParams = field(default_factory=AnswerParams)
     max_question_chars: int = 500
+    # How far a follow-up's vector moves away from its predecessor's (index/query/followup.py).
+    follow_up_away: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a question is answered from: its passages and, for a follow-up, the text searched (the
+    previous question joined to it) and its own vector (moved away from the previous question's)."""
+
+    retrieval: Retrieval
+    search: str | None = None
+    own: Vectors | None = None
 
 
 class Engine:
@@ -81,15 +93,37 @@ class Engine:
 
     def ask(self, question: str, k: int | None = None, previous: str | None = None) -> Answer:
         """Answer one question with verbatim quotes, or abstain. `previous` is the reader's previous
-        question: a follow-up ("and the informal ones?") is searched together with it."""
+        question: a follow-up ("and the informal ones?") is searched together with it and answered from
+        the articles the previous answer quoted (index/query/followup.py)."""
         question = clean_question(question, self.params.max_question_chars)
         if not question:
             raise QuestionError("the question is empty")
-        search = combine(
-            question, clean_question(previous, self.params.max_question_chars) if previous else None
-        )
-        retrieval = self.retriever.retrieve(search, k or self.params.top_k)
-        if not self.embedder.multilingual and not mostly_latin(search):
+        before = clean_question(previous, self.params.max_question_chars) if previous else ""
+        prepared = self.prepare(question, k or self.params.top_k, before)
+        return self._answer(question, prepared.retrieval, prepared.search, prepared.own)
+
+    def prepare(self, question: str, k: int, previous: str = "") -> Prepared:
+        """What a question is answered from. A follow-up of `previous` is searched together with it,
+        narrowed to the articles that the previous question's answer quoted (asked again here), and its
+        quotes chosen by its own vector moved away from the previous question's."""
+        if not previous or not is_follow_up(question):
+            return Prepared(self.retriever.retrieve(question, k))
+        prior = self.retriever.retrieve(previous, k)
+        articles = tuple(dict.fromkeys(q.doc_id for q in self.composer.compose(previous, prior).quotes))
+        search = f"{previous} {question}"
+        retrieval = self.retriever.retrieve(search, k)
+        own = self.retriever.embed(question)
+        # One or two words ("electric trains") may as well start a new subject: those are not narrowed.
+        if articles and len(question.split()) > 2:
+            retrieval = self.retriever.within(retrieval, articles)
+            own = away_from(own, prior.query_vector, self.params.follow_up_away)
+        return Prepared(retrieval, search, own)
+
+    def _answer(
+        self, question: str, retrieval: Retrieval, search: str | None = None, own: Vectors | None = None
+    ) -> Answer:
+        """Compose the answer, unless an English-only model got a question in another script."""
+        if not self.embedder.multilingual and not mostly_latin(search or question):
             # An English-only model matches such a question to passages at random: say so instead of quoting.
             titles = tuple(dict.fromkeys(p.title for p in retrieval.passages))[:3]
             return Answer(
@@ -103,9 +137,9 @@ class Engine:
                 timings_ms=retrieval.timings_ms,
                 reason=foreign_script_reason(),
             )
-        if search == question:
+        if search is None:
             return self.composer.compose(question, retrieval)
-        return self.composer.compose(question, retrieval, search, self.retriever.embed(question))
+        return self.composer.compose(question, retrieval, search, own)
 
     def chunk_around(self, doc_id: str, start: int, end: int) -> Chunk | None:
         """The first chunk that contains [start, end) of an article (a quote's passage in context)."""

@@ -4,13 +4,23 @@ A short question that leans on the one before it (it opens with a connective suc
 about", points back with a pronoun, or is only a word or two, like "why?") is searched together with
 the previous question of the same reader; so is a longer one (up to `MAX_PERSONAL_WORDS` words) that
 points back with a personal pronoun ("What did he say would happen next to the suspended midwives?").
-A question that stands on its own starts afresh. The reader
-still sees their own words; only retrieval and quote selection use the combined text.
+A question
+that stands on its own starts afresh. The reader still sees their own words; only retrieval and quote
+selection use the combined text.
+
+A follow-up is answered from the articles the previous answer quoted (the reader is reading them), and
+its quotes are chosen by its own meaning more than by its predecessor's: `away_from` moves its vector
+away from the previous question's, so that the sentence that answered that question does not win again
+merely for being closest to the conversation's topic.
 """
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
+
+from index.types import Vectors
 
 MAX_FOLLOW_UP_WORDS = 8
 MAX_PERSONAL_WORDS = 14
@@ -60,3 +70,8 @@ def combine(question: str, previous: str | None) -> str:
     if previous and is_follow_up(question):
         return f"{previous} {question}"
     return question
+
+
+def away_from(own: Vectors, previous: Vectors, shift: float) -> Vectors:
+    """A follow-up's own vector moved away from its predecessor's by `shift` times their difference."""
+    return np.asarray(own + shift * (own - previous), dtype=own.dtype)

@@ -27,7 +27,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -78,6 +79,9 @@ class Retriever:
         self.lexical = LexicalIndex([c.text for c in stored.chunks], self._languages)
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._chunks_of: dict[str, list[int]] = {}
+        for i, chunk in enumerate(stored.chunks):
+            self._chunks_of.setdefault(chunk.doc_id, []).append(i)
 
     def embed(self, question: str) -> Vectors:
         """The question's vector; repeated questions (buttons, popular questions) skip the model."""
@@ -153,6 +157,22 @@ class Retriever:
         timings["fusion"] = _lap(clock)
         best = max(dense_scores.values(), default=-1.0)
         return Retrieval(query, passages, best, timings)
+
+    def within(self, retrieval: Retrieval, doc_ids: Collection[str]) -> Retrieval:
+        """The retrieval narrowed to some articles: their retrieved passages first, in order, then the
+        rest of their chunks, by cosine to the same query vector."""
+        kept = [p for p in retrieval.passages if p.doc_id in doc_ids]
+        seen = {p.chunk_no for p in kept}
+        rest = [i for doc_id in doc_ids for i in self._chunks_of.get(doc_id, ()) if i not in seen]
+        if rest:
+            vectors = self.stored.search.vectors(rest)
+            dense = {i: float(v @ retrieval.query_vector[0]) for i, v in zip(rest, vectors, strict=True)}
+            rest.sort(key=lambda i: -dense[i])
+        else:
+            dense = {}
+        passages = [replace(p, rank=rank) for rank, p in enumerate(kept, 1)]
+        passages += [self._passage(len(passages) + n, i, 0.0, dense[i], 0.0) for n, i in enumerate(rest, 1)]
+        return replace(retrieval, passages=tuple(passages))
 
     def _passage(self, rank: int, i: int, score: float, dense: float, lexical: float) -> Passage:
         chunk = self.stored.chunks[i]
