@@ -43,6 +43,7 @@ class Texts:
     reason_no_answer: str
     reason_missing_slot: str
     slot_number: str
+    slot_money: str
     slot_person: str
     reason_off_topic: str
     terms_or: str
@@ -113,6 +114,7 @@ EN = Texts(
     ),
     reason_missing_slot="The nearest articles do not give the {what} asked for.",
     slot_number="number",
+    slot_money="sum",
     slot_person="name",
     reason_off_topic="No article is close to this question.",
     terms_or=" or ",
@@ -179,9 +181,10 @@ RU = Texts(
     reason_unknown_terms="В статьях нет упоминаний: {terms}.",
     reason_missing_terms="В ближайших статьях нет упоминаний: {terms}.",
     reason_no_answer="Ближайшие статьи на эту тему, но ни одно предложение в них не отвечает на вопрос.",
-    reason_missing_slot="В ближайших статьях нет {what}, о котором спрошено.",
-    slot_number="числа",
-    slot_person="имени",
+    reason_missing_slot="В ближайших статьях нет {what}.",
+    slot_number="числа, о котором спрошено",
+    slot_money="суммы, о которой спрошено",
+    slot_person="имени, о котором спрошено",
     reason_off_topic="Ни одна статья не близка к этому вопросу.",
     terms_or=" или ",
     foreign_script=(
@@ -234,9 +237,9 @@ def reason(texts: Texts, kind: str, terms: tuple[str, ...]) -> str | None:
         return texts.reason_unknown_terms.format(terms=listed)
     if kind == "missing_terms" and terms:
         return texts.reason_missing_terms.format(terms=listed)
-    if kind == "missing_slot" and terms in (("number",), ("person",)):
-        what = texts.slot_number if terms[0] == "number" else texts.slot_person
-        return texts.reason_missing_slot.format(what=what)
+    slots = {"number": texts.slot_number, "money": texts.slot_money, "person": texts.slot_person}
+    if kind == "missing_slot" and len(terms) == 1 and terms[0] in slots:
+        return texts.reason_missing_slot.format(what=slots[terms[0]])
     if kind == "no_answer":
         return texts.reason_no_answer
     if kind == "off_topic":

@@ -31,3 +31,12 @@ def test_a_slot_is_filled_only_by_something_the_question_does_not_already_hold()
     assert fills_slot("person", "The inquiry is led by Tony Sherbon.", "Who leads the inquiry?")
     assert not fills_slot("person", "Tony Sherbon spoke.", "What did Tony Sherbon say?")
     assert not fills_slot("person", "the inquiry continues.", "Who leads the inquiry?")
+
+
+def test_a_question_asking_how_much_was_paid_needs_a_sum_of_money() -> None:
+    question = "How much did the company pay its auditors?"
+    assert slot_kinds(question) == ("number", "money")
+    assert not fills_slot("money", "The auditors met the board 3 times.", question)
+    assert fills_slot("money", "The auditors were paid $2.5 million.", question)
+    assert fills_slot("money", "The fee came to 40 million dollars.", question)
+    assert slot_kinds("How much rain fell overnight?") == ("number",)

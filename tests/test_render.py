@@ -283,6 +283,7 @@ def test_a_missing_number_or_name_is_said_in_the_readers_language() -> None:
     for terms, english, russian in [
         (("number",), "do not give the number asked for", "нет числа, о котором спрошено"),
         (("person",), "do not give the name asked for", "нет имени, о котором спрошено"),
+        (("money",), "do not give the sum asked for", "нет суммы, о которой спрошено"),
     ]:
         answer = Answer(
             question="q",

@@ -45,7 +45,7 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # A word of the question that the nearest articles lack explains an abstention only when it names
 # something (a name, or a word rarer than everyday words like "brief" or "actually").
 _CONTENT_ZIPF = 4.0
-_SLOT_NOUN = {"number": "number", "person": "name"}
+_SLOT_NOUN = {"number": "number", "money": "sum", "person": "name"}
 
 
 @dataclass(frozen=True, slots=True)

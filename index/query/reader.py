@@ -88,11 +88,24 @@ _CUES: dict[str, re.Pattern[str]] = {
 
 _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("number", _QUESTION_TYPES[0][1]),
+    (
+        "money",
+        re.compile(
+            r"\bhow much\b.*\b(money|dollars?|cost|costs|pay|paid|pays|earn|earns|earned|salary|salaries|"
+            r"price|worth|fund|funding|spend|spent|budget|fees?|contribute|contributes|provide|offer|offering)\b"
+            r"|\b(dollar|money) (value|amount)\b|\bwhat (is|was|were|are) the (total )?(cost|price|salary)\b",
+            re.I,
+        ),
+    ),
     ("person", re.compile(r"^\W*(and |but |so )?(who|whom|whose)\b|\bnames?\b", re.I)),
 )
 _SLOT_PATTERNS: dict[str, re.Pattern[str]] = {
     "number": re.compile(rf"\d(?:[\d,.]*\d)?|\b({_NUMBER_WORDS})\b", re.I),
     "person": re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+"),
+    "money": re.compile(
+        r"[$€£]\s?\d|\b\d[\d,.]*\s?(m|bn|million|billion|trillion)\b|\b(dollars?|cents|rupiah|pounds|euros?|yen)\b",
+        re.I,
+    ),
 }
 
 
