@@ -1,9 +1,10 @@
 """Train the reader's sentence scorer on the dev split of the news evaluation set.
 
     python -m benchmarks.train_reader [--index-dir DIR] [--features a,b,c] [--ablate] [--encoded] [--dry-run]
+                                      [--questions FILE ...]
 
 Builds (or reuses) a MiniLM index of the 300 Lee articles, asks every dev question of
-`eval/news/answerable.jsonl` and `eval/news/followups.jsonl`, labels each candidate sentence of the
+`eval/news/answerable.jsonl` and `eval/news/followups.jsonl` (or of `--questions`), labels each candidate sentence of the
 relevant passages as gold or not, fits a logistic regression (numpy, L2, standardised features) and
 writes `index/query/reader_weights.json`. It prints the cross-validated answer recall on dev (5 folds by
 article), with `--ablate` the same without each feature in turn, and with `--encoded` the same with
@@ -144,6 +145,13 @@ def main() -> None:
         "--encoded", action="store_true", help="also cross-validate with sentences embedded on their own"
     )
     parser.add_argument("--dry-run", action="store_true", help="do not write the weights")
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        nargs="+",
+        default=[ROOT / "eval" / "news" / "answerable.jsonl", ROOT / "eval" / "news" / "followups.jsonl"],
+        help="question files whose dev split trains the reader (docs/answers.md says which made the shipped weights)",
+    )
     args = parser.parse_args()
     names = tuple(args.features.split(","))
 
@@ -158,7 +166,7 @@ def main() -> None:
         if args.index_dir is None:
             footnote.build_index()
         engine = footnote.open_engine()
-        files = [ROOT / "eval" / "news" / "answerable.jsonl", ROOT / "eval" / "news" / "followups.jsonl"]
+        files = list(args.questions)
         data = samples(engine, files)
         encoded = None
         if args.encoded:
