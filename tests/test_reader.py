@@ -11,9 +11,8 @@ from index.query.reader import fills_slot, slot_kinds
     ("question", "kinds"),
     [
         ("How many detainees were charged?", ("number",)),
-        ("Who leads the inquiry?", ("person",)),
-        ("What was the name of the midwife?", ("person",)),
-        ("How did the fighters who were wounded get their injuries?", ()),  # "who" opens a clause
+        ("Who else picks up the topic?", ()),  # answered by "Polish media" as well as by names
+        ("What was the name of the midwife?", ()),
         ("When did the talks start?", ()),  # dates are worded too many ways to check
         ("Why did Moscow refuse?", ()),
     ],
@@ -28,9 +27,6 @@ def test_a_slot_is_filled_only_by_something_the_question_does_not_already_hold()
         "number", "About 4,000 workers have been paid.", "How many of the 4,000 workers left?"
     )
     assert fills_slot("number", "Seven others remain barricaded.", "How many fighters remain?")
-    assert fills_slot("person", "The inquiry is led by Tony Sherbon.", "Who leads the inquiry?")
-    assert not fills_slot("person", "Tony Sherbon spoke.", "What did Tony Sherbon say?")
-    assert not fills_slot("person", "the inquiry continues.", "Who leads the inquiry?")
 
 
 def test_a_question_asking_how_much_was_paid_needs_a_sum_of_money() -> None:

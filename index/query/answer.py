@@ -45,7 +45,7 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # A word of the question that the nearest articles lack explains an abstention only when it names
 # something (a name, or a word rarer than everyday words like "brief" or "actually").
 _CONTENT_ZIPF = 4.0
-_SLOT_NOUN = {"number": "number", "money": "sum", "person": "name"}
+_SLOT_NOUN = {"number": "number", "money": "sum"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +219,7 @@ class Composer:
         return rows, features
 
     def _unfilled_slot(self, question: str, scored: dict[int, tuple[float, Matrix]]) -> str | None:
-        """The kind of answer asked for (a number, a name) that no sentence good enough states.
+        """The kind of answer asked for (a number, a sum of money) that no sentence good enough states.
 
         A question asking "how many" is answered by a sentence holding a number the question does not
         already hold; when the best such sentence scores below `slot_threshold` (or there is none),

@@ -97,11 +97,9 @@ _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
-    ("person", re.compile(r"^\W*(and |but |so )?(who|whom|whose)\b|\bnames?\b", re.I)),
 )
 _SLOT_PATTERNS: dict[str, re.Pattern[str]] = {
     "number": re.compile(rf"\d(?:[\d,.]*\d)?|\b({_NUMBER_WORDS})\b", re.I),
-    "person": re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+"),
     "money": re.compile(
         r"[$€£]\s?\d|\b\d[\d,.]*\s?(m|bn|million|billion|trillion)\b|\b(dollars?|cents|rupiah|pounds|euros?|yen)\b",
         re.I,
@@ -173,15 +171,15 @@ def has_cue(kind: str, text: str) -> bool:
 
 def slot_kinds(question: str) -> tuple[str, ...]:
     """The kinds of answer that a sentence must *state* to answer the question: a number ("how
-    many...?"), a name ("who...?", "what is the name of...?"). Asked by the question itself, not by a
-    clause inside it ("the fighters who..."). Dates, reasons and places are left out: their answers are
-    worded too many ways ("after the Test", "soon") to check by pattern."""
+    many...?") or a sum of money ("how much did they pay?"). Names, dates, reasons and places are left
+    out: their answers are worded too many ways ("Polish media", "after the Test", "soon") to check by
+    pattern."""
     return tuple(kind for kind, pattern in _SLOT_QUESTIONS if pattern.search(question))
 
 
 def fills_slot(kind: str, text: str, question: str) -> bool:
-    """Whether a sentence holds a `kind` (a number, a date, a two-word name) that the question itself
-    does not already contain: an answer adds what was asked for, a restatement does not."""
+    """Whether a sentence holds a `kind` (a number, a sum of money) that the question itself does not
+    already contain: an answer adds what was asked for, a restatement does not."""
     asked = question.lower()
     return any(m.group().lower() not in asked for m in _SLOT_PATTERNS[kind].finditer(text))
 
