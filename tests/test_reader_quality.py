@@ -52,29 +52,30 @@ test_split.__test__ = False  # type: ignore[attr-defined]
 
 def test_news_answers_quote_the_answering_sentence(news: Engine) -> None:
     metrics = test_split(news, NEWS / "answerable.jsonl").metrics()
-    assert metrics["answer_recall"] >= 0.78, metrics  # measured 0.856
-    assert metrics["quote_precision"] >= 0.50, metrics  # 0.586
-    assert metrics["false_abstention"] <= 0.05, metrics  # 0.015
+    assert metrics["answer_recall"] >= 0.78, metrics  # measured 0.887 (102 questions)
+    assert metrics["quote_precision"] >= 0.50, metrics  # 0.538
+    assert metrics["false_abstention"] <= 0.05, metrics  # 0.010
 
 
 def test_news_near_topic_questions_abstain_and_say_why(news: Engine) -> None:
     report = test_split(news, NEWS / "neartopic.jsonl")
-    assert report.metrics()["abstention_rate"] >= 0.38, report.metrics()  # 0.474
+    assert report.metrics()["abstention_rate"] >= 0.38, report.metrics()  # 0.452
     reasons = [r.reason for r in report.results if r.abstained]
     assert all(reasons) and any(r and r.startswith("The articles do not mention") for r in reasons)
+    assert any(r and r.startswith("The nearest articles do not give the") for r in reasons)
 
 
 def test_news_follow_ups(news: Engine) -> None:
     metrics = test_split(news, NEWS / "followups.jsonl").metrics()
-    assert metrics["answer_recall"] >= 0.70, metrics  # 0.909 on the first 11 questions; 67 now (c3-*)
+    assert metrics["answer_recall"] >= 0.70, metrics  # 0.739 (67 questions)
 
 
 def test_seed_answers_and_abstentions(seed: Engine) -> None:
     answerable = test_split(seed, SEED / "answerable.jsonl").metrics()
-    assert answerable["answer_recall"] >= 0.70, answerable  # 0.800 (15 questions)
+    assert answerable["answer_recall"] >= 0.80, answerable  # 0.867 (15 questions)
     assert answerable["false_abstention"] <= 0.07, answerable  # 0
     near = test_split(seed, SEED / "neartopic.jsonl").metrics()
-    assert near["abstention_rate"] >= 0.05, near  # 0.056: the question naming Lukashenko
+    assert near["abstention_rate"] >= 0.20, near  # 0.278: Lukashenko, and "how much / how many" slots
     lukashenko = seed.ask("What did Alexander Lukashenko say about the Iskander during Lavrov's visit?")
     assert lukashenko.abstained and lukashenko.reason is not None
     assert lukashenko.reason.text == "The articles do not mention Alexander Lukashenko."
