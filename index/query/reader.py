@@ -44,15 +44,13 @@ FEATURES = (
 Matrix = NDArray[np.float64]
 _SHARE_PRIOR = 3  # sentences added to every article when measuring how widely it repeats a word
 
+_NUMBER_QUESTION = re.compile(
+    r"\bhow (many|much|long|far|old|big|large|often|fast|high|deep|tall)\b"
+    r"|\bwhat (number|percentage|proportion|share|amount|price|cost|toll|figure|age)\b",
+    re.I,
+)
 _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
-        "number",
-        re.compile(
-            r"\bhow (many|much|long|far|old|big|large|often|fast|high|deep|tall)\b"
-            r"|\bwhat (number|percentage|proportion|share|amount|price|cost|toll|figure|age)\b",
-            re.I,
-        ),
-    ),
+    ("number", _NUMBER_QUESTION),
     ("date", re.compile(r"\bwhen\b|\bwhat (year|time|day|date|month)\b|\bsince when\b", re.I)),
     ("person", re.compile(r"\bwho(m|se)?\b|\bwhich (person|people|official|man|woman|leader|group)\b", re.I)),
     (
@@ -87,7 +85,7 @@ _CUES: dict[str, re.Pattern[str]] = {
 
 
 _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("number", _QUESTION_TYPES[0][1]),
+    ("number", _NUMBER_QUESTION),
     (
         "money",
         re.compile(
