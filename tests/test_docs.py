@@ -8,6 +8,7 @@ import argparse
 import ast
 import functools
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pydantic import AliasChoices, AliasPath
 
 from cli.main import build_parser
 from config import Settings
+from index.types import ReasonKind
 from tests.helpers import ROOT
 
 TESTS = ROOT / "tests"
@@ -366,3 +368,9 @@ def test_every_make_command_in_the_docs_is_a_target(page: Path) -> None:
 def test_the_make_check_reads_spans_and_code_lines() -> None:
     text = "Run `make run`, or make the bot an admin.\n```sh\nmake test    # all\n```\n"
     assert make_commands(text) == {"run", "test"}
+
+
+def test_every_abstention_reason_code_is_listed_in_the_cli_docs() -> None:
+    cli = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    missing = [code for code in typing.get_args(ReasonKind) if f"`{code}`" not in cli]
+    assert not missing, f"docs/cli.md does not list reason codes {missing}"
