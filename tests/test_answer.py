@@ -187,3 +187,20 @@ def test_a_stating_sentence_scoring_below_the_slot_threshold_does_not_answer(
     composer.params = dataclasses.replace(composer.params, slot_threshold=0.0)
     assert composer._unfilled_slot("How many crates?", {r: (-0.5, np.zeros(1)) for r in rows}) == "number"
     assert composer._unfilled_slot("How many crates?", {r: (0.5, np.zeros(1)) for r in rows}) is None
+
+
+def test_a_speaker_no_quoted_article_names_is_the_reason_to_abstain(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    engine = slot_engine(
+        write_article,
+        tmp_path,
+        HARVEST + " Mayor Ellen Jones said the valley harvest of ripe apples came early this autumn.",
+        "Tom Briggs coaches the town's football team on Saturdays.",
+    )
+    answer = engine.ask("What did Mayor Tom Briggs say about the valley harvest of ripe apples?")
+    assert answer.abstained and answer.reason is not None
+    assert (answer.reason.kind, answer.reason.terms) == ("missing_terms", ("Mayor Tom Briggs",))
+    assert answer.reason.text == "The nearest articles do not mention Mayor Tom Briggs."
+    named = engine.ask("What did Mayor Ellen Jones say about the valley harvest of ripe apples?")
+    assert not named.abstained and any("Jones" in q.text for q in named.quotes)

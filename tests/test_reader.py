@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.query.reader import fills_slot, slot_kinds
+from index.query.reader import counted_nouns, fills_slot, slot_kinds
 
 
 @pytest.mark.parametrize(
@@ -15,6 +15,14 @@ from index.query.reader import fills_slot, slot_kinds
         ("What was the name of the midwife?", ()),
         ("When did the talks start?", ()),  # dates are worded too many ways to check
         ("Why did Moscow refuse?", ()),
+        ("Who will decide how many staff are offered jobs?", ()),  # asks for a name, not a number
+        ("When did he ask for a payout, and how many shares did he want?", ("number",)),
+        ("Roughly how many midwives work there?", ("number",)),
+        ("How old is the rafter?", ("number", "age")),
+        ("At what age did she retire?", ("number", "age")),
+        ("How long has the dispute been running?", ("number", "duration")),
+        ("What percentage pay rise do the unions want?", ("number", "share")),
+        ("What is the total dollar value of the payments?", ("money",)),
     ],
 )
 def test_slot_kinds_are_what_the_question_itself_asks_for(question: str, kinds: tuple[str, ...]) -> None:
@@ -26,7 +34,40 @@ def test_a_slot_is_filled_only_by_something_the_question_does_not_already_hold()
     assert not fills_slot(
         "number", "About 4,000 workers have been paid.", "How many of the 4,000 workers left?"
     )
-    assert fills_slot("number", "Seven others remain barricaded.", "How many fighters remain?")
+    assert fills_slot("number", "Seven others remain barricaded.", "How many people remain?")
+
+
+def test_a_how_many_question_needs_a_number_of_what_it_counts() -> None:
+    question = "How many spectators attended the swimming event?"
+    assert counted_nouns(question) == {"spectators", "attended"}  # its next two words, whatever they are
+    assert not fills_slot("number", "Australians won nine of the 12 events last night.", question)
+    assert fills_slot("number", "A crowd of 6,000 spectators watched the event.", question)
+    assert fills_slot("number", "Spectators numbering 6,000 watched.", question), "counted before the number"
+    assert counted_nouns("How many Ansett workers were paid?") == {"ansett", "workers"}
+    assert fills_slot("number", "About 4,000 workers have been paid.", "How many Ansett workers were paid?")
+    assert fills_slot("number", "140 million people of Pakistan are ready.", "How many Pakistanis are ready?")
+    assert counted_nouns("How many people died?") == frozenset(), "an everyday noun is often left out"
+    assert counted_nouns("How many were hurt?") == frozenset()
+    assert not fills_slot("number", "Seven others remain barricaded.", "How many fighters are inside?")
+
+
+@pytest.mark.parametrize(
+    ("kind", "question", "text", "fills"),
+    [
+        ("age", "How old is the rafter?", "Richard Smith, 31, of Hobart raised the alarm.", True),
+        ("age", "How old is the rafter?", "A three-year-old boy was hurt.", True),
+        ("age", "How old is the rafter?", "Three rafters raised the alarm at 9 am.", False),
+        ("duration", "How long has the row run?", "The row has been running nearly two years.", True),
+        ("duration", "How long has the row run?", "Unions rejected the offer of 3 per cent.", False),
+        ("share", "What percentage pay rise do they want?", "They campaign for a 3 per cent rise.", True),
+        ("share", "What percentage pay rise do they want?", "More than 2,000 staff imposed bans.", False),
+    ],
+)
+def test_an_age_a_length_of_time_and_a_share_each_have_their_own_wording(
+    kind: str, question: str, text: str, fills: bool
+) -> None:
+    assert kind in slot_kinds(question)
+    assert fills_slot(kind, text, question) is fills
 
 
 def test_a_question_asking_how_much_was_paid_needs_a_sum_of_money() -> None:

@@ -46,6 +46,16 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # something (a name, or a word rarer than everyday words like "brief" or "actually").
 _CONTENT_ZIPF = 4.0
 _SLOT_NOUN = {"number": "number", "money": "sum"}
+# An age, a length of time or distance and a share are all reported as "the number asked for".
+_SLOT_REPORTED = {"age": "number", "duration": "number", "share": "number"}
+# "What did <speaker> say about...?": only a sentence of an article that names the speaker can say it.
+_SPEAKER_QUESTION = re.compile(
+    r"\bwhat (?:did|does|do|has|have|had|will|would) (?P<who>.+?) (?:say|said|says|tell|told|claim|claimed|"
+    r"announce|announced|warn|warned|think|reveal|revealed|report|reported|respond|responded|admit|admitted|"
+    r"argue|argued|suggest|suggested)\b",
+    re.I,
+)
+_NAME_WORD = re.compile(r"[A-Z][\w’'-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +155,9 @@ class Composer:
         unfilled = None if search else self._unfilled_slot(question, scored)
         if unfilled:
             return self._abstain(query, retrieval, _reason("missing_slot", (unfilled,)), clock)
+        absent = None if search else self._absent_speaker(query, chosen)
+        if absent:
+            return self._abstain(query, retrieval, _reason("missing_terms", (absent,)), clock)
         doc_rank = {p.doc_id: p.rank for p in reversed(retrieval.passages)}
         chosen.sort(key=lambda row: (doc_rank[self.stored.units[row].doc_id], self.stored.units[row].start))
 
@@ -238,8 +251,37 @@ class Composer:
                 default=-math.inf,
             )
             if best < self.params.slot_threshold:
-                return kind
+                return _SLOT_REPORTED.get(kind, kind)
         return None
+
+    def _absent_speaker(self, query: Question, chosen: list[int]) -> str | None:
+        """The speaker of a "what did <name> say" question, when no article to be quoted names them.
+
+        The speaker is the last run of capitalised words before "say" ("South African coach Graham
+        Ford" -> "Graham Ford"); it is named when the run's last word is in a quoted article.
+        """
+        match = _SPEAKER_QUESTION.search(query.text)
+        if match is None:
+            return None
+        runs: list[list[str]] = []
+        previous_end = -2
+        for word in re.finditer(r"[^\s]+", match.group("who")):
+            if _NAME_WORD.fullmatch(word.group().rstrip(",")):
+                if word.start() == previous_end + 1 and runs:
+                    runs[-1].append(word.group())
+                else:
+                    runs.append([word.group()])
+                previous_end = word.end()
+        if not runs:
+            return None
+        head = re.sub(r"[’']s$", "", runs[-1][-1].rstrip(","))
+        stems = self.lexical.words(head, query.language)
+        if not stems:
+            return None
+        docs = dict.fromkeys(self.stored.units[row].doc_id for row in chosen)
+        if any(all(stem in self.reader.doc_share(doc) for stem in stems) for doc in docs):
+            return None
+        return " ".join(runs[-1]).rstrip(",")
 
     def relevant(self, query: Question, retrieval: Retrieval) -> list[Passage]:
         """The best passages that reach the abstention threshold (none: the question is off-topic)."""

@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -84,6 +85,10 @@ _CUES: dict[str, re.Pattern[str]] = {
 }
 
 
+_UNITS_OF_TIME_OR_LENGTH = (
+    r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|century|centuries|nights?|"
+    r"km|kilomet(?:re|er)s?|metres?|meters?|miles?|feet|foot|cm|centimet(?:re|er)s?|m"
+)
 _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("number", _NUMBER_QUESTION),
     (
@@ -91,10 +96,14 @@ _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bhow much\b.*\b(money|dollars?|cost|costs|pay|paid|pays|earn|earns|earned|salary|salaries|"
             r"price|worth|fund|funding|spend|spent|budget|fees?|contribute|contributes|provide|offer|offering)\b"
-            r"|\b(dollar|money) (value|amount)\b|\bwhat (is|was|were|are) the (total )?(cost|price|salary)\b",
+            r"|\bwhat\b[^?]*\b(dollar|money) (value|amount)\b"
+            r"|\bwhat (is|was|were|are) the (total )?(cost|price|salary)\b",
             re.I,
         ),
     ),
+    ("age", re.compile(r"\bhow old\b|\b(what|which) age\b", re.I)),
+    ("duration", re.compile(r"\bhow long\b", re.I)),
+    ("share", re.compile(r"\bwhat (percentage|proportion|share|per ?cent)\b|\bhow many per ?cent\b", re.I)),
 )
 _SLOT_PATTERNS: dict[str, re.Pattern[str]] = {
     "number": re.compile(rf"\d(?:[\d,.]*\d)?|\b({_NUMBER_WORDS})\b", re.I),
@@ -102,7 +111,47 @@ _SLOT_PATTERNS: dict[str, re.Pattern[str]] = {
         r"[$€£]\s?\d|\b\d[\d,.]*\s?(m|bn|million|billion|trillion)\b|\b(dollars?|cents|rupiah|pounds|euros?|yen)\b",
         re.I,
     ),
+    "age": re.compile(
+        rf"\b(\d{{1,3}}|{_NUMBER_WORDS})[- ]years?[- ]old\b|\baged? \d{{1,3}}\b|, \d{{1,3}}, "
+        r"|\bage of \d{1,3}\b|\b(teenage|teenager|toddler|infant|baby|newborn|elderly"
+        r"|in (his|her|their) (teens|twenties|thirties|forties|fifties|sixties|seventies|eighties"
+        r"|nineties))\b",
+        re.I,
+    ),
+    "duration": re.compile(
+        rf"(\d[\d,.]*|\b(?:{_NUMBER_WORDS}|a|an|several|a few|many))[- ](?:\w+[- ])?"
+        rf"(?:{_UNITS_OF_TIME_OR_LENGTH})\b"
+        r"|\bsince (the )?(\d{4}|\w+ \d{4}|january|february|march|april|may|june|july|august|september|"
+        r"october|november|december|last|early|late)\b",
+        re.I,
+    ),
+    "share": re.compile(
+        r"%|\bper ?cent\b|\bpercent\b|\b(half|third|quarter|majority|minority)\b|\bone in \w+\b", re.I
+    ),
 }
+# "How many <noun>": a number answers only if it counts that noun (or a word sharing its stem) nearby;
+# everyday nouns ("people", "times", "years") are often left out of the answer ("killing 25"), so any
+# number answers them.
+_COUNTED = re.compile(
+    r"\bhow many (?:(?:more|other|of|the|these|those|different|new|extra|additional|individual|separate)\s+)*"
+    r"([^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*)?)",
+    re.I,
+)
+_CLAUSE_BREAK = re.compile(r"[,;:]|\band\b")
+# What may come before a clause's question words ("And roughly how many...", "For how long...").
+_LEAD_IN = re.compile(
+    r"\s*(?:(?:and|but|so|then|roughly|about|approximately|exactly|precisely|just|altogether|overall|"
+    r"in total|at|by|for|in|to|of|on)\s+)*",
+    re.I,
+)
+_NOT_NOUNS = frozenset(
+    {"did", "do", "does", "is", "are", "was", "were", "have", "has", "had", "will", "would", "can", "could"}
+    | {"should", "may", "might", "of", "in", "at", "on", "to", "for"}
+)
+_EVERYDAY_ZIPF = 5.5
+_COUNT_WINDOW_AFTER = 4  # words after a number naming what it counts ("140 million people of Pakistan")
+_COUNT_WINDOW_BEFORE = 3  # words before it ("detainees numbering 300")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,17 +218,69 @@ def has_cue(kind: str, text: str) -> bool:
 
 def slot_kinds(question: str) -> tuple[str, ...]:
     """The kinds of answer that a sentence must *state* to answer the question: a number ("how
-    many...?") or a sum of money ("how much did they pay?"). Names, dates, reasons and places are left
-    out: their answers are worded too many ways ("Polish media", "after the Test", "soon") to check by
-    pattern."""
-    return tuple(kind for kind, pattern in _SLOT_QUESTIONS if pattern.search(question))
+    many...?"), a sum of money ("how much did they pay?"), an age, a length of time or distance ("how
+    long"), a share ("what percentage"). Only a question (or one of its clauses) that *begins* by asking
+    for it counts: "Who will decide how many are hired?" asks for a name. Names, dates, reasons and
+    places are left out: their answers are worded too many ways ("Polish media", "after the Test",
+    "soon") to check by pattern."""
+    clauses = [c for c in _CLAUSE_BREAK.split(question) if c.strip()]
+    return tuple(
+        kind
+        for kind, pattern in _SLOT_QUESTIONS
+        if any((m := pattern.search(c)) and _LEAD_IN.fullmatch(c[: m.start()]) for c in clauses)
+    )
+
+
+def counted_nouns(question: str) -> frozenset[str]:
+    """What a "how many" question counts (its next two words, "Ansett workers", less everyday ones like
+    "work"); none when it names nothing or begins with an everyday noun ("people", "times")."""
+    match = _COUNTED.search(question)
+    if match is None:
+        return frozenset()
+    words = []
+    for word in match.group(1).lower().split()[:2]:
+        if word in _NOT_NOUNS:
+            break
+        words.append(word)
+    if not words or _everyday(words[0]):
+        return frozenset()
+    return frozenset(word for word in words if not _everyday(word))
 
 
 def fills_slot(kind: str, text: str, question: str) -> bool:
-    """Whether a sentence holds a `kind` (a number, a sum of money) that the question itself does not
-    already contain: an answer adds what was asked for, a restatement does not."""
+    """Whether a sentence holds a `kind` (a number, a sum of money...) that the question itself does not
+    already contain: an answer adds what was asked for, a restatement does not. A "how many <noun>"
+    question needs a number next to that noun (or a word of the same stem)."""
     asked = question.lower()
-    return any(m.group().lower() not in asked for m in _SLOT_PATTERNS[kind].finditer(text))
+    found = [m for m in _SLOT_PATTERNS[kind].finditer(text) if m.group().lower() not in asked]
+    nouns = counted_nouns(question) if kind == "number" else frozenset()
+    if not nouns:
+        return bool(found)
+    return any(_counts(text, m, nouns) for m in found)
+
+
+def _counts(text: str, number: re.Match[str], nouns: frozenset[str]) -> bool:
+    """Whether a word near `number` in `text` shares its stem with one of `nouns`."""
+    before = _WORD.findall(text[: number.start()])[-_COUNT_WINDOW_BEFORE:]
+    after = _WORD.findall(text[number.end() :])[:_COUNT_WINDOW_AFTER]
+    return any(_same_stem(word.lower(), noun) for word in (*before, *after) for noun in nouns)
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """A crude, language-free stem match: equal, or sharing their first five letters ("midwives" and
+    "midwife", "Pakistan" and "Pakistanis")."""
+    if a == b:
+        return True
+    shorter = min(len(a), len(b))
+    need = 5 if shorter > 5 else shorter - 1
+    return need >= 3 and a[:need] == b[:need]
+
+
+@lru_cache(maxsize=4096)
+def _everyday(word: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return bool(zipf_frequency(word, "en") >= _EVERYDAY_ZIPF)
 
 
 class Reader:
