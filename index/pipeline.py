@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -16,6 +17,11 @@ from index.sources.feeds import SyncReport, sync
 from index.sources.fetch import FetchPolicy
 from index.storage import store
 from index.storage.vectors import VectorStore
+
+# A question that names nothing is taken for a follow-up when its best sentence in the previous answer's
+# articles scores within this much below the answer threshold (placed on the dev follow-ups and new-subject
+# questions asked after another one: docs/answers.md). Not for a model without a calibrated threshold.
+VAGUE_FOLLOW_UP_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class Footnote:
                 slot_threshold=embedder.slot_threshold,
             ),
             max_question_chars=s.max_question_chars,
+            vague_follow_up_floor=vague_follow_up_floor(embedder.answer_threshold),
         )
 
     def build_index(
@@ -161,3 +168,11 @@ def make_vector_store(settings: Settings) -> VectorStore:
     from index.storage.faiss_store import FaissStore
 
     return FaissStore(settings.faiss_index, settings.faiss_flat_max, settings.ivf_nprobe)
+
+
+def vague_follow_up_floor(answer_threshold: float) -> float:
+    """The score a vague question's answer from the previous articles needs (inf: such questions stand
+    alone, as with a model whose answer threshold is not calibrated)."""
+    if math.isinf(answer_threshold):
+        return math.inf
+    return answer_threshold - VAGUE_FOLLOW_UP_MARGIN

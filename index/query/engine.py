@@ -6,6 +6,7 @@ threads at once (the model is loaded once, under a lock).
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from index.build.chunking import ChunkingParams, chunking_record
 from index.build.embedding import Embedder
 from index.errors import QuestionError
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
-from index.query.followup import away_from, is_follow_up
+from index.query.followup import away_from, is_follow_up, names_nothing
 from index.query.retrieval import Fusion, Mode, Retrieval, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
@@ -43,16 +44,21 @@ class EngineParams:
     max_question_chars: int = 500
     # How far a follow-up's vector moves away from its predecessor's (index/query/followup.py).
     follow_up_away: float = 1.0
+    # A question that names nothing ("Was anybody hurt overnight?") is a follow-up when its best sentence
+    # in the previous answer's articles scores at least this (reader log-odds); inf: never.
+    vague_follow_up_floor: float = math.inf
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """What a question is answered from: its passages and, for a follow-up, the text searched (the
-    previous question joined to it) and its own vector (moved away from the previous question's)."""
+    previous question joined to it) and its own vector (moved away from the previous question's).
+    `vague`: taken for a follow-up only because it names nothing (its answer must reach the floor)."""
 
     retrieval: Retrieval
     search: str | None = None
     own: Vectors | None = None
+    vague: bool = False
 
 
 class Engine:
@@ -100,13 +106,20 @@ class Engine:
             raise QuestionError("the question is empty")
         before = clean_question(previous, self.params.max_question_chars) if previous else ""
         prepared = self.prepare(question, k or self.params.top_k, before)
-        return self._answer(question, prepared.retrieval, prepared.search, prepared.own)
+        answer = self._answer(question, prepared.retrieval, prepared.search, prepared.own)
+        if prepared.vague and best_score(answer) < self.params.vague_follow_up_floor:
+            # Nothing in the previous answer's articles answers it well: a new subject after all.
+            return self._answer(question, self.retriever.retrieve(question, k or self.params.top_k))
+        return answer
 
     def prepare(self, question: str, k: int, previous: str = "") -> Prepared:
         """What a question is answered from. A follow-up of `previous` is searched together with it,
         narrowed to the articles that the previous question's answer quoted (asked again here), and its
-        quotes chosen by its own vector moved away from the previous question's."""
-        if not previous or not is_follow_up(question):
+        quotes chosen by its own vector moved away from the previous question's. A question that names
+        nothing is prepared the same way, marked `vague` (`ask` keeps its answer only above a floor)."""
+        follows = is_follow_up(question)
+        vague = not follows and self.params.vague_follow_up_floor < math.inf and names_nothing(question)
+        if not previous or not (follows or vague):
             return Prepared(self.retriever.retrieve(question, k))
         prior = self.retriever.retrieve(previous, k)
         articles = tuple(dict.fromkeys(q.doc_id for q in self.composer.compose(previous, prior).quotes))
@@ -117,7 +130,7 @@ class Engine:
         if articles and len(question.split()) > 2:
             retrieval = self.retriever.within(retrieval, articles)
             own = away_from(own, prior.query_vector, self.params.follow_up_away)
-        return Prepared(retrieval, search, own)
+        return Prepared(retrieval, search, own, vague)
 
     def _answer(
         self, question: str, retrieval: Retrieval, search: str | None = None, own: Vectors | None = None
@@ -161,6 +174,11 @@ class Engine:
     def warm_up(self) -> None:
         """Load the model now rather than on the first question."""
         self.embedder.embed_queries(["warm up"])
+
+
+def best_score(answer: Answer) -> float:
+    """The reader's log-odds for an answer's best quote (-inf when it quotes nothing)."""
+    return max((quote.score for quote in answer.quotes), default=-math.inf)
 
 
 def mostly_latin(text: str) -> bool:

@@ -4,8 +4,10 @@ A short question that leans on the one before it (it opens with a connective suc
 about", points back with a pronoun, or is only a word or two, like "why?") is searched together with
 the previous question of the same reader; so is a longer one (up to `MAX_PERSONAL_WORDS` words) that
 points back with a personal pronoun ("What did he say would happen next to the suspended midwives?").
-A question
-that stands on its own starts afresh. The reader still sees their own words; only retrieval and quote
+A question that names nothing ("Was anybody hurt overnight?", `names_nothing`) is answered from the
+previous answer's articles when a sentence there answers it well enough (the engine checks, so that
+"What causes earthquakes?" after a question on insurers still stands alone). A question that stands on
+its own starts afresh. The reader still sees their own words; only retrieval and quote
 selection use the combined text.
 
 A follow-up is answered from the articles the previous answer quoted (the reader is reading them), and
@@ -70,6 +72,15 @@ def combine(question: str, previous: str | None) -> str:
     if previous and is_follow_up(question):
         return f"{previous} {question}"
     return question
+
+
+def names_nothing(question: str) -> bool:
+    """Whether a question names nothing: no capitalised word after its first and no digit ("What is the
+    company doing tomorrow?"). Such a question is vague alone and may continue a conversation; the
+    engine takes it for a follow-up only when the previous answer's articles answer it well enough."""
+    words = question.split()
+    named = any(word[:1].isupper() for word in words[1:]) or any(c.isdigit() for c in question)
+    return bool(words) and not named
 
 
 def away_from(own: Vectors, previous: Vectors, shift: float) -> Vectors:
