@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from index.query.followup import away_from, combine, is_follow_up
+from index.query.followup import away_from, combine, is_follow_up, names_nothing
 
 
 @pytest.mark.parametrize(
@@ -87,6 +89,28 @@ def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> N
     assert asked == [None, "When do farmers pick apples?", "When do farmers pick apples? and cider?"]
 
 
+@pytest.mark.parametrize(
+    ("question", "vague"),
+    [
+        ("Was anybody hurt overnight?", True),
+        ("How will members decide whether to escalate?", True),
+        ("What is the company doing tomorrow?", True),
+        ("What did Ruddock say about the fires?", False),
+        ("How many were hurt in 2001?", False),
+        ("", False),
+    ],
+)
+def test_names_nothing(question: str, vague: bool) -> None:
+    assert names_nothing(question) is vague
+
+
+def test_vague_follow_up_floor_only_for_a_calibrated_model() -> None:
+    from index.pipeline import VAGUE_FOLLOW_UP_MARGIN, vague_follow_up_floor
+
+    assert vague_follow_up_floor(-3.5) == -3.5 - VAGUE_FOLLOW_UP_MARGIN
+    assert vague_follow_up_floor(-math.inf) == math.inf
+
+
 def test_away_from_moves_off_the_previous_question() -> None:
     own = np.array([[0.8, 0.6, 0.0]], dtype=np.float32)
     previous = np.array([[0.0, 1.0, 0.0]], dtype=np.float32)
@@ -136,3 +160,24 @@ def test_within_narrows_a_retrieval_to_articles(tmp_path, write_article) -> None
     assert narrowed.passages and {p.doc_id for p in narrowed.passages} == {"orchard.md"}
     assert [p.rank for p in narrowed.passages] == list(range(1, len(narrowed.passages) + 1))
     assert len(narrowed.passages) == sum(c.doc_id == "orchard.md" for c in engine.stored.chunks)
+
+
+def test_vague_question_answered_from_previous_article_only_when_good_enough(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from index.query.engine import Engine
+
+    engine = _orchard_engine(tmp_path, write_article)
+    before = "When do farmers pick ripe apples in the valley?"
+    vague = "What was damaged by storms in town last winter?"
+    assert names_nothing(vague) and not is_follow_up(vague)
+
+    def docs(floor: float) -> set[str]:
+        tuned = Engine(engine.stored, engine.embedder, replace(engine.params, vague_follow_up_floor=floor))
+        return {q.doc_id for q in tuned.ask(vague, previous=before).quotes}
+
+    alone = {q.doc_id for q in engine.ask(vague).quotes}
+    assert "cider.md" in alone
+    assert docs(math.inf) == alone, "no floor: a vague question stands alone"
+    assert docs(-1e9) == {"orchard.md"}, "any answer from the previous article is good enough"
+    assert docs(1e9) == alone, "nothing there answers well enough: a new subject after all"
