@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from index.build.chunking import ChunkingParams, chunking_record
@@ -58,6 +58,7 @@ class Prepared:
     retrieval: Retrieval
     search: str | None = None
     own: Vectors | None = None
+    _: KW_ONLY
     vague: bool = False
 
 
@@ -130,7 +131,7 @@ class Engine:
         if articles and len(question.split()) > 2:
             retrieval = self.retriever.within(retrieval, articles)
             own = away_from(own, prior.query_vector, self.params.follow_up_away)
-        return Prepared(retrieval, search, own, vague)
+        return Prepared(retrieval, search, own, vague=vague)
 
     def _answer(
         self, question: str, retrieval: Retrieval, search: str | None = None, own: Vectors | None = None
