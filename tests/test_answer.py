@@ -204,3 +204,19 @@ def test_a_speaker_no_quoted_article_names_is_the_reason_to_abstain(
     assert answer.reason.text == "The nearest articles do not mention Mayor Tom Briggs."
     named = engine.ask("What did Mayor Ellen Jones say about the valley harvest of ripe apples?")
     assert not named.abstained and any("Jones" in q.text for q in named.quotes)
+
+
+def test_a_follow_up_gets_one_quote_more_than_a_question_asked_alone(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    orchard = " ".join(
+        f"Farmers in the valley orchard number {n} pick ripe apples every autumn day." for n in range(1, 9)
+    )
+    engine = slot_engine(write_article, tmp_path, orchard)
+    question = "Who picks ripe apples in the valley orchards every autumn?"
+    composer = engine.composer
+    composer.params = dataclasses.replace(composer.params, margin=100.0, max_words=1000)
+    alone = composer.compose(question, engine.retriever.retrieve(question, 10))
+    assert len(alone.quotes) == composer.params.max_quotes == 4
+    follow_up = composer.compose(question, engine.retriever.retrieve(question, 10), search=question)
+    assert len(follow_up.quotes) == 5

@@ -65,6 +65,9 @@ class AnswerParams:
     abstain_threshold: float = 0.30
     abstain_lexical_weight: float = 0.25
     max_quotes: int = 4
+    # A follow-up's own words are vague, so its ranking is less sure: this many quotes more than
+    # `max_quotes`, from articles the conversation is already about (docs/answers.md).
+    follow_up_extra_quotes: int = 1
     answer_passages: int = 5
     margin: float = 2.5
     lexical_weight: float = 0.25
@@ -149,7 +152,11 @@ class Composer:
         }
         # A follow-up's own words are vague by nature ("Is one likely to appear?"): the reader chose to
         # continue the conversation, so its best candidate is quoted even below the answer threshold.
-        chosen = self._select(scored, -np.inf if search else self.params.answer_threshold)
+        if search:
+            cap = self.params.max_quotes + self.params.follow_up_extra_quotes
+            chosen = self._select(scored, -np.inf, cap)
+        else:
+            chosen = self._select(scored, self.params.answer_threshold, self.params.max_quotes)
         if not chosen:
             return self._abstain(query, retrieval, self._no_answer(query, relevant), clock)
         unfilled = None if search else self._unfilled_slot(question, scored)
@@ -396,8 +403,8 @@ class Composer:
             return 0.0
         return sum(w for word, w in query.weights.items() if word in present) / total
 
-    def _select(self, scored: dict[int, tuple[float, Matrix]], threshold: float) -> list[int]:
-        """The best candidates within `margin` of the best, if the best reaches `threshold`.
+    def _select(self, scored: dict[int, tuple[float, Matrix]], threshold: float, cap: int) -> list[int]:
+        """The best candidates within `margin` of the best (at most `cap`), if the best reaches `threshold`.
 
         Lists that directly follow one another ("The official motivation: ..." then "The informal
         motivation included: ...") are parallel answers: a chosen list brings its neighbours along.
@@ -412,7 +419,7 @@ class Composer:
         chosen: list[int] = []
         words = 0
         for row in ranked:
-            if scored[row][0] < floor or len(chosen) >= self.params.max_quotes:
+            if scored[row][0] < floor or len(chosen) >= cap:
                 break
             if row in chosen:
                 continue
@@ -425,7 +432,7 @@ class Composer:
             if unit.kind != "list":
                 continue
             for neighbour in (row - 1, row + 1):
-                if neighbour in chosen or len(chosen) >= self.params.max_quotes:
+                if neighbour in chosen or len(chosen) >= cap:
                     continue
                 if neighbour in scored and self._adjacent_lists(row, neighbour):
                     chosen.append(neighbour)
