@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from xdist.remote import Producer
+from xdist.scheduler import LoadFileScheduling
 
 from index.build.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
 from tests.fake_telegram import FakeTelegram
@@ -101,13 +103,53 @@ def fake() -> Iterator[FakeTelegram]:
 _MARKER_OF_FIXTURE = {"minilm": "model", "e5": "model", "milvus_uri": "milvus", "installed": "docker"}
 
 
+# `make test` runs on two pytest-xdist workers, one test file at a time each (`--dist loadfile`), so a
+# module-scoped index is built once. pytest-xdist's `xdist_group` does nothing under pytest 9.2, so the
+# files holding `milvus` tests are one unit of work here (one Milvus server per machine: port 2380 is
+# fixed). Workers take the files in this order of markers, longest first, so the venv build of the
+# `docker` test overlaps everything else instead of finishing alone at the end.
+MILVUS_FILES = ("tests/test_backends.py", "tests/test_replicas.py")
+_WORKER_ORDER = ("docker", "milvus", "model", "slow")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadFileScheduling | None:
+    """Under `--dist loadfile`, schedule the MILVUS_FILES as one file (runs in the xdist controller)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return _MilvusTogether(config, log)
+
+
+class _MilvusTogether(LoadFileScheduling):
+    """pytest-xdist's loadfile, with the files in MILVUS_FILES one unit of work."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope = super()._split_scope(nodeid)
+        return "milvus" if scope in MILVUS_FILES else scope
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse to run a test that uses a heavy fixture without the marker saying so."""
+    """Refuse to run a test that uses a heavy fixture without the marker saying so, or a `milvus` test
+    outside MILVUS_FILES; order the items for the xdist workers."""
     unmarked = [
         f"{item.nodeid} uses `{fixture}` but is not marked `{marker}`"
         for item in items
         for fixture, marker in _MARKER_OF_FIXTURE.items()
         if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
     ]
+    unmarked += [
+        f"{item.nodeid} is marked `milvus` but its file is not in MILVUS_FILES (tests/conftest.py)"
+        for item in items
+        if item.get_closest_marker("milvus") is not None and item.nodeid.split("::")[0] not in MILVUS_FILES
+    ]
     if unmarked:
         raise pytest.UsageError("\n".join(unmarked))
+    if hasattr(config, "workerinput"):
+        items.sort(key=_worker_rank)
+
+
+def _worker_rank(item: pytest.Item) -> int:
+    """The place of an item's heaviest marker in _WORKER_ORDER; unmarked items come last."""
+    return next(
+        (rank for rank, marker in enumerate(_WORKER_ORDER) if item.get_closest_marker(marker) is not None),
+        len(_WORKER_ORDER),
+    )
