@@ -24,14 +24,13 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from index.build.chunking import word_count
 from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
-from index.query.reader import Matrix, Reader, ReaderWeights, fills_slot, slot_kinds
+from index.query.reader import Matrix, Reader, ReaderWeights, fills_slot, slot_kinds, zipf
 from index.query.retrieval import Retrieval
 from index.storage.store import StoredIndex
 from index.types import Answer, Article, Explanation, Passage, Quote, Reason, Unit, Vectors
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 ABSTAIN_TEXT = "I don't find this in the articles."
 _SPACE = re.compile(r"\s+")
 _TERM = re.compile(r"[^\W\d_][\w'’-]*")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # A word of the question that the nearest articles lack explains an abstention only when it names
 # something (a name, or a word rarer than everyday words like "brief" or "actually").
 _CONTENT_ZIPF = 4.0
@@ -494,10 +492,6 @@ def _reason(kind: str, terms: tuple[str, ...]) -> Reason:
     return Reason(kind, terms, text)  # type: ignore[arg-type]
 
 
-@lru_cache(maxsize=4096)
-def _rare(word: str, zipf: float) -> bool:
+def _rare(word: str, threshold: float) -> bool:
     """Whether a word is rare in its language at large (wordfreq's English or Russian list)."""
-    from wordfreq import zipf_frequency
-
-    language = "ru" if _CYRILLIC.search(word) else "en"
-    return bool(zipf_frequency(word, language) < zipf)
+    return zipf(word) < threshold

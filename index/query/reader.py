@@ -152,6 +152,7 @@ _EVERYDAY_ZIPF = 5.5
 _COUNT_WINDOW_AFTER = 4  # words after a number naming what it counts ("140 million people of Pakistan")
 _COUNT_WINDOW_BEFORE = 3  # words before it ("detainees numbering 300")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,7 @@ def slot_kinds(question: str) -> tuple[str, ...]:
     )
 
 
+@lru_cache(maxsize=256)
 def counted_nouns(question: str) -> frozenset[str]:
     """What a "how many" question counts (its next two words, "Ansett workers", less everyday ones like
     "work"); none when it names nothing or begins with an everyday noun ("people", "times")."""
@@ -276,11 +278,16 @@ def _same_stem(a: str, b: str) -> bool:
     return need >= 3 and a[:need] == b[:need]
 
 
-@lru_cache(maxsize=4096)
 def _everyday(word: str) -> bool:
+    return zipf(word) >= _EVERYDAY_ZIPF
+
+
+@lru_cache(maxsize=4096)
+def zipf(word: str) -> float:
+    """How common a word is in its language at large (wordfreq's English or Russian list, by script)."""
     from wordfreq import zipf_frequency
 
-    return bool(zipf_frequency(word, "en") >= _EVERYDAY_ZIPF)
+    return float(zipf_frequency(word, "ru" if _CYRILLIC.search(word) else "en"))
 
 
 class Reader:
