@@ -52,22 +52,24 @@ test_split.__test__ = False  # type: ignore[attr-defined]
 
 def test_news_answers_quote_the_answering_sentence(news: Engine) -> None:
     metrics = test_split(news, NEWS / "answerable.jsonl").metrics()
-    assert metrics["answer_recall"] >= 0.78, metrics  # measured 0.887 (102 questions)
-    assert metrics["quote_precision"] >= 0.50, metrics  # 0.538
-    assert metrics["false_abstention"] <= 0.05, metrics  # 0.010
+    assert metrics["answer_recall"] >= 0.78, metrics  # measured 0.868 (102 questions)
+    assert metrics["quote_precision"] >= 0.50, metrics  # 0.539
+    assert metrics["false_abstention"] <= 0.05, metrics  # 0.029 ("how many" answered by a synonym)
 
 
 def test_news_near_topic_questions_abstain_and_say_why(news: Engine) -> None:
     report = test_split(news, NEWS / "neartopic.jsonl")
-    assert report.metrics()["abstention_rate"] >= 0.38, report.metrics()  # 0.452
+    assert report.metrics()["abstention_rate"] >= 0.48, report.metrics()  # 0.565
     reasons = [r.reason for r in report.results if r.abstained]
     assert all(reasons) and any(r and r.startswith("The articles do not mention") for r in reasons)
     assert any(r and r.startswith("The nearest articles do not give the") for r in reasons)
+    # "What did Human Rights Watch say about...?": the articles to be quoted never name the speaker.
+    assert any(r and r.startswith("The nearest articles do not mention") for r in reasons)
 
 
 def test_news_follow_ups(news: Engine) -> None:
     metrics = test_split(news, NEWS / "followups.jsonl").metrics()
-    assert metrics["answer_recall"] >= 0.70, metrics  # 0.739 (67 questions)
+    assert metrics["answer_recall"] >= 0.78, metrics  # 0.858 (67 questions)
 
 
 def test_seed_answers_and_abstentions(seed: Engine) -> None:
@@ -75,7 +77,7 @@ def test_seed_answers_and_abstentions(seed: Engine) -> None:
     assert answerable["answer_recall"] >= 0.80, answerable  # 0.867 (15 questions)
     assert answerable["false_abstention"] <= 0.07, answerable  # 0
     near = test_split(seed, SEED / "neartopic.jsonl").metrics()
-    assert near["abstention_rate"] >= 0.20, near  # 0.278: Lukashenko, and "how much / how many" slots
+    assert near["abstention_rate"] >= 0.30, near  # 0.389: Lukashenko, Putin as speaker, number slots
     lukashenko = seed.ask("What did Alexander Lukashenko say about the Iskander during Lavrov's visit?")
     assert lukashenko.abstained and lukashenko.reason is not None
     assert lukashenko.reason.text == "The articles do not mention Alexander Lukashenko."
