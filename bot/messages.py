@@ -44,6 +44,7 @@ class Texts:
     reason_missing_slot: str
     slot_number: str
     slot_money: str
+    slot_name: str
     reason_off_topic: str
     terms_or: str
     foreign_script: str
@@ -114,6 +115,7 @@ EN = Texts(
     reason_missing_slot="The nearest articles do not give the {what} asked for.",
     slot_number="number",
     slot_money="sum",
+    slot_name="name",
     reason_off_topic="No article is close to this question.",
     terms_or=" or ",
     foreign_script=(
@@ -182,6 +184,7 @@ RU = Texts(
     reason_missing_slot="В ближайших статьях нет {what}.",
     slot_number="числа, о котором спрошено",
     slot_money="суммы, о которой спрошено",
+    slot_name="имени, о котором спрошено",
     reason_off_topic="Ни одна статья не близка к этому вопросу.",
     terms_or=" или ",
     foreign_script=(
@@ -234,7 +237,7 @@ def reason(texts: Texts, kind: str, terms: tuple[str, ...]) -> str | None:
         return texts.reason_unknown_terms.format(terms=listed)
     if kind == "missing_terms" and terms:
         return texts.reason_missing_terms.format(terms=listed)
-    slots = {"number": texts.slot_number, "money": texts.slot_money}
+    slots = {"number": texts.slot_number, "money": texts.slot_money, "name": texts.slot_name}
     if kind == "missing_slot" and len(terms) == 1 and terms[0] in slots:
         return texts.reason_missing_slot.format(what=slots[terms[0]])
     if kind == "no_answer":

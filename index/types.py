@@ -106,8 +106,9 @@ class Reason:
     """Why Footnote abstained: a kind, the question's words it is about, and the English sentence.
 
     `unknown_terms`: no article contains these words of the question; `missing_terms`: the nearest
-    articles are on the subject but never mention these; `missing_slot`: the question asks for a number
-    or a sum of money (`terms`: "number" or "money") that no good enough sentence states;
+    articles are on the subject but never mention these; `missing_slot`: the question asks for a number,
+    a sum of money or a person's name (`terms`: "number", "money" or "name") that no good enough
+    sentence states;
     `no_answer`: on the subject, but no sentence answers; `off_topic`: no article is near the
     question; `foreign_script`: the model cannot read it.
     """

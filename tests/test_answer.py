@@ -176,6 +176,26 @@ def test_a_sentence_stating_the_number_asked_for_answers(
     assert not answer.abstained and any("40 crates" in q.text for q in answer.quotes)
 
 
+@pytest.mark.parametrize(
+    ("inspector", "named"),
+    [
+        ("The valley's orchard inspector visited the packing shed at Wollongbar.", False),
+        ("The valley's orchard inspector, Mervyn Quattlebaum, visited the packing shed.", True),
+    ],
+)
+def test_a_name_question_is_answered_only_by_a_person_named_in_the_role_asked_about(
+    write_article: Callable[..., Path], tmp_path: Path, inspector: str, named: bool
+) -> None:
+    engine = slot_engine(write_article, tmp_path, f"{HARVEST} {inspector}")
+    answer = engine.ask("What is the name of the orchard inspector who visited the valley packing shed?")
+    if named:
+        assert not answer.abstained and any("Quattlebaum" in q.text for q in answer.quotes)
+    else:
+        assert answer.abstained and answer.reason is not None
+        assert (answer.reason.kind, answer.reason.terms) == ("missing_slot", ("name",))
+        assert answer.reason.text == "The nearest articles do not give the name asked for."
+
+
 def test_a_stating_sentence_scoring_below_the_slot_threshold_does_not_answer(
     write_article: Callable[..., Path], tmp_path: Path
 ) -> None:

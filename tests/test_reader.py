@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.query.reader import counted_nouns, fills_slot, slot_kinds
+from index.query.reader import counted_nouns, fills_slot, named_roles, person_names, slot_kinds
 
 
 @pytest.mark.parametrize(
@@ -12,7 +12,9 @@ from index.query.reader import counted_nouns, fills_slot, slot_kinds
     [
         ("How many detainees were charged?", ("number",)),
         ("Who else picks up the topic?", ()),  # answered by "Polish media" as well as by names
-        ("What was the name of the midwife?", ()),
+        ("What was the name of the midwife?", ("name",)),
+        ("Who was the commander of the shuttle?", ("name",)),
+        ("Who owns the company?", ()),  # may be answered by a company as well as by a person
         ("When did the talks start?", ()),  # dates are worded too many ways to check
         ("Why did Moscow refuse?", ()),
         ("Who will decide how many staff are offered jobs?", ()),  # asks for a name, not a number
@@ -77,3 +79,50 @@ def test_a_question_asking_how_much_was_paid_needs_a_sum_of_money() -> None:
     assert fills_slot("money", "The auditors were paid $2.5 million.", question)
     assert fills_slot("money", "The fee came to 40 million dollars.", question)
     assert slot_kinds("How much rain fell overnight?") == ("number",)
+
+
+def test_a_name_question_asks_about_a_role_up_to_a_function_word_or_participle() -> None:
+    assert named_roles("What was the name of the senior midwife who led the group?") == {"senior", "midwife"}
+    assert named_roles("What is the name of the teacher accused of abuse?") == {"teacher"}
+    assert named_roles("Who is the former visiting psychologist at the centre?") == {
+        "former",
+        "visiting",
+        "psychologist",
+    }, "a participle opens a clause only before a function word"
+    assert named_roles("What is the name of Sir Peter Blake's mother?") == {"mother"}
+    assert named_roles("Who was the commander of the shuttle?") == {"commander"}
+    assert named_roles("What is the name of the man in charge?") == frozenset(), "everyday words say nothing"
+
+
+def test_a_person_is_named_after_a_title_from_a_given_name_or_by_a_rare_last_word() -> None:
+    text = (
+        "Chief Inspector Bronwyn Killmier, Joyce Smith, Brett Dempsey and Mr Howard met "
+        "Wollongong Hospital staff and The Northern Territory's coroner."
+    )
+    assert [p.name for p in person_names(text)] == [
+        ("bronwyn", "killmier"),
+        ("joyce", "smith"),  # a common surname, known by the given name
+        ("brett", "dempsey"),
+        ("howard",),
+    ]
+    assert person_names(text)[0].words == ("chief", "inspector", "bronwyn", "killmier")
+
+
+QUESTION = "Who is the chief executive of the health service that employs Ray Williams?"
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "fills"),
+    [
+        ("The service's chief executive, Stuart Schneider, says the midwives were moved.", "", True),
+        ("Chief executive Stuart Schneider says the midwives were moved.", "", True),
+        ("The midwives were moved, Stuart Schneider said.", "He is the chief executive.", True),
+        ("The midwives were moved, Stuart Schneider said.", "The union was angry.", False),
+        ("The chief executive says the midwives were moved from Wollongong Hospital.", "", False),
+        ("Chief executive Ray Williams spoke to the board.", "", False),  # the question names him already
+    ],
+)
+def test_a_name_question_needs_a_new_person_with_the_role_said_in_the_sentence_or_next_to_it(
+    text: str, context: str, fills: bool
+) -> None:
+    assert fills_slot("name", text, QUESTION, context) is fills

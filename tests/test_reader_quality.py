@@ -1,6 +1,6 @@
 """The reader with the real MiniLM on the held-out (test) questions: floors it meets with some margin.
 
-A small corpus keeps this fast: the 56 evaluated news articles plus 7 distractors (`eval/news/articles`),
+A small corpus keeps this fast: the 80 evaluated news articles plus 6 distractors (`eval/news/articles`),
 and the seed article. The floors sit below what the reader measures here (docs/answers.md), so they fail
 when quote choice or abstention regresses, not on noise.
 """
@@ -52,24 +52,27 @@ test_split.__test__ = False  # type: ignore[attr-defined]
 
 def test_news_answers_quote_the_answering_sentence(news: Engine) -> None:
     metrics = test_split(news, NEWS / "answerable.jsonl").metrics()
-    assert metrics["answer_recall"] >= 0.78, metrics  # measured 0.868 (102 questions)
-    assert metrics["quote_precision"] >= 0.50, metrics  # 0.539
-    assert metrics["false_abstention"] <= 0.05, metrics  # 0.029 ("how many" answered by a synonym)
+    assert metrics["answer_recall"] >= 0.78, metrics  # measured 0.835 (121 questions)
+    assert metrics["quote_precision"] >= 0.50, metrics  # 0.519
+    # 0.041: "how many" answered by a synonym, name questions whose answer the reader scores low
+    assert metrics["false_abstention"] <= 0.05, metrics
 
 
 def test_news_near_topic_questions_abstain_and_say_why(news: Engine) -> None:
     report = test_split(news, NEWS / "neartopic.jsonl")
-    assert report.metrics()["abstention_rate"] >= 0.48, report.metrics()  # 0.565
+    assert report.metrics()["abstention_rate"] >= 0.58, report.metrics()  # 0.647 (85 questions)
     reasons = [r.reason for r in report.results if r.abstained]
     assert all(reasons) and any(r and r.startswith("The articles do not mention") for r in reasons)
-    assert any(r and r.startswith("The nearest articles do not give the") for r in reasons)
+    assert any(r and r.startswith("The nearest articles do not give the number") for r in reasons)
+    # "What is the name of the pilot killed...?": the articles name nobody in that role.
+    assert any(r == "The nearest articles do not give the name asked for." for r in reasons)
     # "What did Human Rights Watch say about...?": the articles to be quoted never name the speaker.
     assert any(r and r.startswith("The nearest articles do not mention") for r in reasons)
 
 
 def test_news_follow_ups(news: Engine) -> None:
     metrics = test_split(news, NEWS / "followups.jsonl").metrics()
-    assert metrics["answer_recall"] >= 0.78, metrics  # 0.858 (67 questions)
+    assert metrics["answer_recall"] >= 0.78, metrics  # 0.843 (67 questions)
 
 
 def test_seed_answers_and_abstentions(seed: Engine) -> None:

@@ -279,10 +279,11 @@ def test_text_fragments_point_at_the_quote() -> None:
     assert "<i>(2024-05-20)</i>" in text, "readers see how current each source is"
 
 
-def test_a_missing_number_or_sum_is_said_in_the_readers_language() -> None:
+def test_a_missing_number_sum_or_name_is_said_in_the_readers_language() -> None:
     for terms, english, russian in [
         (("number",), "do not give the number asked for", "нет числа, о котором спрошено"),
         (("money",), "do not give the sum asked for", "нет суммы, о которой спрошено"),
+        (("name",), "do not give the name asked for", "нет имени, о котором спрошено"),
     ]:
         answer = Answer(
             question="q",

@@ -17,6 +17,7 @@ from index.build.embedding import Embedder
 from index.errors import QuestionError
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
 from index.query.followup import away_from, is_follow_up, names_nothing
+from index.query.reader import load_word_lists
 from index.query.retrieval import Fusion, Mode, Retrieval, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
@@ -173,8 +174,9 @@ class Engine:
         return sorted(((a.doc_id, a.title, a.source) for a in articles), key=lambda t: t[1].casefold())
 
     def warm_up(self) -> None:
-        """Load the model now rather than on the first question."""
+        """Load the model and the reader's word lists now rather than on the first question."""
         self.embedder.embed_queries(["warm up"])
+        load_word_lists()
 
 
 def best_score(answer: Answer) -> float:

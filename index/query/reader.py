@@ -89,6 +89,30 @@ _UNITS_OF_TIME_OR_LENGTH = (
     r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|century|centuries|nights?|"
     r"km|kilomet(?:re|er)s?|metres?|meters?|miles?|feet|foot|cm|centimet(?:re|er)s?|m"
 )
+# "What is the name of the <role>...?", "Who was the <role>...?": answered by a person's name near the role.
+_NAME_QUESTION = re.compile(
+    r"\bwhat (?:is|was|are|were) (?:the )?names? of (?:the |a |an |this |that |his |her |their |its )?"
+    r"(?P<role>[^?]*)"
+    r"|\bwho (?:is|was|are|were) (?:the|a|an|this|that) (?P<role_who>[^?]*)",
+    re.I,
+)
+_ROLE_ENDS = frozenset(
+    {"who", "whom", "whose", "that", "which", "of", "in", "at", "on", "for", "to", "with", "by", "from"}
+    | {"when", "where", "is", "was", "are", "were", "did", "does", "do", "has", "had", "have", "and", "or"}
+    | {"during"}
+)
+_DETERMINERS = frozenset({"the", "a", "an", "his", "her", "their", "its", "this", "that"})
+_MAX_ROLE_WORDS = 4
+_TITLES = frozenset(
+    {"mr", "mrs", "ms", "miss", "dr", "prof", "professor", "sir", "dame", "lord", "lady", "senator", "judge"}
+    | {"justice", "father", "reverend", "rev", "captain", "capt", "colonel", "col", "general", "gen"}
+    | {"sergeant", "sgt", "constable", "inspector", "superintendent", "commissioner", "detective"}
+    | {"commander", "sheikh", "mullah", "maulana"}
+)
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'’.-]*(?: (?:[A-Z]\.|[A-Z][\w'’-]+))*")
+_POSSESSIVE = re.compile(r"['’]s$")
+_SURNAME_ZIPF = 4.0  # a surname known by rarity: rarer than this in the language at large ("Hospital" is not)
+_GIVEN_NAME_LOCALES = ("en_US", "en_GB", "en_IE")
 _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("number", _NUMBER_QUESTION),
     (
@@ -104,6 +128,7 @@ _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("age", re.compile(r"\bhow old\b|\b(what|which) age\b", re.I)),
     ("duration", re.compile(r"\bhow long\b", re.I)),
     ("share", re.compile(r"\bwhat (percentage|proportion|share|per ?cent)\b|\bhow many per ?cent\b", re.I)),
+    ("name", _NAME_QUESTION),
 )
 _SLOT_PATTERNS: dict[str, re.Pattern[str]] = {
     "number": re.compile(rf"\d(?:[\d,.]*\d)?|\b({_NUMBER_WORDS})\b", re.I),
@@ -249,16 +274,101 @@ def counted_nouns(question: str) -> frozenset[str]:
     return frozenset(word for word in words if not _everyday(word))
 
 
-def fills_slot(kind: str, text: str, question: str) -> bool:
+def fills_slot(kind: str, text: str, question: str, context: str = "") -> bool:
     """Whether a sentence holds a `kind` (a number, a sum of money...) that the question itself does not
     already contain: an answer adds what was asked for, a restatement does not. A "how many <noun>"
     question needs a number next to that noun (or a word of the same stem)."""
+    if kind == "name":
+        return _names_role(text, question, context)
     asked = question.lower()
     found = [m for m in _SLOT_PATTERNS[kind].finditer(text) if m.group().lower() not in asked]
     nouns = counted_nouns(question) if kind == "number" else frozenset()
     if not nouns:
         return bool(found)
     return any(_counts(text, m, nouns) for m in found)
+
+
+@lru_cache(maxsize=256)
+def named_roles(question: str) -> frozenset[str]:
+    """Who a name question asks about: the words after "the name of" / "who was the", up to a function
+    word or a participle that opens a clause ("the senior midwife who..." -> senior, midwife; "the
+    teacher accused of..." -> teacher), after a possessive ("Sir Peter Blake's mother" -> mother), less
+    everyday words ("man")."""
+    match = _NAME_QUESTION.search(question)
+    if match is None:
+        return frozenset()
+    asked_about = match.group("role") or match.group("role_who") or ""
+    tokens = [t.strip(",.;:'’\"").lower() for t in asked_about.split()]
+    words: list[str] = []
+    for i, word in enumerate(tokens):
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if _POSSESSIVE.search(word):
+            words = []
+            continue
+        opens_clause = words and word.endswith(("ed", "ing")) and following in _ROLE_ENDS | _DETERMINERS
+        if not word or word in _ROLE_ENDS or opens_clause or len(words) == _MAX_ROLE_WORDS:
+            break
+        words.append(word)
+    return frozenset(word for word in words if not _everyday(word))
+
+
+@dataclass(frozen=True, slots=True)
+class PersonName:
+    """A person's name in a sentence: `words` is the whole capitalised run, titles and roles included
+    ("Chief Inspector Bronwyn Killmier"), `name` its last words that name the person (bronwyn, killmier)."""
+
+    start: int
+    end: int
+    words: tuple[str, ...]
+    name: tuple[str, ...]
+
+
+def person_names(text: str) -> list[PersonName]:
+    """What reads as a person's name: the capitalised words after a title ("Mr Howard", "Dr Aamer Sultan"),
+    from a given name on ("Deputy Premier Paul Lennon"), or two capitalised words of which the last is
+    rare in the language at large ("Brett Dempsey"; not "Wollongong Hospital")."""
+    found = []
+    for match in _CAPITALISED_RUN.finditer(text):
+        words = tuple(_POSSESSIVE.sub("", w.strip(".")).strip("'’") for w in match.group().split())
+        lower = tuple(w.lower() for w in words)
+        first = next((i + 1 for i, w in enumerate(lower[:-1]) if w in _TITLES), None)
+        if first is None:
+            first = next((i for i, w in enumerate(words[:-1]) if w in _given_names()), None)
+        if first is None and len(words) >= 2 and zipf(lower[-1]) < _SURNAME_ZIPF and not _everyday(lower[0]):
+            first = len(words) - 2
+        if first is not None:
+            found.append(PersonName(match.start(), match.end(), lower, lower[first:]))
+    return found
+
+
+def load_word_lists() -> None:
+    """Load the word-frequency and given-name lists now rather than on the first question that needs them."""
+    zipf("the")
+    _given_names()
+
+
+@lru_cache(maxsize=1)
+def _given_names() -> frozenset[str]:
+    """English-speaking countries' given names (Faker's lists: "Dick", "Joyce", "Bronwyn")."""
+    from importlib import import_module
+
+    names: set[str] = set()
+    for locale in _GIVEN_NAME_LOCALES:
+        provider = import_module(f"faker.providers.person.{locale}").Provider
+        for attribute in ("first_names", "first_names_male", "first_names_female"):
+            names.update(getattr(provider, attribute, ()) or ())
+    return frozenset(names)
+
+
+def _names_role(text: str, question: str, context: str) -> bool:
+    """Whether `text` names a person the question does not, and it or its neighbouring sentences
+    (`context`) name the role asked about ("the coroner, Dick Wallace"; "...said Ken McReddie." after a
+    sentence about "his agent")."""
+    asked = {w.lower() for w in _WORD.findall(question)}
+    roles = named_roles(question)
+    around = [w.lower() for w in _WORD.findall(f"{text} {context}")]
+    has_role = not roles or any(_same_stem(word, role) for word in around for role in roles)
+    return has_role and any(set(person.name) - asked for person in person_names(text))
 
 
 def _counts(text: str, number: re.Match[str], nouns: frozenset[str]) -> bool:
