@@ -181,3 +181,65 @@ def test_vague_question_answered_from_previous_article_only_when_good_enough(tmp
     assert docs(math.inf) == alone, "no floor: a vague question stands alone"
     assert docs(-1e9) == {"orchard.md"}, "any answer from the previous article is good enough"
     assert docs(1e9) == alone, "nothing there answers well enough: a new subject after all"
+
+
+def _harvest_engine(tmp_path, write_article):  # type: ignore[no-untyped-def]
+    from index.build.embedding import HashingEmbedder
+    from index.pipeline import Footnote
+    from tests.helpers import make_settings
+
+    write_article(
+        "harvest.md",
+        "Farmers pick ripe apples in the valley orchards every autumn. "
+        "The pickers come from three neighbouring towns each season. "
+        "Most of them stay in the old wool shed by the river crossing. "
+        "Hail storms damaged many of the apple trees there this year. "
+        "The council paid for new nets over the young trees in spring. "
+        "A cider festival closes the season in the town hall.",
+    )
+    footnote = Footnote(
+        make_settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "i", abstain_threshold=0.0),
+        HashingEmbedder(),
+    )
+    footnote.build_index()
+    return footnote.open_engine()
+
+
+def test_the_sentences_next_to_the_previous_answer_are_near_it(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
+    from index.types import Quote
+
+    engine = _harvest_engine(tmp_path, write_article)
+    units = [u for u in engine.stored.units if u.doc_id == "harvest.md"]
+    hail = next(u for u in units if u.text.startswith("Hail"))
+    quote = Quote(1, "harvest.md", "t", None, hail.start, hail.end, hail.text, 0.0, None)
+    near = {engine.stored.units[row].text.split()[0] for row in engine.composer.near_quotes([quote])}
+    assert near == {"The", "Most", "A"}, "two sentences either side, not the quote itself"
+
+
+def test_a_follow_up_favours_sentences_next_to_the_previous_answer(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from index.query.answer import NEAR_PREVIOUS
+    from index.query.engine import Engine
+
+    engine = _harvest_engine(tmp_path, write_article)
+    before = "What damaged the apple trees in the valley orchards this year?"
+    follow_up = "What did they pay for after that?"
+    assert is_follow_up(follow_up)
+
+    def bonus_of(engine: Engine) -> dict[str, float]:
+        answer = engine.ask(follow_up, previous=before)
+        return {
+            q.text: sum(part for name, _, part in why.features if name == NEAR_PREVIOUS)
+            for q, why in zip(answer.quotes, answer.explanations, strict=True)
+        }
+
+    favoured = bonus_of(engine)
+    assert favoured[next(t for t in favoured if t.startswith("The council"))] == 0.5
+    assert all(v == 0.0 for t, v in favoured.items() if t.startswith(("Hail", "Farmers"))), favoured
+    plain = Engine(
+        engine.stored,
+        engine.embedder,
+        replace(engine.params, answer=replace(engine.params.answer, follow_up_near_bonus=0.0)),
+    )
+    assert not any(bonus_of(plain).values()), "no bonus, no such part in the explanation"

@@ -23,6 +23,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,8 @@ _TERM = re.compile(r"[^\W\d_][\w'’-]*")
 # A word of the question that the nearest articles lack explains an abstention only when it names
 # something (a name, or a word rarer than everyday words like "brief" or "actually").
 _CONTENT_ZIPF = 4.0
+# The name `--explain` gives the follow-up bonus of a sentence next to the previous answer's quotes.
+NEAR_PREVIOUS = "near_previous_answer"
 _SLOT_NOUN = {"number": "number", "money": "sum", "name": "name"}
 # An age, a length of time or distance and a share are all reported as "the number asked for".
 _SLOT_REPORTED = {"age": "number", "duration": "number", "share": "number"}
@@ -66,6 +69,11 @@ class AnswerParams:
     # A follow-up's own words are vague, so its ranking is less sure: this many quotes more than
     # `max_quotes`, from articles the conversation is already about (docs/answers.md).
     follow_up_extra_quotes: int = 1
+    # A follow-up is most often answered next to what answered the question before it ("What did it
+    # conclude?" after "Which firm reported...?"): sentences up to this many away from the previous
+    # answer's quotes (not those quotes) get this much added to their log-odds (placed on dev).
+    follow_up_near_sentences: int = 2
+    follow_up_near_bonus: float = 0.5
     answer_passages: int = 5
     margin: float = 2.5
     lexical_weight: float = 0.25
@@ -131,12 +139,14 @@ class Composer:
         retrieval: Retrieval,
         search: str | None = None,
         own_vector: Vectors | None = None,
+        near: Collection[int] = (),
     ) -> Answer:
         """Quote the sentences that answer the question, or abstain and say why.
 
         For a follow-up, `search` is the question joined to its predecessor (which found the passages)
         and `own_vector` the follow-up's own embedding: quotes are chosen by both, and the reader's new
-        words weigh more than the earlier question's, since they say what the reader wants now.
+        words weigh more than the earlier question's, since they say what the reader wants now. `near`:
+        the units next to the previous answer's quotes (`near_quotes`), which a follow-up favours.
         """
         clock = time.perf_counter()
         query = self.question(question, retrieval, search, own_vector)
@@ -149,8 +159,11 @@ class Composer:
             return self._abstain(query, retrieval, _reason("off_topic", ()), clock)
         rows, features = self.candidates(query, relevant)
         logits = self.weights.logits(features)
+        bonus = self.params.follow_up_near_bonus if search else 0.0
+        nearby = {row for row in rows if row in near} if bonus else set()
         scored = {
-            row: (float(logit), features[i]) for i, (row, logit) in enumerate(zip(rows, logits, strict=True))
+            row: (float(logit) + (bonus if row in nearby else 0.0), features[i])
+            for i, (row, logit) in enumerate(zip(rows, logits, strict=True))
         }
         # A follow-up's own words are vague by nature ("Is one likely to appear?"): the reader chose to
         # continue the conversation, so its best candidate is quoted even below the answer threshold.
@@ -197,16 +210,12 @@ class Composer:
             )
             parts = self.weights.contributions(values[np.newaxis, :])[0]
             used = self.weights.columns(values[np.newaxis, :])[0]
-            explanations.append(
-                Explanation(
-                    n,
-                    score,
-                    tuple(
-                        (name, float(v), float(c))
-                        for name, v, c in zip(self.weights.names, used, parts, strict=True)
-                    ),
-                )
+            why = tuple(
+                (name, float(v), float(c)) for name, v, c in zip(self.weights.names, used, parts, strict=True)
             )
+            if row in nearby:
+                why += ((NEAR_PREVIOUS, 1.0, bonus),)
+            explanations.append(Explanation(n, score, why))
 
         timings["answer"] = (time.perf_counter() - clock) * 1000.0
         if not quotes:
@@ -397,6 +406,21 @@ class Composer:
             nowhere = all(self.lexical.known_share(term) == 0 for term in terms)
             return _reason("unknown_terms" if nowhere else "missing_terms", terms)
         return _reason("no_answer", ())
+
+    def near_quotes(self, quotes: Sequence[Quote]) -> frozenset[int]:
+        """The units up to `follow_up_near_sentences` before or after each quote in its article, less
+        the quoted units themselves (a follow-up asks for something new)."""
+        reach = self.params.follow_up_near_sentences
+        near: set[int] = set()
+        quoted: set[int] = set()
+        for quote in quotes:
+            starts, rows = self._by_doc.get(quote.doc_id, ([], []))
+            at = bisect.bisect_left(starts, quote.start)
+            if at == len(starts) or starts[at] != quote.start:
+                continue
+            quoted.add(rows[at])
+            near.update(rows[max(0, at - reach) : at + reach + 1])
+        return frozenset(near - quoted)
 
     def row_at(self, doc_id: str, start: int) -> int | None:
         """The unit of an article that starts at `start`, if any."""

@@ -48,7 +48,9 @@ class ExplanationOut(BaseModel):
     """Why quote [n] was chosen (`footnote ask --explain`): the reader's score and its parts.
 
     `features` holds each feature's value; `contributions` what it added to the score (the model's
-    weight times the standardised value); `score` is their sum plus the model's bias (log-odds)."""
+    weight times the standardised value); `score` is their sum plus the model's bias (log-odds). A
+    follow-up's quote next to the previous answer's quotes carries `near_previous_answer` (value 1, its
+    contribution the follow-up bonus)."""
 
     n: int
     score: float

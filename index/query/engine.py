@@ -61,6 +61,7 @@ class Prepared:
     own: Vectors | None = None
     _: KW_ONLY
     vague: bool = False
+    near: frozenset[int] = frozenset()
 
 
 class Engine:
@@ -108,7 +109,7 @@ class Engine:
             raise QuestionError("the question is empty")
         before = clean_question(previous, self.params.max_question_chars) if previous else ""
         prepared = self.prepare(question, k or self.params.top_k, before)
-        answer = self._answer(question, prepared.retrieval, prepared.search, prepared.own)
+        answer = self._answer(question, prepared.retrieval, prepared.search, prepared.own, prepared.near)
         if prepared.vague and best_score(answer) < self.params.vague_follow_up_floor:
             # Nothing in the previous answer's articles answers it well: a new subject after all.
             return self._answer(question, self.retriever.retrieve(question, k or self.params.top_k))
@@ -124,7 +125,8 @@ class Engine:
         if not previous or not (follows or vague):
             return Prepared(self.retriever.retrieve(question, k))
         prior = self.retriever.retrieve(previous, k)
-        articles = tuple(dict.fromkeys(q.doc_id for q in self.composer.compose(previous, prior).quotes))
+        quotes = self.composer.compose(previous, prior).quotes
+        articles = tuple(dict.fromkeys(q.doc_id for q in quotes))
         search = f"{previous} {question}"
         retrieval = self.retriever.retrieve(search, k)
         own = self.retriever.embed(question)
@@ -132,10 +134,15 @@ class Engine:
         if articles and len(question.split()) > 2:
             retrieval = self.retriever.within(retrieval, articles)
             own = away_from(own, prior.query_vector, self.params.follow_up_away)
-        return Prepared(retrieval, search, own, vague=vague)
+        return Prepared(retrieval, search, own, vague=vague, near=self.composer.near_quotes(quotes))
 
     def _answer(
-        self, question: str, retrieval: Retrieval, search: str | None = None, own: Vectors | None = None
+        self,
+        question: str,
+        retrieval: Retrieval,
+        search: str | None = None,
+        own: Vectors | None = None,
+        near: frozenset[int] = frozenset(),
     ) -> Answer:
         """Compose the answer, unless an English-only model got a question in another script."""
         if not self.embedder.multilingual and not mostly_latin(search or question):
@@ -154,7 +161,7 @@ class Engine:
             )
         if search is None:
             return self.composer.compose(question, retrieval)
-        return self.composer.compose(question, retrieval, search, own)
+        return self.composer.compose(question, retrieval, search, own, near)
 
     def chunk_around(self, doc_id: str, start: int, end: int) -> Chunk | None:
         """The first chunk that contains [start, end) of an article (a quote's passage in context)."""
