@@ -120,27 +120,31 @@ def test_away_from_moves_off_the_previous_question() -> None:
     assert np.array_equal(away_from(own, previous, 0.0), own)
 
 
-def _orchard_engine(tmp_path, write_article):  # type: ignore[no-untyped-def]
+def _engine_over(tmp_path, write_article, **articles: str):  # type: ignore[no-untyped-def]
+    """An engine (hashing embedder, no abstention threshold) over the given articles."""
     from index.build.embedding import HashingEmbedder
     from index.pipeline import Footnote
     from tests.helpers import make_settings
 
-    write_article(
-        "orchard.md",
-        "Farmers pick ripe apples in the valley orchards every autumn.\n\n"
-        "Hail storms damaged many of the apple trees there this year.",
-    )
-    write_article(
-        "cider.md",
-        "Storms damaged the old cider presses in town last winter.\n\n"
-        "The damaged presses were repaired by the storms' next season.",
-    )
+    for name, text in articles.items():
+        write_article(f"{name}.md", text)
     footnote = Footnote(
         make_settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "i", abstain_threshold=0.0),
         HashingEmbedder(),
     )
     footnote.build_index()
     return footnote.open_engine()
+
+
+def _orchard_engine(tmp_path, write_article):  # type: ignore[no-untyped-def]
+    return _engine_over(
+        tmp_path,
+        write_article,
+        orchard="Farmers pick ripe apples in the valley orchards every autumn.\n\n"
+        "Hail storms damaged many of the apple trees there this year.",
+        cider="Storms damaged the old cider presses in town last winter.\n\n"
+        "The damaged presses were repaired by the storms' next season.",
+    )
 
 
 def test_follow_up_is_answered_from_the_previous_answers_article(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
@@ -184,25 +188,16 @@ def test_vague_question_answered_from_previous_article_only_when_good_enough(tmp
 
 
 def _harvest_engine(tmp_path, write_article):  # type: ignore[no-untyped-def]
-    from index.build.embedding import HashingEmbedder
-    from index.pipeline import Footnote
-    from tests.helpers import make_settings
-
-    write_article(
-        "harvest.md",
-        "Farmers pick ripe apples in the valley orchards every autumn. "
+    return _engine_over(
+        tmp_path,
+        write_article,
+        harvest="Farmers pick ripe apples in the valley orchards every autumn. "
         "The pickers come from three neighbouring towns each season. "
         "Most of them stay in the old wool shed by the river crossing. "
         "Hail storms damaged many of the apple trees there this year. "
         "The council paid for new nets over the young trees in spring. "
         "A cider festival closes the season in the town hall.",
     )
-    footnote = Footnote(
-        make_settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "i", abstain_threshold=0.0),
-        HashingEmbedder(),
-    )
-    footnote.build_index()
-    return footnote.open_engine()
 
 
 def test_the_sentences_next_to_the_previous_answer_are_near_it(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
