@@ -160,7 +160,7 @@ class Composer:
         rows, features = self.candidates(query, relevant)
         logits = self.weights.logits(features)
         bonus = self.params.follow_up_near_bonus if search else 0.0
-        nearby = {row for row in rows if row in near} if bonus else set()
+        nearby = set(near) if bonus else set()
         scored = {
             row: (float(logit) + (bonus if row in nearby else 0.0), features[i])
             for i, (row, logit) in enumerate(zip(rows, logits, strict=True))

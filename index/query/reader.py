@@ -277,7 +277,8 @@ def counted_nouns(question: str) -> frozenset[str]:
 def fills_slot(kind: str, text: str, question: str, context: str = "") -> bool:
     """Whether a sentence holds a `kind` (a number, a sum of money...) that the question itself does not
     already contain: an answer adds what was asked for, a restatement does not. A "how many <noun>"
-    question needs a number next to that noun (or a word of the same stem)."""
+    question needs a number next to that noun (or a word of the same stem); a name question a person
+    named with the role asked about in the sentence or in `context` (its neighbouring sentences)."""
     if kind == "name":
         return _names_role(text, question, context)
     asked = question.lower()
@@ -314,12 +315,11 @@ def named_roles(question: str) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class PersonName:
-    """A person's name in a sentence: `words` is the whole capitalised run, titles and roles included
-    ("Chief Inspector Bronwyn Killmier"), `name` its last words that name the person (bronwyn, killmier)."""
+    """A person's name in a sentence: the span of its capitalised run, titles and roles included ("Chief
+    Inspector Bronwyn Killmier"), and the run's last words that name the person (bronwyn, killmier)."""
 
     start: int
     end: int
-    words: tuple[str, ...]
     name: tuple[str, ...]
 
 
@@ -337,7 +337,7 @@ def person_names(text: str) -> list[PersonName]:
         if first is None and len(words) >= 2 and zipf(lower[-1]) < _SURNAME_ZIPF and not _everyday(lower[0]):
             first = len(words) - 2
         if first is not None:
-            found.append(PersonName(match.start(), match.end(), lower, lower[first:]))
+            found.append(PersonName(match.start(), match.end(), lower[first:]))
     return found
 
 
@@ -349,7 +349,8 @@ def load_word_lists() -> None:
 
 @lru_cache(maxsize=1)
 def _given_names() -> frozenset[str]:
-    """English-speaking countries' given names (Faker's lists: "Dick", "Joyce", "Bronwyn")."""
+    """English-speaking countries' given names (Faker's lists: "Joyce", "Bronwyn"; not every short form:
+    "Ron" and "Dick" are missing)."""
     from importlib import import_module
 
     names: set[str] = set()
@@ -362,8 +363,8 @@ def _given_names() -> frozenset[str]:
 
 def _names_role(text: str, question: str, context: str) -> bool:
     """Whether `text` names a person the question does not, and it or its neighbouring sentences
-    (`context`) name the role asked about ("the coroner, Dick Wallace"; "...said Ken McReddie." after a
-    sentence about "his agent")."""
+    (`context`) name the role asked about ("Chief Inspector Bronwyn Killmier says..."; "...said Ken
+    McReddie." after a sentence about "his agent")."""
     asked = {w.lower() for w in _WORD.findall(question)}
     roles = named_roles(question)
     around = [w.lower() for w in _WORD.findall(f"{text} {context}")]
