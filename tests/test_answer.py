@@ -196,6 +196,43 @@ def test_a_name_question_is_answered_only_by_a_person_named_in_the_role_asked_ab
         assert answer.reason.text == "The nearest articles do not give the name asked for."
 
 
+@pytest.mark.parametrize(
+    ("between", "named"),
+    [
+        ("", True),  # the name's sentence follows the one naming the role
+        (" Trucks left at dawn for the city markets. Rain closed the roads by noon.", False),
+    ],
+)
+def test_a_name_question_takes_the_role_from_the_sentence_before_or_after(
+    write_article: Callable[..., Path], tmp_path: Path, between: str, named: bool
+) -> None:
+    engine = slot_engine(
+        write_article,
+        tmp_path,
+        f"{HARVEST} The orchard inspector visited the valley packing shed on Monday.{between}"
+        " Mervyn Quattlebaum said the ripe apples looked fine.",
+    )
+    answer = engine.ask("What is the name of the orchard inspector who visited the valley packing shed?")
+    assert answer.abstained is not named, answer.reason
+
+
+def test_a_name_must_come_from_a_likelier_sentence_than_a_number(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    engine = slot_engine(
+        write_article,
+        tmp_path,
+        "Mervyn Quattlebaum, the orchard inspector, counted 40 crates of ripe apples.",
+    )
+    composer = engine.composer
+    composer.params = dataclasses.replace(composer.params, slot_threshold=0.0, name_slot_lift=1.5)
+    rows = range(len(engine.stored.units))
+    number, name = "How many crates did he count?", "Who is the orchard inspector?"
+    assert composer._unfilled_slot(number, {r: (0.5, np.zeros(1)) for r in rows}) is None
+    assert composer._unfilled_slot(name, {r: (0.5, np.zeros(1)) for r in rows}) == "name"
+    assert composer._unfilled_slot(name, {r: (2.0, np.zeros(1)) for r in rows}) is None
+
+
 def test_a_stating_sentence_scoring_below_the_slot_threshold_does_not_answer(
     write_article: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -204,11 +204,22 @@ def test_the_sentences_next_to_the_previous_answer_are_near_it(tmp_path, write_a
     from index.types import Quote
 
     engine = _harvest_engine(tmp_path, write_article)
-    units = [u for u in engine.stored.units if u.doc_id == "harvest.md"]
-    hail = next(u for u in units if u.text.startswith("Hail"))
-    quote = Quote(1, "harvest.md", "t", None, hail.start, hail.end, hail.text, 0.0, None)
-    near = {engine.stored.units[row].text.split()[0] for row in engine.composer.near_quotes([quote])}
-    assert near == {"The", "Most", "A"}, "two sentences either side, not the quote itself"
+    rows = sorted(
+        (i for i, u in enumerate(engine.stored.units) if u.doc_id == "harvest.md"),
+        key=lambda i: engine.stored.units[i].start,
+    )
+    assert len(rows) == 6
+
+    def quote_of(row: int) -> Quote:
+        unit = engine.stored.units[row]
+        return Quote(1, unit.doc_id, "t", None, unit.start, unit.end, unit.text, 0.0, None)
+
+    near = engine.composer.near_quotes
+    assert near([quote_of(rows[3])]) == {rows[1], rows[2], rows[4], rows[5]}, "two either side, not the quote"
+    assert near([quote_of(rows[0])]) == {rows[1], rows[2]}, "an article's first sentence has none before it"
+    assert near([quote_of(rows[0]), quote_of(rows[1])]) == {rows[2], rows[3]}, (
+        "quotes are not near each other"
+    )
 
 
 def test_a_follow_up_favours_sentences_next_to_the_previous_answer(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
@@ -221,20 +232,24 @@ def test_a_follow_up_favours_sentences_next_to_the_previous_answer(tmp_path, wri
     before = "What damaged the apple trees in the valley orchards this year?"
     follow_up = "What did they pay for after that?"
     assert is_follow_up(follow_up)
-
-    def bonus_of(engine: Engine) -> dict[str, float]:
-        answer = engine.ask(follow_up, previous=before)
-        return {
-            q.text: sum(part for name, _, part in why.features if name == NEAR_PREVIOUS)
-            for q, why in zip(answer.quotes, answer.explanations, strict=True)
-        }
-
-    favoured = bonus_of(engine)
-    assert favoured[next(t for t in favoured if t.startswith("The council"))] == 0.5
-    assert all(v == 0.0 for t, v in favoured.items() if t.startswith(("Hail", "Farmers"))), favoured
     plain = Engine(
         engine.stored,
         engine.embedder,
         replace(engine.params, answer=replace(engine.params.answer, follow_up_near_bonus=0.0)),
     )
-    assert not any(bonus_of(plain).values()), "no bonus, no such part in the explanation"
+
+    def quotes(engine: Engine) -> dict[str, tuple[float, float]]:
+        """Each quote's score and the bonus part of its explanation."""
+        answer = engine.ask(follow_up, previous=before)
+        return {
+            q.text: (q.score, sum(part for name, _, part in why.features if name == NEAR_PREVIOUS))
+            for q, why in zip(answer.quotes, answer.explanations, strict=True)
+        }
+
+    favoured, alone = quotes(engine), quotes(plain)
+    council = [t for t in favoured if t.startswith("The council")]
+    assert council and council[0] in alone, (favoured, alone)
+    score, bonus = favoured[council[0]]
+    assert bonus == 0.5 and score - alone[council[0]][0] == pytest.approx(0.5), "the score carries the bonus"
+    assert all(b == 0.0 for t, (_, b) in favoured.items() if t.startswith(("Hail", "Farmers"))), favoured
+    assert not any(b for _, b in alone.values()), "no bonus, no such part in the explanation"

@@ -250,8 +250,7 @@ class Composer:
         return rows, features
 
     def _unfilled_slot(self, question: str, scored: dict[int, tuple[float, Matrix]]) -> str | None:
-        """The kind of answer asked for (a number, a sum of money, a person's name) that no sentence good
-        enough states.
+        """The kind of answer asked for (a number, a sum, a name) that no good enough sentence states.
 
         A question asking "how many" is answered by a sentence holding a number the question does not
         already hold; when the best such sentence scores below `slot_threshold` (or there is none),

@@ -91,10 +91,38 @@ _UNITS_OF_TIME_OR_LENGTH = (
 )
 # "What is the name of the <role>...?", "Who was the <role>...?": answered by a person's name near the role.
 _NAME_QUESTION = re.compile(
-    r"\bwhat (?:is|was|are|were) (?:the )?names? of (?:the |a |an |this |that |his |her |their |its )?"
-    r"(?P<role>[^?]*)"
-    r"|\bwho (?:is|was|are|were) (?:the|a|an|this|that) (?P<role_who>[^?]*)",
+    r"\bwhat(?:['’]s| is| was| are| were) (?:the )?names? of "
+    r"(?:the |a |an |this |that |his |her |their |its )?(?P<role>[^?]*)"
+    r"|\bwho(?:['’]s| is| was| are| were) (?:the|a|an|this|that|his|her|their|its) (?P<role_who>[^?]*)",
     re.I,
+)
+# What has a name that is not a person's: "What is the name of the airline / ship / operation...?"
+_THINGS = frozenset(
+    {
+        "airline",
+        "company",
+        "firm",
+        "business",
+        "group",
+        "party",
+        "ship",
+        "boat",
+        "yacht",
+        "vessel",
+        "aircraft",
+    }
+    | {"plane", "helicopter", "car", "town", "city", "village", "suburb", "street", "road", "operation"}
+    | {"bill", "law", "act", "report", "book", "film", "movie", "song", "album", "band", "team", "club"}
+    | {"horse", "dog", "drug", "virus", "disease", "organisation", "organization", "agency", "department"}
+    | {"ministry", "program", "programme", "scheme", "project", "fund", "hospital", "school", "university"}
+    | {"centre", "center", "station", "prison", "camp", "hotel", "product", "brand", "event", "race"}
+    | {"festival", "campaign", "plan", "policy", "treaty", "agreement", "website", "newspaper", "magazine"}
+    | {"channel", "network", "bank", "union", "association", "council", "committee", "commission", "court"}
+    | {"tribunal", "movement", "unit", "force", "army", "building", "bridge", "river", "mountain", "island"}
+    | {"area", "region", "district", "state", "province", "country", "nation", "species", "storm"}
+    | {"cyclone", "fire", "mission", "service", "show", "series", "game", "competition", "award", "prize"}
+    | {"stadium", "ground", "venue", "shop", "store", "factory", "plant", "mine", "system", "missile"}
+    | {"weapon", "technology", "software", "device", "institute", "foundation", "church", "mosque", "port"}
 )
 _ROLE_ENDS = frozenset(
     {"who", "whom", "whose", "that", "which", "of", "in", "at", "on", "for", "to", "with", "by", "from"}
@@ -102,6 +130,7 @@ _ROLE_ENDS = frozenset(
     | {"during"}
 )
 _DETERMINERS = frozenset({"the", "a", "an", "his", "her", "their", "its", "this", "that"})
+_CLAUSE_WORDS = _ROLE_ENDS | _DETERMINERS  # after a participle they open a clause: "accused of", "killed the"
 _MAX_ROLE_WORDS = 4
 _TITLES = frozenset(
     {"mr", "mrs", "ms", "miss", "dr", "prof", "professor", "sir", "dame", "lord", "lady", "senator", "judge"}
@@ -109,7 +138,11 @@ _TITLES = frozenset(
     | {"sergeant", "sgt", "constable", "inspector", "superintendent", "commissioner", "detective"}
     | {"commander", "sheikh", "mullah", "maulana"}
 )
-_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'’.-]*(?: (?:[A-Z]\.|[A-Z][\w'’-]+))*")
+_NAME_TOKEN = re.compile(r"[^\W\d_][\w'’.-]*")
+# Lowercase words inside a name: "Osama bin Laden", "Charles de Gaulle".
+_PARTICLES = frozenset(
+    {"bin", "ibn", "al", "el", "van", "von", "de", "der", "den", "da", "di", "du", "del", "la", "le"}
+)
 _POSSESSIVE = re.compile(r"['’]s$")
 _SURNAME_ZIPF = 4.0  # a surname known by rarity: rarer than this in the language at large ("Hospital" is not)
 _GIVEN_NAME_LOCALES = ("en_US", "en_GB", "en_IE")
@@ -246,14 +279,20 @@ def slot_kinds(question: str) -> tuple[str, ...]:
     """The kinds of answer that a sentence must *state* to answer the question: a number ("how
     many...?"), a sum of money ("how much did they pay?"), an age, a length of time or distance ("how
     long"), a share ("what percentage"). Only a question (or one of its clauses) that *begins* by asking
-    for it counts: "Who will decide how many are hired?" asks for a name. Names, dates, reasons and
-    places are left out: their answers are worded too many ways ("Polish media", "after the Test",
-    "soon") to check by pattern."""
+    for it counts: "Who will decide how many are hired?" asks for a name. A person's name is asked for by
+    "what is the name of / who was the <role>" when the role is a person's ("the airline" is not). Other
+    "who" questions, dates, reasons and places are left out: their answers are worded too many ways
+    ("Polish media", "after the Test", "soon") to check by pattern."""
     clauses = [c for c in _CLAUSE_BREAK.split(question) if c.strip()]
     return tuple(
         kind
         for kind, pattern in _SLOT_QUESTIONS
-        if any((m := pattern.search(c)) and _LEAD_IN.fullmatch(c[: m.start()]) for c in clauses)
+        if any(
+            (m := pattern.search(c))
+            and _LEAD_IN.fullmatch(c[: m.start()])
+            and (kind != "name" or asks_for_person(c))
+            for c in clauses
+        )
     )
 
 
@@ -290,27 +329,48 @@ def fills_slot(kind: str, text: str, question: str, context: str = "") -> bool:
 
 
 @lru_cache(maxsize=256)
-def named_roles(question: str) -> frozenset[str]:
-    """Who a name question asks about: the words after "the name of" / "who was the", up to a function
-    word or a participle that opens a clause ("the senior midwife who..." -> senior, midwife; "the
-    teacher accused of..." -> teacher), after a possessive ("Sir Peter Blake's mother" -> mother), less
-    everyday words ("man")."""
+def _role_words(question: str) -> tuple[str, ...]:
+    """The words after "the name of" / "who was the", up to a function word or a participle that opens
+    a clause ("the senior midwife who..." -> senior, midwife; "the teacher accused of..." -> teacher),
+    after a possessive ("Sir Peter Blake's mother" -> mother)."""
     match = _NAME_QUESTION.search(question)
     if match is None:
-        return frozenset()
+        return ()
     asked_about = match.group("role") or match.group("role_who") or ""
-    tokens = [t.strip(",.;:'’\"").lower() for t in asked_about.split()]
+    tokens = [t.strip(",.;:'’\"") for t in asked_about.split()]
     words: list[str] = []
-    for i, word in enumerate(tokens):
-        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+    for i, token in enumerate(tokens):
+        word = token.lower()
+        following = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+        if not word or not word[0].isalpha():
+            continue  # a dash, a stray quote, an age ("the 54-year-old pilot": the pilot is the role)
         if _POSSESSIVE.search(word):
             words = []
             continue
-        opens_clause = words and word.endswith(("ed", "ing")) and following in _ROLE_ENDS | _DETERMINERS
-        if not word or word in _ROLE_ENDS or opens_clause or len(words) == _MAX_ROLE_WORDS:
+        opens_clause = (
+            words and word.endswith(("ed", "ing")) and (following in _CLAUSE_WORDS or not following)
+        )
+        # A name followed by a verb starts another clause: "the airline Qantas has launched".
+        named_after = words and token[0].isupper() and following in _ROLE_ENDS
+        if word in _ROLE_ENDS or opens_clause or named_after or len(words) == _MAX_ROLE_WORDS:
             break
-        words.append(word)
-    return frozenset(word for word in words if not _everyday(word))
+        words.append(token if token[0].isupper() else word)
+    return tuple(word.lower() for word in words)
+
+
+def named_roles(question: str) -> frozenset[str]:
+    """Who a name question asks about (`_role_words`), less everyday words ("man")."""
+    return frozenset(word for word in _role_words(question) if not _everyday(word))
+
+
+def asks_for_person(question: str) -> bool:
+    """Whether a name question's role is a person's: not "the airline", "the operation", "the ships"
+    (the role's last word that is not a participle, singular or plural, is not one of `_THINGS`)."""
+    nouns = [w for w in _role_words(question) if not w.endswith(("ed", "ing"))]
+    if not nouns:
+        return True
+    head = nouns[-1]
+    return not {head, head.removesuffix("s"), head.removesuffix("es")} & _THINGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,8 +388,8 @@ def person_names(text: str) -> list[PersonName]:
     from a given name on ("Deputy Premier Paul Lennon"), or two capitalised words of which the last is
     rare in the language at large ("Brett Dempsey"; not "Wollongong Hospital")."""
     found = []
-    for match in _CAPITALISED_RUN.finditer(text):
-        words = tuple(_POSSESSIVE.sub("", w.strip(".")).strip("'’") for w in match.group().split())
+    for start, end, run in _capitalised_runs(text):
+        words = tuple(_POSSESSIVE.sub("", w.strip(".")).strip("'’") for w in run)
         lower = tuple(w.lower() for w in words)
         first = next((i + 1 for i, w in enumerate(lower[:-1]) if w in _TITLES), None)
         if first is None:
@@ -337,8 +397,44 @@ def person_names(text: str) -> list[PersonName]:
         if first is None and len(words) >= 2 and zipf(lower[-1]) < _SURNAME_ZIPF and not _everyday(lower[0]):
             first = len(words) - 2
         if first is not None:
-            found.append(PersonName(match.start(), match.end(), lower[first:]))
+            found.append(PersonName(start, end, lower[first:]))
     return found
+
+
+def _capitalised_runs(text: str) -> list[tuple[int, int, list[str]]]:
+    """Runs of capitalised words (any script: "Émile Zola") one space apart, with name particles
+    inside them ("Osama bin Laden"): (start, end, words)."""
+    runs: list[tuple[int, int, list[str]]] = []
+    current: list[re.Match[str]] = []
+
+    def close() -> None:
+        while current and not current[-1].group()[0].isupper():
+            current.pop()  # a particle ends no name
+        if current:
+            runs.append((current[0].start(), current[-1].end(), [m.group() for m in current]))
+        current.clear()
+
+    for match in _NAME_TOKEN.finditer(text):
+        word = match.group()
+        joined = (
+            bool(current)
+            and text[current[-1].end() : match.start()] == " "
+            and _continues(current[-1].group())
+        )
+        if word[0].isupper() or (joined and word in _PARTICLES):
+            if current and not joined:
+                close()
+            current.append(match)
+        else:
+            close()
+    close()
+    return runs
+
+
+def _continues(word: str) -> bool:
+    """Whether a name may go on after `word`: not after a full stop, unless it marks an initial or a
+    title ("A. B. Smith", "Mr. Smith")."""
+    return not word.endswith(".") or len(word) == 2 or word[:-1].lower() in _TITLES
 
 
 def load_word_lists() -> None:
@@ -365,7 +461,7 @@ def _names_role(text: str, question: str, context: str) -> bool:
     """Whether `text` names a person the question does not, and it or its neighbouring sentences
     (`context`) name the role asked about ("Chief Inspector Bronwyn Killmier says..."; "...said Ken
     McReddie." after a sentence about "his agent")."""
-    asked = {w.lower() for w in _WORD.findall(question)}
+    asked = {_POSSESSIVE.sub("", w.lower()) for w in _WORD.findall(question)}
     roles = named_roles(question)
     around = [w.lower() for w in _WORD.findall(f"{text} {context}")]
     has_role = not roles or any(_same_stem(word, role) for word in around for role in roles)
