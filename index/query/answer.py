@@ -413,19 +413,24 @@ class Composer:
         near: set[int] = set()
         quoted: set[int] = set()
         for quote in quotes:
-            starts, rows = self._by_doc.get(quote.doc_id, ([], []))
-            at = bisect.bisect_left(starts, quote.start)
-            if at == len(starts) or starts[at] != quote.start:
+            at = self._place(quote.doc_id, quote.start)
+            if at is None:
                 continue
+            rows = self._by_doc[quote.doc_id][1]
             quoted.add(rows[at])
             near.update(rows[max(0, at - reach) : at + reach + 1])
         return frozenset(near - quoted)
 
     def row_at(self, doc_id: str, start: int) -> int | None:
         """The unit of an article that starts at `start`, if any."""
-        starts, rows = self._by_doc.get(doc_id, ([], []))
+        at = self._place(doc_id, start)
+        return None if at is None else self._by_doc[doc_id][1][at]
+
+    def _place(self, doc_id: str, start: int) -> int | None:
+        """The position, in its article, of the unit that starts at `start`, if any."""
+        starts, _ = self._by_doc.get(doc_id, ([], []))
         at = bisect.bisect_left(starts, start)
-        return rows[at] if at < len(starts) and starts[at] == start else None
+        return at if at < len(starts) and starts[at] == start else None
 
     def _gap(self, query: Question, doc_id: str) -> float:
         """The cross-language allowance for a text of this article (0 in the question's language)."""
