@@ -100,7 +100,7 @@ def test_the_shipped_evaluation_files_are_well_formed(group: str, name: str) -> 
     assert all(len(s) == 1 for s in splits.values()), "the split is by article"
 
 
-def test_the_when_questions_are_well_formed_and_apart_from_the_benchmark_sets() -> None:
+def test_the_when_questions_are_well_formed_and_use_articles_no_other_set_uses() -> None:
     news = Path(__file__).resolve().parent.parent / "eval" / "news"
     questions = read_questions(news / "when.jsonl")
     assert questions and all(q.expect_abstain == (not q.gold) for q in questions)
@@ -113,4 +113,4 @@ def test_the_when_questions_are_well_formed_and_apart_from_the_benchmark_sets() 
         for name in ("answerable", "neartopic", "followups")
         for q in read_questions(news / f"{name}.jsonl")
     }
-    assert not used & set(splits), "articles no benchmark question uses"
+    assert not used & set(splits), "articles no other question uses"
