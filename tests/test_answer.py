@@ -13,7 +13,7 @@ import pytest
 from index.build.chunking import ChunkingParams
 from index.build.embedding import HashingEmbedder
 from index.build.indexing import build
-from index.query.answer import AnswerParams, is_verbatim
+from index.query.answer import AnswerParams, Question, is_verbatim
 from index.query.engine import Engine, EngineParams, clean_question, mostly_latin
 from index.storage import store
 from index.storage.faiss_store import FaissStore
@@ -277,3 +277,67 @@ def test_a_follow_up_gets_one_quote_more_than_a_question_asked_alone(
     assert len(alone.quotes) == composer.params.max_quotes == 4
     follow_up = composer.compose(question, engine.retriever.retrieve(question, 10), search=question)
     assert len(follow_up.quotes) == 5
+
+
+PARK = (
+    "Власти продлили льготный режим Парка высоких технологий. Налоговые поступления парка сократились "
+    "после отъезда программистов в Польшу и Литву."
+)
+
+
+def test_a_russian_word_of_the_question_is_looked_up_in_the_question_s_language(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    engine = slot_engine(write_article, tmp_path, PARK)
+    composer = engine.composer
+    # Alone, "Парка" reads as Ukrainian and was not stemmed as Russian: the articles "did not mention" it.
+    assert (
+        composer.unknown_terms("Как руководство Парка высоких технологий оценивает отъезд программистов?")
+        == ()
+    )
+    assert composer.unknown_terms("Как Зеленский оценивает отъезд программистов в Польшу?") == ("Зеленский",)
+
+
+def test_the_slot_patterns_judge_only_sentences_in_the_question_s_language(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    engine = slot_engine(write_article, tmp_path, PARK, HARVEST)
+    composer = engine.composer
+    rows = range(len(engine.stored.units))
+    russian = {r: (0.0, np.zeros(1)) for r in rows if engine.stored.units[r].doc_id == "a0.md"}
+    english = {r: (0.0, np.zeros(1)) for r in rows if engine.stored.units[r].doc_id == "a1.md"}
+    question = Question("How many programmers left?", np.zeros(1, dtype=np.float32), {}, "en")
+    assert composer._in_language(question, english)
+    assert not composer._in_language(question, russian)
+    assert not composer._in_language(question, {**english, **russian})
+
+
+def test_a_common_belarusian_word_is_not_taken_for_a_rare_one(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    text = (
+        Path(__file__).resolve().parent.parent / "eval" / "corpora" / "be" / "it-relakacyja.md"
+    ).read_text()
+    engine = slot_engine(write_article, tmp_path, text)
+    assert engine.stored.articles["a0.md"].lang == "be"
+    # "Колькі" (how many) is common in Belarusian, rare in wordfreq's Russian list (not its language).
+    assert engine.composer.unknown_terms("Колькі праграмістаў пакінулі краіну?") == ()
+    assert engine.composer.unknown_terms("Колькі праграмістаў пакінулі краіну паводле Лукашэнкі?") == (
+        "Лукашэнкі",
+    )
+
+
+def test_names_are_not_looked_up_when_the_nearest_passage_is_in_another_language(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    engine = slot_engine(write_article, tmp_path, PARK, HARVEST)
+    composer = engine.composer
+    retrieval = engine.retriever.retrieve("When do farmers pick ripe apples in the valley orchards?", 5)
+    english = dataclasses.replace(retrieval, passages=retrieval.passages[:1])
+    assert english.passages[0].doc_id == "a1.md"
+    russian = dataclasses.replace(
+        english, passages=(dataclasses.replace(english.passages[0], doc_id="a0.md"),)
+    )
+    question = Question("Что сказали в Кремле о яблоках?", np.zeros(1, dtype=np.float32), {}, "ru")
+    assert not composer._names_judged(question, english), "the English article may name it otherwise"
+    assert composer._names_judged(question, russian)

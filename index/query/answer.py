@@ -44,6 +44,8 @@ _TERM = re.compile(r"[^\W\d_][\w'’-]*")
 # A word of the question that the nearest articles lack explains an abstention only when it names
 # something (a name, or a word rarer than everyday words like "brief" or "actually").
 _CONTENT_ZIPF = 4.0
+# The languages whose general word frequencies `zipf` reads (wordfreq's lists).
+_WORD_LISTS = frozenset({"en", "ru"})
 # The name `--explain` gives the follow-up bonus of a sentence next to the previous answer's quotes.
 NEAR_PREVIOUS = "near_previous_answer"
 _SLOT_NOUN = {"number": "number", "money": "sum", "name": "name"}
@@ -151,7 +153,7 @@ class Composer:
         clock = time.perf_counter()
         query = self.question(question, retrieval, search, own_vector)
         timings = dict(retrieval.timings_ms)
-        unknown = self.unknown_terms(question)
+        unknown = self.unknown_terms(question) if self._names_judged(query, retrieval) else ()
         if unknown:
             return self._abstain(query, retrieval, _reason("unknown_terms", unknown), clock)
         relevant = self.relevant(query, retrieval)
@@ -174,7 +176,8 @@ class Composer:
             chosen = self._select(scored, self.params.answer_threshold, self.params.max_quotes)
         if not chosen:
             return self._abstain(query, retrieval, self._no_answer(query, relevant), clock)
-        unfilled = None if search else self._unfilled_slot(question, scored)
+        judged = not search and self._in_language(query, scored)
+        unfilled = self._unfilled_slot(question, scored) if judged else None
         if unfilled:
             return self._abstain(query, retrieval, _reason("missing_slot", (unfilled,)), clock)
         absent = None if search else self._absent_speaker(query, chosen)
@@ -276,6 +279,19 @@ class Composer:
                 return _SLOT_REPORTED.get(kind, kind)
         return None
 
+    def _names_judged(self, query: Question, retrieval: Retrieval) -> bool:
+        """Whether the question's names can be looked up in the articles: not when its nearest passage
+        (by meaning, with the cross-language allowance) is in another language, which spells them
+        otherwise ("Кремля" for "Kremlin")."""
+        best = max(retrieval.passages, key=lambda p: p.dense + self._gap(query, p.doc_id), default=None)
+        return best is None or self._same_language(query, best.doc_id)
+
+    def _in_language(self, query: Question, scored: dict[int, tuple[float, Matrix]]) -> bool:
+        """Whether every candidate is in the question's language: the slot patterns read English ("$2
+        million", "Mr Howard"), so an English question about Russian articles is not judged by them."""
+        docs = {self.stored.units[row].doc_id for row in scored}
+        return all(self._same_language(query, doc) for doc in docs)
+
     def _around(self, kind: str, row: int) -> str:
         """The sentences next to a candidate, where a name question's role may be said ("his agent")."""
         if kind != "name":
@@ -365,15 +381,16 @@ class Composer:
         """
         if self.lexical.known_share(question) < 0.5:
             return ()
+        language = self.lexical.question_language(question)
         terms: list[str] = []
         previous_end = -2
         for match in _TERM.finditer(question):
             word = match.group()
             name = word[0].isupper() and match.start() > 0
-            if not (name or _rare(word.lower(), self.params.rare_zipf)):  # common words are paraphrase
+            if not (name or _rare(word.lower(), self.params.rare_zipf, language)):  # common: paraphrase
                 previous_end = -2
                 continue
-            if not self.lexical.words(word) or self.lexical.known_share(word) > 0:
+            if not self.lexical.words(word, language) or self.lexical.known_share(word, language) > 0:
                 previous_end = -2
                 continue
             if terms and match.start() == previous_end + 1 and name:
@@ -397,12 +414,15 @@ class Composer:
             m.group()
             for m in _TERM.finditer(query.text)
             if any(stem in missing_stems for stem in self.lexical.words(m.group(), query.language))
-            and ((m.group()[0].isupper() and m.start() > 0) or _rare(m.group().lower(), _CONTENT_ZIPF))
+            and (
+                (m.group()[0].isupper() and m.start() > 0)
+                or _rare(m.group().lower(), _CONTENT_ZIPF, query.language)
+            )
         ]
         if missing:
             terms = tuple(dict.fromkeys(missing))
             # Said of every article when no article has them at all, not only of the nearest ones.
-            nowhere = all(self.lexical.known_share(term) == 0 for term in terms)
+            nowhere = all(self.lexical.known_share(term, query.language) == 0 for term in terms)
             return _reason("unknown_terms" if nowhere else "missing_terms", terms)
         return _reason("no_answer", ())
 
@@ -434,8 +454,10 @@ class Composer:
 
     def _gap(self, query: Question, doc_id: str) -> float:
         """The cross-language allowance for a text of this article (0 in the question's language)."""
-        same = (self.stored.articles[doc_id].lang or ENGLISH) == query.language
-        return 0.0 if same else self.params.crosslingual_gap
+        return 0.0 if self._same_language(query, doc_id) else self.params.crosslingual_gap
+
+    def _same_language(self, query: Question, doc_id: str) -> bool:
+        return (self.stored.articles[doc_id].lang or ENGLISH) == query.language
 
     def _coverage(self, query: Question, present: frozenset[str]) -> float:
         """Share of the question's word weight (idf) that a text contains."""
@@ -535,6 +557,7 @@ def _reason(kind: str, terms: tuple[str, ...]) -> Reason:
     return Reason(kind, terms, text)  # type: ignore[arg-type]
 
 
-def _rare(word: str, threshold: float) -> bool:
-    """Whether a word is rare in its language at large (wordfreq's English or Russian list)."""
-    return zipf(word) < threshold
+def _rare(word: str, threshold: float, language: str) -> bool:
+    """Whether a word is rare in its language at large, by wordfreq's English or Russian list; never
+    for a question in another language (a common Belarusian word, "колькі", is rare in Russian)."""
+    return language in _WORD_LISTS and zipf(word) < threshold

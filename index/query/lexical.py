@@ -162,9 +162,10 @@ class LexicalIndex:
         """Each distinct analysed word of a question with its idf."""
         return {w: self.idf(w) for w in set(self.words(text))}
 
-    def known_share(self, text: str) -> float:
-        """Share of a question's analysed words that occur in the indexed texts (0 when it has none)."""
-        words = self.words(text)
+    def known_share(self, text: str, language: str | None = None) -> float:
+        """Share of a question's analysed words that occur in the indexed texts (0 when it has none).
+        Give a word of a question its question's `language`: alone, "Парка" reads as Ukrainian."""
+        words = self.words(text, language)
         return sum(1 for w in words if w in self._df) / len(words) if words else 0.0
 
     def scores(self, text: str) -> NDArray[np.float32]:
