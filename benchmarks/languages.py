@@ -115,6 +115,10 @@ def main() -> None:
     ru_about_seed = [q for q in crosslingual if q.id.startswith("r")]
     be_about_seed = [q for q in crosslingual if q.id.startswith("b")]
     be_questions = read_questions(CORPORA / "be" / "questions.jsonl")
+    reader = read_questions(CORPORA / "ru" / "reader.jsonl")
+    reader_ru = [q for q in reader if q.id.startswith("rn-a")]
+    near_ru = [q for q in reader if q.id.startswith("rn-n")]
+    near_en = [q for q in reader if q.id.startswith("en-n")]
     models = {name: make_embedder(name) for name in ("minilm", "e5-multilingual")}
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -145,6 +149,9 @@ def main() -> None:
             row("off-topic ru", "mixed", mixed, offtopic_ru),
             row("off-topic en", "mixed", mixed, offtopic_en),
             row("be → be", "Belarusian", belarusian, be_questions),
+            row("ru → ru, written later", "Russian", russian, reader_ru),
+            row("near-topic ru → ru", "Russian", russian, near_ru),
+            row("near-topic en → ru", "Russian", russian, near_en),
             row("ru → ru, `minilm` forced", "Russian", minilm_russian, ru_questions),
             row("en → ru, `minilm` forced", "Russian", minilm_russian, en_questions),
         ]
