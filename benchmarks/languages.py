@@ -119,6 +119,7 @@ def main() -> None:
     reader_ru = [q for q in reader if q.id.startswith("rn-a")]
     near_ru = [q for q in reader if q.id.startswith("rn-n")]
     near_en = [q for q in reader if q.id.startswith("en-n")]
+    dev = read_questions(CORPORA / "ru-dev" / "questions.jsonl")
     models = {name: make_embedder(name) for name in ("minilm", "e5-multilingual")}
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -130,11 +131,13 @@ def main() -> None:
         minilm_russian = build("ru", CORPORA / "ru", work, models, embedder="minilm").open_engine()
         mixed = build("mixed", mixed_seeds, work, models).open_engine()
         belarusian = build("be", CORPORA / "be", work, models).open_engine()
+        russian_dev = build("ru-dev", CORPORA / "ru-dev", work, models).open_engine()
 
         lines = [
             f"Measured {machine()}, with the default `FOOTNOTE_EMBEDDER=auto`. Corpora in `eval/corpora/`: "
             "4 Russian articles (written for these tests), 3 Belarusian ones, and the mixed corpus of the "
-            "Russian ones plus the English seed article. hit@k = a gold sentence in the top k passages; "
+            "Russian ones plus the English seed article; `ru-dev`: 6 more Russian articles with 72 questions, "
+            "the development set for Russian checks. hit@k = a gold sentence in the top k passages; "
             "answer recall = gold sentences inside the quotes.",
             "",
             HEADER,
@@ -152,6 +155,13 @@ def main() -> None:
             row("ru → ru, written later", "Russian", russian, reader_ru),
             row("near-topic ru → ru", "Russian", russian, near_ru),
             row("near-topic en → ru", "Russian", russian, near_en),
+            row("ru → ru, dev set", "Russian dev", russian_dev, [q for q in dev if not q.expect_abstain]),
+            row(
+                "near-topic ru → ru, dev set",
+                "Russian dev",
+                russian_dev,
+                [q for q in dev if q.expect_abstain],
+            ),
             row("ru → ru, `minilm` forced", "Russian", minilm_russian, ru_questions),
             row("en → ru, `minilm` forced", "Russian", minilm_russian, en_questions),
         ]

@@ -114,3 +114,16 @@ def test_the_when_questions_are_well_formed_and_use_articles_no_other_set_uses()
         for q in read_questions(news / f"{name}.jsonl")
     }
     assert not used & set(splits), "articles no other question uses"
+
+
+@pytest.mark.parametrize(
+    ("folder", "file", "split"), [("ru", "reader", "test"), ("ru-dev", "questions", "dev")]
+)
+def test_the_russian_reader_sets_quote_their_articles_verbatim(folder: str, file: str, split: str) -> None:
+    corpus = Path(__file__).resolve().parent.parent / "eval" / "corpora" / folder
+    questions = read_questions(corpus / f"{file}.jsonl")
+    assert questions and {q.split for q in questions} == {split}
+    assert all(q.expect_abstain == (not q.gold) for q in questions)
+    for q in questions:
+        text = (corpus / (q.doc or "")).read_text(encoding="utf-8")
+        assert all(gold in text for gold in q.gold), q.id
