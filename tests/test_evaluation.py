@@ -125,5 +125,6 @@ def test_the_russian_reader_sets_quote_their_articles_verbatim(folder: str, file
     assert questions and {q.split for q in questions} == {split}
     assert all(q.expect_abstain == (not q.gold) for q in questions)
     for q in questions:
-        text = (corpus / (q.doc or "")).read_text(encoding="utf-8")
+        assert q.doc, q.id
+        text = (corpus / q.doc).read_text(encoding="utf-8")
         assert all(gold in text for gold in q.gold), q.id

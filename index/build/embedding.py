@@ -101,8 +101,8 @@ class Embedder(Protocol):
 
     @property
     def slot_threshold(self) -> float:
-        """The reader log-odds that the best sentence stating what a "how many / when / who" question
-        asks for must reach (-inf: not calibrated, the check is off; docs/answers.md)."""
+        """The reader log-odds that the best sentence stating what a "how many / how much / what is the
+        name of" question asks for must reach (-inf: not calibrated, the check is off; docs/answers.md)."""
         ...
 
     @property
@@ -380,12 +380,12 @@ class E5Embedder:
     @property
     def answer_threshold(self) -> float:
         # Placed on dev like MiniLM's, nothing was gained: e5's log-odds of answerable and near-topic
-        # questions overlap further down (docs/languages.md).
+        # questions overlap further down (docs/answers.md, "e5's thresholds").
         return -math.inf
 
     @property
     def slot_threshold(self) -> float:
-        # The highest that abstains on no answerable dev question (docs/languages.md); lower than
+        # The highest that abstains on no answerable dev question (docs/answers.md); lower than
         # MiniLM's, since e5's cosines sit in a narrower band and its sentences score lower.
         return -6.5
 

@@ -31,7 +31,15 @@ import numpy as np
 from index.build.chunking import word_count
 from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
-from index.query.reader import Matrix, Reader, ReaderWeights, fills_slot, slot_kinds, zipf
+from index.query.reader import (
+    WORD_LIST_LANGUAGES,
+    Matrix,
+    Reader,
+    ReaderWeights,
+    fills_slot,
+    slot_kinds,
+    zipf,
+)
 from index.query.retrieval import Retrieval
 from index.storage.store import StoredIndex
 from index.types import Answer, Article, Explanation, Passage, Quote, Reason, Unit, Vectors
@@ -44,8 +52,6 @@ _TERM = re.compile(r"[^\W\d_][\w'’-]*")
 # A word of the question that the nearest articles lack explains an abstention only when it names
 # something (a name, or a word rarer than everyday words like "brief" or "actually").
 _CONTENT_ZIPF = 4.0
-# The languages whose general word frequencies `zipf` reads (wordfreq's lists).
-_WORD_LISTS = frozenset({"en", "ru"})
 # The name `--explain` gives the follow-up bonus of a sentence next to the previous answer's quotes.
 NEAR_PREVIOUS = "near_previous_answer"
 _SLOT_NOUN = {"number": "number", "money": "sum", "name": "name"}
@@ -153,7 +159,8 @@ class Composer:
         clock = time.perf_counter()
         query = self.question(question, retrieval, search, own_vector)
         timings = dict(retrieval.timings_ms)
-        unknown = self.unknown_terms(question) if self._names_judged(query, retrieval) else ()
+        names = self._names_judged(query, retrieval)
+        unknown = self.unknown_terms(question, query.language) if names else ()
         if unknown:
             return self._abstain(query, retrieval, _reason("unknown_terms", unknown), clock)
         relevant = self.relevant(query, retrieval)
@@ -175,7 +182,7 @@ class Composer:
         else:
             chosen = self._select(scored, self.params.answer_threshold, self.params.max_quotes)
         if not chosen:
-            return self._abstain(query, retrieval, self._no_answer(query, relevant), clock)
+            return self._abstain(query, retrieval, self._no_answer(query, relevant, names), clock)
         judged = not search and self._in_language(query, scored)
         unfilled = self._unfilled_slot(question, scored) if judged else None
         if unfilled:
@@ -283,7 +290,7 @@ class Composer:
         """Whether the question's names can be looked up in the articles: not when its nearest passage
         (by meaning, with the cross-language allowance) is in another language, which spells them
         otherwise ("Кремля" for "Kremlin")."""
-        best = max(retrieval.passages, key=lambda p: p.dense + self._gap(query, p.doc_id), default=None)
+        best = max(retrieval.passages, key=lambda p: self._nearness(query, p), default=None)
         return best is None or self._same_language(query, best.doc_id)
 
     def _in_language(self, query: Question, scored: dict[int, tuple[float, Matrix]]) -> bool:
@@ -332,8 +339,7 @@ class Composer:
         return [
             p
             for p in retrieval.passages[: self.params.answer_passages]
-            if p.dense
-            + self._gap(query, p.doc_id)
+            if self._nearness(query, p)
             + self.params.abstain_lexical_weight * self._coverage(query, self._chunk_terms(p))
             >= self.params.abstain_threshold
         ]
@@ -372,22 +378,23 @@ class Composer:
             reason=reason,
         )
 
-    def unknown_terms(self, question: str) -> tuple[str, ...]:
+    def unknown_terms(self, question: str, language: str | None = None) -> tuple[str, ...]:
         """Names and rare words of the question that no article contains ("Lukashenko").
 
         A name is a capitalised word past the question's first; a rare word is one that is rare in the
         language at large (wordfreq). Only questions written in the corpus's words are judged: a
-        question in another language than the articles shares few words with them anyway.
+        question in another language than the articles shares few words with them anyway. `language`:
+        the question's, if already known.
         """
         if self.lexical.known_share(question) < 0.5:
             return ()
-        language = self.lexical.question_language(question)
+        language = language or self.lexical.question_language(question)
         terms: list[str] = []
         previous_end = -2
         for match in _TERM.finditer(question):
             word = match.group()
-            name = word[0].isupper() and match.start() > 0
-            if not (name or _rare(word.lower(), self.params.rare_zipf, language)):  # common: paraphrase
+            name = _is_name(match)
+            if not (name or _rare(word, self.params.rare_zipf, language)):  # a common word may be paraphrase
                 previous_end = -2
                 continue
             if not self.lexical.words(word, language) or self.lexical.known_share(word, language) > 0:
@@ -400,8 +407,11 @@ class Composer:
             previous_end = match.end()
         return tuple(dict.fromkeys(terms))
 
-    def _no_answer(self, query: Question, relevant: list[Passage]) -> Reason:
-        """Why no sentence of the nearest articles answers: the question's words they never use, if any."""
+    def _no_answer(self, query: Question, relevant: list[Passage], names: bool = True) -> Reason:
+        """Why no sentence of the nearest articles answers: the question's words they never use, if any
+        (unless `names` is false: the nearest passage is in another language, which spells them otherwise)."""
+        if not names:
+            return _reason("no_answer", ())
         docs = dict.fromkeys(p.doc_id for p in relevant)
         present: set[str] = set()
         for doc_id in docs:
@@ -414,10 +424,7 @@ class Composer:
             m.group()
             for m in _TERM.finditer(query.text)
             if any(stem in missing_stems for stem in self.lexical.words(m.group(), query.language))
-            and (
-                (m.group()[0].isupper() and m.start() > 0)
-                or _rare(m.group().lower(), _CONTENT_ZIPF, query.language)
-            )
+            and (_is_name(m) or _rare(m.group(), _CONTENT_ZIPF, query.language))
         ]
         if missing:
             terms = tuple(dict.fromkeys(missing))
@@ -452,11 +459,16 @@ class Composer:
         at = bisect.bisect_left(starts, start)
         return at if at < len(starts) and starts[at] == start else None
 
+    def _nearness(self, query: Question, passage: Passage) -> float:
+        """A passage's dense cosine with the cross-language allowance (docs/languages.md)."""
+        return passage.dense + self._gap(query, passage.doc_id)
+
     def _gap(self, query: Question, doc_id: str) -> float:
         """The cross-language allowance for a text of this article (0 in the question's language)."""
         return 0.0 if self._same_language(query, doc_id) else self.params.crosslingual_gap
 
     def _same_language(self, query: Question, doc_id: str) -> bool:
+        """Whether an article is in the question's language (an article without a language is English)."""
         return (self.stored.articles[doc_id].lang or ENGLISH) == query.language
 
     def _coverage(self, query: Question, present: frozenset[str]) -> float:
@@ -557,7 +569,12 @@ def _reason(kind: str, terms: tuple[str, ...]) -> Reason:
     return Reason(kind, terms, text)  # type: ignore[arg-type]
 
 
+def _is_name(match: re.Match[str]) -> bool:
+    """Whether a word of a question reads as a name: capitalised, and not the question's first."""
+    return match.group()[0].isupper() and match.start() > 0
+
+
 def _rare(word: str, threshold: float, language: str) -> bool:
     """Whether a word is rare in its language at large, by wordfreq's English or Russian list; never
     for a question in another language (a common Belarusian word, "колькі", is rare in Russian)."""
-    return language in _WORD_LISTS and zipf(word) < threshold
+    return language in WORD_LIST_LANGUAGES and zipf(word.lower()) < threshold

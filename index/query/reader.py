@@ -489,6 +489,10 @@ def _everyday(word: str) -> bool:
     return zipf(word) >= _EVERYDAY_ZIPF
 
 
+# The languages whose general word frequencies `zipf` reads (wordfreq's lists, chosen by script).
+WORD_LIST_LANGUAGES = frozenset({"en", "ru"})
+
+
 @lru_cache(maxsize=4096)
 def zipf(word: str) -> float:
     """How common a word is in its language at large (wordfreq's English or Russian list, by script)."""
