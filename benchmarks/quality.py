@@ -232,7 +232,7 @@ def reader_section(
     seed: dict[str, tuple[EvalReport, dict[str, float]]], news: dict[str, tuple[EvalReport, dict[str, float]]]
 ) -> list[str]:
     """The reader's table per file and split, then issue 13's goals for dev and test."""
-    files = ("answerable", "neartopic", "followups")
+    files = ("answerable", "neartopic", "followups", "when")
     articles = len(
         {q.doc for name in files for q in read_questions(ROOT / "eval" / "news" / f"{name}.jsonl")}
     )
