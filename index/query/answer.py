@@ -182,7 +182,7 @@ class Composer:
         else:
             chosen = self._select(scored, self.params.answer_threshold, self.params.max_quotes)
         if not chosen:
-            return self._abstain(query, retrieval, self._no_answer(query, relevant, names), clock)
+            return self._abstain(query, retrieval, self._no_answer(query, relevant, names=names), clock)
         judged = not search and self._in_language(query, scored)
         unfilled = self._unfilled_slot(question, scored) if judged else None
         if unfilled:
@@ -407,7 +407,7 @@ class Composer:
             previous_end = match.end()
         return tuple(dict.fromkeys(terms))
 
-    def _no_answer(self, query: Question, relevant: list[Passage], names: bool = True) -> Reason:
+    def _no_answer(self, query: Question, relevant: list[Passage], *, names: bool = True) -> Reason:
         """Why no sentence of the nearest articles answers: the question's words they never use, if any
         (unless `names` is false: the nearest passage is in another language, which spells them otherwise)."""
         if not names:
