@@ -15,10 +15,9 @@ from index.build.embedding import HashingEmbedder
 from index.build.indexing import build
 from index.query.answer import AnswerParams, is_verbatim
 from index.query.engine import Engine, EngineParams, clean_question, mostly_latin
-from index.query.retrieval import Retrieval
 from index.storage import store
 from index.storage.faiss_store import FaissStore
-from index.types import Article
+from index.types import Answer, Article
 
 
 def test_is_verbatim() -> None:
@@ -299,10 +298,11 @@ def test_a_russian_word_of_the_question_is_looked_up_in_the_question_s_language(
     assert composer.unknown_terms("Как Зеленский оценивает отъезд программистов в Польшу?") == ("Зеленский",)
 
 
-def _near(retrieval: Retrieval, *docs: str) -> Retrieval:
-    """The retrieval narrowed to the given articles' passages, each close to the question."""
+def _answer_near(engine: Engine, question: str, *docs: str) -> Answer:
+    """The answer when the question's passages are narrowed to the given articles, each close to it."""
+    retrieval = engine.retriever.retrieve(question, 5)
     passages = tuple(dataclasses.replace(p, dense=0.9) for p in retrieval.passages if p.doc_id in docs)
-    return dataclasses.replace(retrieval, passages=passages)
+    return engine.composer.compose(question, dataclasses.replace(retrieval, passages=passages))
 
 
 def test_the_slot_check_is_skipped_when_a_candidate_is_in_another_language(
@@ -310,11 +310,10 @@ def test_the_slot_check_is_skipped_when_a_candidate_is_in_another_language(
 ) -> None:
     engine = slot_engine(write_article, tmp_path, PARK, HARVEST)
     question = "How many farmers pick ripe apples in the valley orchards?"
-    retrieval = engine.retriever.retrieve(question, 5)
-    english = engine.composer.compose(question, _near(retrieval, "a1.md"))
+    english = _answer_near(engine, question, "a1.md")
     assert english.reason is not None and english.reason.kind == "missing_slot"
     # A Russian sentence may state the number in words the English patterns do not read ("сорок").
-    both = engine.composer.compose(question, _near(retrieval, "a0.md", "a1.md"))
+    both = _answer_near(engine, question, "a0.md", "a1.md")
     assert both.reason is None or both.reason.kind != "missing_slot"
 
 
@@ -338,12 +337,11 @@ def test_names_are_not_looked_up_when_the_nearest_passage_is_in_another_language
 ) -> None:
     engine = slot_engine(write_article, tmp_path, PARK, HARVEST)
     question = "Как Кремль оценивает налоговые поступления парка?"
-    retrieval = engine.retriever.retrieve(question, 5)
-    russian = engine.composer.compose(question, _near(retrieval, "a0.md"))
+    russian = _answer_near(engine, question, "a0.md")
     assert russian.reason is not None and (russian.reason.kind, russian.reason.terms) == (
         "unknown_terms",
         ("Кремль",),
     )
     # Nearest to an English article, which would spell it "Kremlin": not said to be missing.
-    english = engine.composer.compose(question, _near(retrieval, "a1.md"))
+    english = _answer_near(engine, question, "a1.md")
     assert english.reason is None or english.reason.kind not in {"unknown_terms", "missing_terms"}
