@@ -1,11 +1,14 @@
-# The same commands CI runs. `make` creates .venv, installs torch==2.13.0 first (the CPU wheel; any other
-# spelling pulls a multi-GB CUDA build), then the exact, hash-checked versions of requirements-dev.lock,
-# then Footnote itself (editable, no further downloads). `make lock` refreshes the lock files
-# (docs/dependencies.md).
+# The same commands CI runs. Every install goes through docker/install.sh, the image's own script: torch
+# first (the CPU wheel, by hash, requirements-torch.lock), then exactly the packages of a hash-checked lock
+# with --no-deps (nothing resolved against an index), then Footnote itself (editable), then `pip check`.
+# `make run` installs what running needs (requirements.lock); `make test` and `make lint` add the test bench
+# (requirements-dev.lock). `make lock` refreshes the lock files (docs/dependencies.md).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+LOCKS := pyproject.toml requirements-torch.lock requirements.lock
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -13,15 +16,15 @@ export TRANSFORMERS_OFFLINE := 1
 
 all: lint test
 
-$(STAMP): pyproject.toml requirements-dev.lock
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-deps torch==2.13.0
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(BIN)/python -m pip check
-	touch $(STAMP)
+$(RUNTIME): $(LOCKS) docker/install.sh
+	PYTHON=$(PYTHON) sh docker/install.sh $(VENV) . requirements.lock editable
+	touch $(RUNTIME)
 
-install: $(STAMP)
+$(DEV): $(RUNTIME) requirements-dev.lock
+	sh docker/install.sh $(VENV) . requirements-dev.lock editable
+	touch $(DEV)
+
+install: $(DEV)
 
 # Resolve pyproject.toml's dependencies again into the two lock files, with every file's sha256. torch is
 # resolved as the CPU build (requirements-torch.txt) but left out of the locks: it is installed on its own,
@@ -34,7 +37,7 @@ lock: install
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements.lock $(LOCK_FLAGS) -o requirements-dev.lock
 
-run: install
+run: $(RUNTIME)
 	$(BIN)/footnote run
 
 # Known-vulnerability audit of the installed dependencies. Needs PyPI's JSON API (or OSV), which the
@@ -43,7 +46,7 @@ run: install
 audit: install
 	$(BIN)/pip-audit --strict --skip-editable
 
-index: install
+index: $(RUNTIME)
 	$(BIN)/footnote index
 
 # The whole suite (what CI runs) on both cores: two pytest-xdist workers, one test file at a time each, the

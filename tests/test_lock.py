@@ -62,14 +62,26 @@ def test_every_dependency_has_an_upper_bound() -> None:
         assert operators & {"<", "<=", "==", "~="}, f"{requirement} has no upper bound"
 
 
-def test_make_and_the_image_install_from_the_locks_with_hashes() -> None:
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    recipe = makefile.split("$(STAMP):", 1)[1].split("\n\n", 1)[0]
-    assert "--no-deps torch==2.13.0" in recipe and "--require-hashes -r requirements-dev.lock" in recipe
-    assert "--no-deps --no-build-isolation -e ." in recipe, "Footnote itself brings no unpinned package"
+def test_make_and_the_image_install_exactly_the_locks_with_hashes() -> None:
+    """One install script for the image and the Makefile: hashes, no resolution, then `pip check`."""
     script = (ROOT / "docker" / "install.sh").read_text(encoding="utf-8")
-    assert (
-        '--require-hashes -r "$project/requirements.lock"' in script and "--no-deps torch==2.13.0" in script
-    )
-    assert "requirements.lock" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    installs = [line for line in script.splitlines() if "$pip install" in line]
+    assert len(installs) == 5 and all("--no-deps" in line for line in installs), "nothing is resolved"
+    assert all("--require-hashes" in line for line in installs if " -r " in line)
+    assert '-r "$project/requirements-torch.lock"' in script and '-r "$project/$lock"' in script
+    assert script.rstrip().endswith("$pip check")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "sh docker/install.sh $(VENV) . requirements.lock editable" in makefile
+    assert "sh docker/install.sh $(VENV) . requirements-dev.lock editable" in makefile
+    assert "run: $(RUNTIME)\n" in makefile, "make run installs the runtime lock only"
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "requirements-torch.lock" in dockerfile and "sh docker/install.sh /opt/venv /src" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert {"!requirements.lock", "!requirements-torch.lock"} <= set(ignored), "the context has the locks"
     assert "uv pip compile" in makefile and (ROOT / "docs" / "dependencies.md").is_file()
+
+
+def test_torch_is_the_cpu_build_pinned_by_hash() -> None:
+    [(name, (version, hashes))] = pins("requirements-torch.lock").items()
+    assert (name, version, len(hashes)) == ("torch", "2.13.0+cpu", 1)
+    assert (ROOT / "requirements-torch.txt").read_text(encoding="utf-8").split() == ["torch==2.13.0+cpu"]
