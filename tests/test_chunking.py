@@ -122,3 +122,14 @@ def test_property_every_span_maps_back_nothing_lost_sizes_bounded(
     assert not lost.strip(), f"text outside every chunk: {lost.strip()[:40]!r}"
     starts = [c.start for c in chunks]
     assert starts == sorted(starts)
+
+
+def test_a_unit_has_a_size_limit_however_long_a_word_is() -> None:
+    """A "word" of 50,000 characters is cut by characters; its pieces are not joined back into one unit
+    (a quote, and what every reader check reads, stays bounded: issue 25)."""
+    params = ChunkingParams()
+    limit = params.max_words * 12
+    for body in ("1," * 25_000, "x" * 50_000, "The port paid a bonus of: " + "1," * 25_000 + " dollars."):
+        units, _ = split(article(body), params)
+        assert units and all(len(unit.text) <= limit for unit in units)
+        assert all(body[u.start : u.end] == u.text for u in units)

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, replace
 
 from index.types import Article, Chunk, Unit
 
-_BULLET = re.compile(r"[ \t]*(?:[-–—•*·▪►‣◦]|\d{1,3}[.)]|[a-z]\))[ \t]+")
-_HEADING = re.compile(r"[ \t]*#{1,6}[ \t]")
+# Both are used at a line's start; the look-behind keeps a search over a long run of blanks linear.
+_BULLET = re.compile(r"(?<![ \t])[ \t]*(?:[-–—•*·▪►‣◦]|\d{1,3}[.)]|[a-z]\))[ \t]+")
+_HEADING = re.compile(r"(?<![ \t])[ \t]*#{1,6}[ \t]")
 _SENTENCE_END = re.compile(r"[.!?;…][\"'”’»)\]]*\Z")
 _WORD = re.compile(r"\S+")
 _CHARS_PER_WORD = 12  # hard cap for text without spaces (CJK, URLs): max_words * this many characters
@@ -245,6 +246,9 @@ def _runs(glue: list[bool]) -> Iterable[tuple[int, int]]:
 def _units(article: Article, atoms: list[_Atom], params: ChunkingParams) -> list[Unit]:
     """Sentences (a short run-in one joined to the next) and lead-in + list groups small enough to quote."""
     units: list[Unit] = []
+    # A unit is quoted whole: however its atoms were cut (a 50,000-character "word" is cut by characters),
+    # joining them back never makes one longer than a chunk may be.
+    max_chars = params.max_words * _CHARS_PER_WORD
     i = 0
     while i < len(atoms):
         atom = atoms[i]
@@ -258,6 +262,7 @@ def _units(article: Article, atoms: list[_Atom], params: ChunkingParams) -> list
             and atoms[j].words <= params.short_words
             and not atoms[j].lead_in
             and not atoms[j + 1].is_heading
+            and atoms[j + 1].end - atom.start <= max_chars
         ):
             j += 1
         if atoms[j].lead_in and j + 1 < len(atoms) and atoms[j + 1].is_item:
@@ -265,7 +270,7 @@ def _units(article: Article, atoms: list[_Atom], params: ChunkingParams) -> list
             while last + 1 < len(atoms) and atoms[last + 1].is_item:
                 last += 1
             words = sum(a.words for a in atoms[i : last + 1])
-            if words <= params.max_list_words:
+            if words <= params.max_list_words and atoms[last].end - atom.start <= max_chars:
                 units.append(_unit(article, atoms[i].start, atoms[last].end, "list"))
                 i = last + 1
                 continue

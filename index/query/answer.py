@@ -59,7 +59,8 @@ _SLOT_NOUN = {"number": "number", "money": "sum", "name": "name"}
 _SLOT_REPORTED = {"age": "number", "duration": "number", "share": "number"}
 # "What did <speaker> say about...?": only a sentence of an article that names the speaker can say it.
 _SPEAKER_QUESTION = re.compile(
-    r"\bwhat (?:did|does|do|has|have|had|will|would) (?P<who>.+?) (?:say|said|says|tell|told|claim|claimed|"
+    r"\bwhat (?:did|does|do|has|have|had|will|would) (?P<who>.{1,80}?) "
+    r"(?:say|said|says|tell|told|claim|claimed|"
     r"announce|announced|warn|warned|think|reveal|revealed|report|reported|respond|responded|admit|admitted|"
     r"argue|argued|suggest|suggested)\b",
     re.I,

@@ -43,6 +43,11 @@ FEATURES = (
     "length",
 )
 Matrix = NDArray[np.float64]
+# Every pattern here reads article text or a question, both hostile: `re` holds the GIL, so one that
+# backtracks quadratically freezes the bot. Repetitions are bounded (tests/test_patterns.py holds the
+# property) and a check reads at most CHECK_CHARS of a sentence.
+_DIGITS = 30  # characters of one written number after its first digit ("1,234,567.89")
+CHECK_CHARS = 2_000
 _SHARE_PRIOR = 3  # sentences added to every article when measuring how widely it repeats a word
 
 _NUMBER_QUESTION = re.compile(
@@ -92,8 +97,8 @@ _UNITS_OF_TIME_OR_LENGTH = (
 # "What is the name of the <role>...?", "Who was the <role>...?": answered by a person's name near the role.
 _NAME_QUESTION = re.compile(
     r"\bwhat(?:['’]s| is| was| are| were) (?:the )?names? of "
-    r"(?:the |a |an |this |that |his |her |their |its )?(?P<role>[^?]*)"
-    r"|\bwho(?:['’]s| is| was| are| were) (?:the|a|an|this|that|his|her|their|its) (?P<role_who>[^?]*)",
+    r"(?:the |a |an |this |that |his |her |their |its )?(?P<role>[^?]{0,200})"
+    r"|\bwho(?:['’]s| is| was| are| were) (?:the|a|an|this|that|his|her|their|its) (?P<role_who>[^?]{0,200})",
     re.I,
 )
 # What has a name that is not a person's: "What is the name of the airline / ship / operation...?"
@@ -151,9 +156,10 @@ _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "money",
         re.compile(
-            r"\bhow much\b.*\b(money|dollars?|cost|costs|pay|paid|pays|earn|earns|earned|salary|salaries|"
+            r"\bhow much\b[^?]{0,200}?\b(money|dollars?|cost|costs|pay|paid|pays|earn|earns|earned|salary|"
+            r"salaries|"
             r"price|worth|fund|funding|spend|spent|budget|fees?|contribute|contributes|provide|offer|offering)\b"
-            r"|\bwhat\b[^?]*\b(dollar|money) (value|amount)\b"
+            r"|\bwhat\b[^?]{0,200}?\b(dollar|money) (value|amount)\b"
             r"|\bwhat (is|was|were|are) the (total )?(cost|price|salary)\b",
             re.I,
         ),
@@ -164,9 +170,10 @@ _SLOT_QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("name", _NAME_QUESTION),
 )
 _SLOT_PATTERNS: dict[str, re.Pattern[str]] = {
-    "number": re.compile(rf"\d(?:[\d,.]*\d)?|\b({_NUMBER_WORDS})\b", re.I),
+    "number": re.compile(rf"\d(?:[\d,.]{{0,{_DIGITS}}}\d)?|\b({_NUMBER_WORDS})\b", re.I),
     "money": re.compile(
-        r"[$€£]\s?\d|\b\d[\d,.]*\s?(m|bn|million|billion|trillion)\b|\b(dollars?|cents|rupiah|pounds|euros?|yen)\b",
+        rf"[$€£]\s?\d|\b\d[\d,.]{{0,{_DIGITS}}}\s?(m|bn|million|billion|trillion)\b"
+        r"|\b(dollars?|cents|rupiah|pounds|euros?|yen)\b",
         re.I,
     ),
     "age": re.compile(
@@ -177,7 +184,7 @@ _SLOT_PATTERNS: dict[str, re.Pattern[str]] = {
         re.I,
     ),
     "duration": re.compile(
-        rf"(\d[\d,.]*|\b(?:{_NUMBER_WORDS}|a|an|several|a few|many))[- ](?:\w+[- ])?"
+        rf"(\d[\d,.]{{0,{_DIGITS}}}|\b(?:{_NUMBER_WORDS}|a|an|several|a few|many))[- ](?:\w{{1,40}}[- ])?"
         rf"(?:{_UNITS_OF_TIME_OR_LENGTH})\b"
         r"|\bsince (the )?(\d{4}|\w+ \d{4}|january|february|march|april|may|june|july|august|september|"
         r"october|november|december|last|early|late)\b",
@@ -272,7 +279,7 @@ def question_types(question: str) -> tuple[str, ...]:
 
 def has_cue(kind: str, text: str) -> bool:
     """Whether a sentence holds the kind of answer (a number, a date...)."""
-    return bool(_CUES[kind].search(text))
+    return bool(_CUES[kind].search(text[:CHECK_CHARS]))
 
 
 def slot_kinds(question: str) -> tuple[str, ...]:
@@ -318,6 +325,7 @@ def fills_slot(kind: str, text: str, question: str, context: str = "") -> bool:
     already contain: an answer adds what was asked for, a restatement does not. A "how many <noun>"
     question needs a number next to that noun (or a word of the same stem); a name question a person
     named with the role asked about in the sentence or in `context` (its neighbouring sentences)."""
+    text, context = text[:CHECK_CHARS], context[: 2 * CHECK_CHARS]
     if kind == "name":
         return _names_role(text, question, context)
     asked = question.lower()
