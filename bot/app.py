@@ -162,6 +162,11 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
 
     new = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
+    # A forwarded message (by hand, or automatically from a linked channel into its discussion group) is
+    # someone else's words: never a command or an upload, whoever forwards it. In private it gets the
+    # related passages; in a group it is left alone.
+    forwarded_post = filters.FORWARDED | filters.IS_AUTOMATIC_FORWARD
+    own = new & ~forwarded_post
     commands = {
         "start": handlers.on_start,
         "help": handlers.on_help,
@@ -174,18 +179,18 @@ def build_application(settings: Settings, footnote: Footnote, engine: Engine) ->
         "feedback": handlers.on_feedback,
     }
     for name, callback in commands.items():
-        application.add_handler(CommandHandler(name, callback, filters=new))
-    application.add_handler(CommandHandler("channelnotices", channels.on_channel_notices, filters=new))
-    application.add_handler(MessageHandler(new & filters.Document.ALL, handlers.on_document))
+        application.add_handler(CommandHandler(name, callback, filters=own))
+    application.add_handler(CommandHandler("channelnotices", channels.on_channel_notices, filters=own))
     application.add_handler(
         MessageHandler(
-            new & filters.ChatType.PRIVATE & filters.FORWARDED & (filters.TEXT | filters.CAPTION),
+            new & filters.ChatType.PRIVATE & forwarded_post & (filters.TEXT | filters.CAPTION),
             forwarded.on_forwarded,
         )
     )
-    application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, handlers.on_text))
+    application.add_handler(MessageHandler(own & filters.Document.ALL, handlers.on_document))
+    application.add_handler(MessageHandler(own & filters.TEXT & ~filters.COMMAND, handlers.on_text))
     application.add_handler(
-        MessageHandler(new & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND, handlers.on_other)
+        MessageHandler(own & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND, handlers.on_other)
     )
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(InlineQueryHandler(inline.on_inline_query))

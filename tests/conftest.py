@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from xdist.remote import Producer
 from xdist.scheduler import LoadFileScheduling
 
+from bot.app import FootnoteApp
 from index.build.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
 from tests.fake_telegram import FakeTelegram
+from tests.helpers import bot_settings, started, stopped, write_articles
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -88,6 +90,20 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with running_milvus(tmp_path_factory.mktemp("milvus")) as uri:
         yield uri
+
+
+@pytest.fixture
+def seeds(tmp_path: Path) -> Path:
+    """The bot tests' small corpus (test modules about indexing define their own)."""
+    return write_articles(tmp_path / "seeds")
+
+
+@pytest.fixture
+async def app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[FootnoteApp]:
+    """The real bot, started against the fake Bot API over `seeds`."""
+    application = await started(bot_settings(fake, tmp_path))
+    yield application
+    await stopped(application)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,20 +29,7 @@ from tests.helpers import (
     stopped,
     text_has,
     wait,
-    write_articles,
 )
-
-
-@pytest.fixture
-def seeds(tmp_path: Path) -> Path:
-    return write_articles(tmp_path / "seeds")
-
-
-@pytest.fixture
-async def app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[FootnoteApp]:
-    application = await started(bot_settings(fake, tmp_path))
-    yield application
-    await stopped(application)
 
 
 async def test_private_question_gets_typing_then_quoted_answer_with_buttons(

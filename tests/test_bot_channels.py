@@ -27,7 +27,6 @@ from tests.helpers import (
     stopped,
     text_has,
     wait,
-    write_articles,
 )
 
 POST = (
@@ -37,11 +36,6 @@ POST = (
     "Shipping companies had lost weeks of cargo handling while the cranes stood still on the quay. "
     "Read the full report for the numbers."
 )
-
-
-@pytest.fixture
-def seeds(tmp_path: Path) -> Path:
-    return write_articles(tmp_path / "seeds")
 
 
 def channel_settings(fake: FakeTelegram, tmp_path: Path, **extra: object) -> Settings:

@@ -22,7 +22,6 @@ from tests.helpers import (
     stopped,
     text_has,
     wait,
-    write_articles,
 )
 
 
@@ -37,11 +36,6 @@ class GatedQueries(SlowPassages):
         if self.query_gate is not None:
             assert self.query_gate.wait(30), "the test never opened the gate"
         return super().embed_queries(texts)
-
-
-@pytest.fixture
-def seeds(tmp_path: Path) -> Path:
-    return write_articles(tmp_path / "seeds")
 
 
 def inline_to(query_id: str) -> Any:

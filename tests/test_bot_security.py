@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,23 +34,10 @@ from tests.helpers import (
     stopped,
     text_has,
     wait,
-    write_articles,
 )
 
 STRANGER = 66
 GROUP = -100500
-
-
-@pytest.fixture
-def seeds(tmp_path: Path) -> Path:
-    return write_articles(tmp_path / "seeds")
-
-
-@pytest.fixture
-async def app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIterator[FootnoteApp]:
-    application = await started(bot_settings(fake, tmp_path))
-    yield application
-    await stopped(application)
 
 
 async def asked(fake: FakeTelegram, user_id: int = READER) -> list[str]:
@@ -389,3 +375,53 @@ async def test_passage_button_after_the_article_changed_says_so(
         assert len(fake.calls_to("sendMessage")) == 3, "no passage with the wrong context"
     finally:
         await stopped(application)
+
+
+# -- 0.2 review (issue 25), 2: a forwarded message is never a command or an upload -------------------
+
+CHANNEL_ORIGIN = {
+    "type": "channel",
+    "chat": {"id": -100777, "type": "channel", "title": "News"},
+    "message_id": 5,
+    "date": 1_764_000_000,
+}
+
+
+def push_forwarded_document(fake: FakeTelegram, name: str, content: bytes, caption: str) -> dict[str, object]:
+    file_id = f"file-{len(fake.files) + 1}"
+    fake.files[file_id] = content
+    document = {"file_id": file_id, "file_unique_id": file_id, "file_name": name, "file_size": len(content)}
+    extra = {"document": document, "caption": caption, "forward_origin": CHANNEL_ORIGIN}
+    return fake.push_message(None, user_id=ADMIN, extra=extra)
+
+
+async def test_a_forwarded_command_or_upload_is_never_run_as_the_admins_own(
+    fake: FakeTelegram, app: FootnoteApp, seeds: Path
+) -> None:
+    before = sorted(p.name for p in seeds.iterdir())
+    fake.push_message("/remove apples.md", user_id=ADMIN, extra={"forward_origin": CHANNEL_ORIGIN})
+    [related] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == ADMIN)
+    assert "Removed" not in related.params["text"]
+    assert (
+        "Related in the articles" in related.params["text"]
+        or "Nothing in the articles" in related.params["text"]
+    )
+    update = fake.push_message("/reindex", user_id=ADMIN, extra={"forward_origin": CHANNEL_ORIGIN})
+    await processed(fake, update)
+    update = push_forwarded_document(fake, "apples.md", b"---\ntitle: Evil\n---\nOverwritten.\n", "replace")
+    await processed(fake, update)
+    automatic = {"forward_origin": CHANNEL_ORIGIN, "is_automatic_forward": True}
+    update = fake.push_message(
+        "/remove trains.md", user_id=ADMIN, chat_id=GROUP, chat_type="supergroup", extra=automatic
+    )
+    await processed(fake, update)
+    assert sorted(p.name for p in seeds.iterdir()) == before, "nothing removed or added"
+    assert "Overwritten" not in (seeds / "apples.md").read_text(encoding="utf-8")
+    assert not fake.calls_to("getFile"), "a forwarded document is not even downloaded"
+    texts = " ".join(fake.texts())
+    assert "Removed" not in texts and "Saved as" not in texts and "Reindex" not in texts
+    assert not [c for c in fake.calls_to("sendMessage") if c.params["chat_id"] == GROUP], "quiet in groups"
+
+    fake.push_message("/remove apples.md", user_id=ADMIN)
+    await wait(fake, "sendMessage", text_has("Removed"))
+    assert not (seeds / "apples.md").exists(), "the admin's own command still works"
