@@ -1,11 +1,13 @@
 """Channels as a live corpus: posts of the channels in FOOTNOTE_CHANNELS become articles.
 
 A `channel_post` (or `edited_channel_post`) of at least FOOTNOTE_CHANNEL_MIN_WORDS words is written to
-`<seeds>/telegram/<channel>/<message_id>.md` with YAML front matter (title = its first line, url = its
+`<seeds>/telegram/c<chat id>/<message_id>.md` with YAML front matter (title = its first line, url = its
 t.me link, date); an edit rewrites the same file, and an edit that leaves the post too short removes it.
 Post text is untrusted: the file name is built from ids only, the text is size-capped and stripped of
 control characters, the front matter is written by a YAML dumper and the file is checked to load before
-it replaces anything. Telegram does not report deleted posts; `/remove telegram/<channel>/<id>.md` does.
+it replaces anything. Folders are keyed by the chat id; a channel listed by username has its id recorded
+the first time it posts (`channel-ids.json` beside the index), and another chat that later takes that
+username is refused. Telegram does not report deleted posts; `/remove telegram/<channel>/<id>.md` does.
 
 Written posts are indexed in batches: at most one channel reindex per FOOTNOTE_CHANNEL_INDEX_SECONDS,
 never while another reindex (an admin's /reindex, a feed sync) runs - they share `BotState.reindexing`.
@@ -64,13 +66,49 @@ class Post:
     data: bytes
 
 
-def listed(chat: Chat, channels: Iterable[str]) -> bool:
-    """Whether a channel is in FOOTNOTE_CHANNELS (by username, by id, or by id without the -100 prefix)."""
+def listed(chat: Chat, channels: Iterable[str], known: dict[str, int] | None = None) -> bool:
+    """Whether a channel's posts are taken: listed in FOOTNOTE_CHANNELS by id (with or without the -100
+    prefix), or by a username whose chat id is `known`. A username is only a claim: usernames change hands
+    ("c1001234567890" is a valid one), so the first chat seen under a listed username is recorded in `known`
+    and a different chat later claiming it is refused (logged). A recorded channel that renames itself
+    is still taken."""
     names = set(channels)
-    keys = {str(chat.id), str(chat.id).removeprefix("-100")}
-    if chat.username:
-        keys.add(chat.username.lower())
-    return bool(names & keys)
+    if names & {str(chat.id), str(chat.id).removeprefix("-100")}:
+        return True
+    known = {} if known is None else known
+    username = (chat.username or "").lower()
+    if username in names:
+        recorded = known.setdefault(username, chat.id)
+        if recorded == chat.id:
+            return True
+        log.warning(
+            "channel @%s is chat %s, but that username was first seen as chat %s: its posts are ignored",
+            username,
+            chat.id,
+            recorded,
+        )
+        return False
+    return any(known.get(name) == chat.id for name in names)
+
+
+def known_channels(path: Path) -> dict[str, int]:
+    """The chat id recorded for each channel listed by username (empty when none is yet)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(name): int(chat_id) for name, chat_id in data.get("channels", {}).items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("%s unreadable, channel ids are recorded anew: %s", path.name, exc)
+        return {}
+
+
+def record_channels(path: Path, known: dict[str, int]) -> None:
+    """Write the recorded channel ids atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps({"channels": known}, sort_keys=True), encoding="utf-8")
+    temporary.replace(path)
 
 
 def label(chat: Chat) -> str:
@@ -85,10 +123,29 @@ def post_url(chat: Chat, message_id: int) -> str:
     return f"https://t.me/c/{str(chat.id).removeprefix('-100').lstrip('-')}/{message_id}"
 
 
+def channel_folder(chat: Chat) -> str:
+    """A channel's folder under `telegram/`: `c<id>`, from the chat id, which never changes or passes to
+    another channel (a username does both)."""
+    return f"c{abs(int(chat.id))}"
+
+
 def post_doc_id(chat: Chat, message_id: int) -> str:
-    """`telegram/<username or c<id>>/<message_id>.md`, built from Telegram's ids only."""
-    folder = chat.username.lower() if chat.username else f"c{abs(chat.id)}"
-    return f"{FOLDER}/{corpus.safe_file_name(folder)}/{int(message_id)}.md"
+    """`telegram/c<chat id>/<message_id>.md`, built from Telegram's ids only."""
+    return f"{FOLDER}/{channel_folder(chat)}/{int(message_id)}.md"
+
+
+def adopt_username_folder(seeds_dir: Path, chat: Chat) -> bool:
+    """Footnote 0.2 named a channel's folder by its username: move it to the id's folder, once, when that
+    username is first recorded for this chat (so its posts are not indexed twice)."""
+    if not chat.username:
+        return False
+    old = seeds_dir / FOLDER / corpus.safe_file_name(chat.username.lower())
+    new = seeds_dir / FOLDER / channel_folder(chat)
+    if not old.is_dir() or new.exists() or old == new:
+        return False
+    old.rename(new)
+    log.info("channel @%s: its posts moved from %s to %s", chat.username, old.name, new.name)
+    return True
 
 
 def with_links(text: str, links: Iterable[Link]) -> str:
@@ -200,11 +257,17 @@ async def on_channel_post(update: Update, context: Context) -> None:
     if message is None:
         return
     settings = state_of(context).footnote.settings
-    if not listed(message.chat, settings.channels):
+    seeds = settings.seeds_dir
+    registry = settings.data_dir / "channel-ids.json"
+    known = await asyncio.to_thread(known_channels, registry)
+    recorded = dict(known)
+    if not listed(message.chat, settings.channels, known):
         log.debug("ignoring a post of unlisted channel %s", message.chat.id)
         return
+    if known != recorded:
+        await asyncio.to_thread(record_channels, registry, known)
+        await asyncio.to_thread(adopt_username_folder, seeds, message.chat)
     text, post = post_of(message, settings.max_upload_bytes)
-    seeds = settings.seeds_dir
     try:
         if len(text.split()) < settings.channel_min_words:
             changed = update.edited_channel_post is not None and await asyncio.to_thread(

@@ -70,6 +70,17 @@ async def gate(update: object, context: Context) -> None:
     raise ApplicationHandlerStop
 
 
+def sender_id(update: Update) -> int | None:
+    """Who sent a message, for rate limits and follow-ups: the chat it was sent on behalf of when there is
+    one (a channel, an anonymous group admin: all of them carry Telegram's one stand-in user), else the
+    user."""
+    message = update.effective_message
+    if message is not None and message.sender_chat is not None:
+        return message.sender_chat.id
+    user = update.effective_user
+    return user.id if user is not None else None
+
+
 def texts_of(update: Update) -> messages.Texts:
     """The reader's language (from their Telegram settings) for the bot's own words."""
     user = update.effective_user
@@ -122,12 +133,12 @@ def _without_mention(text: str, mention: str) -> str:
 async def answer_question(update: Update, context: Context, question: str, *, related: bool = False) -> None:
     """Rate-limit, show 'typing', answer off the event loop, send quotes with buttons. `related`: the
     text is a forwarded post, not a question: show what is related to it, never as a follow-up."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None:
+    message, sender = update.effective_message, sender_id(update)
+    if message is None or sender is None:
         return
     state = state_of(context)
     texts = texts_of(update)
-    allowed, notice = state.rate.check(user.id)
+    allowed, notice = state.rate.check(sender)
     if not allowed:
         if notice:
             await reply(message, texts.rate_limited)
@@ -146,9 +157,9 @@ async def answer_question(update: Update, context: Context, question: str, *, re
     engine = await state.fresh_engine()
 
     def work() -> tuple[Answer, str]:
-        previous = None if related else state.previous_question(message.chat_id, user.id, cleaned)
+        previous = None if related else state.previous_question(message.chat_id, sender, cleaned)
         answer = engine.ask(cleaned, None, previous)
-        return answer, state.remember(answer, user.id, message.chat_id)
+        return answer, state.remember(answer, sender, message.chat_id)
 
     answer, answer_id = await asyncio.to_thread(work)
     rendered = render.render_answer(answer, answer_id, texts, related=related)

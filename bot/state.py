@@ -147,14 +147,32 @@ class FeedbackLog:
         return b"".join(line + b"\n" for _, line in sorted(last.values()))
 
 
+@dataclass(frozen=True, slots=True)
+class KeptLimits:
+    """How much the kept answers and follow-up files may hold on disk, per folder, and per reader. At the
+    default rate limit one account could write about 100 MB a day without them; the oldest go first.
+    Checked every `_PRUNE_EVERY` writes, so a folder may pass its limit by that many files meanwhile."""
+
+    files: int = 20_000
+    bytes: int = 200 * 1024 * 1024
+    per_user: int = 200
+
+
 class SharedMemory:
     """Answers (for their buttons) and each reader's previous question, in memory and, unless `directory`
     is None, as JSON files every replica sharing the data volume can read. Files older than `keep_seconds`
     are removed from time to time."""
 
-    def __init__(self, directory: Path | None, keep_seconds: float) -> None:
+    def __init__(
+        self,
+        directory: Path | None,
+        keep_seconds: float,
+        limits: KeptLimits | None = None,
+    ) -> None:
         self.directory = directory
         self.keep_seconds = keep_seconds
+        self.limits = limits or KeptLimits()
+        self._by_user: dict[int, deque[str]] = {}
         self._answers: OrderedDict[str, Asked] = OrderedDict()
         self._questions: OrderedDict[tuple[int, int], tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -167,7 +185,14 @@ class SharedMemory:
             self._answers[answer_id] = asked
             while len(self._answers) > _KEPT_ANSWERS:
                 self._answers.popitem(last=False)
+            mine = self._by_user.setdefault(asked.user_id, deque())
+            mine.append(answer_id)
+            dropped = [mine.popleft() for _ in range(len(mine) - self.limits.per_user)]
+            for old in dropped:
+                self._answers.pop(old, None)
         self._write("answers", answer_id, asked_to_json(asked))
+        for old in dropped:  # one reader cannot fill the disk: their oldest answer file goes first
+            self._remove("answers", old)
         return answer_id
 
     def answer(self, answer_id: str) -> Asked | None:
@@ -235,8 +260,14 @@ class SharedMemory:
             return None
         return data if isinstance(data, dict) else None
 
+    def _remove(self, kind: str, name: str) -> None:
+        if self.directory is not None:
+            with contextlib.suppress(OSError):
+                (self.directory / kind / f"{name}.json").unlink(missing_ok=True)
+
     def prune(self) -> int:
-        """Remove files older than `keep_seconds` (and temporaries a crash left); returns how many."""
+        """Remove files older than `keep_seconds` (and temporaries a crash left), then the oldest until each
+        folder is within `limits` (count and bytes); returns how many."""
         if self.directory is None:
             return 0
         cutoff = time.time() - self.keep_seconds
@@ -245,11 +276,24 @@ class SharedMemory:
             folder = self.directory / kind
             if not folder.is_dir():
                 continue
+            kept: list[tuple[float, int, Path]] = []
             for path in folder.iterdir():
                 with contextlib.suppress(OSError):
-                    if path.stat().st_mtime < cutoff:
+                    stat = path.stat()
+                    if stat.st_mtime < cutoff:
                         path.unlink()
                         removed += 1
+                    else:
+                        kept.append((stat.st_mtime, stat.st_size, path))
+            kept.sort()
+            count, size = len(kept), sum(item[1] for item in kept)
+            for _, file_size, path in kept:
+                if count <= self.limits.files and size <= self.limits.bytes:
+                    break
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+                count, size = count - 1, size - file_size
         return removed
 
 

@@ -12,7 +12,18 @@ import pytest
 import yaml
 from telegram import Chat
 
-from bot.channels import Batch, Link, article_file, batch_of, listed, notice, post_url, title_of, with_links
+from bot.channels import (
+    Batch,
+    Link,
+    article_file,
+    batch_of,
+    listed,
+    notice,
+    post_doc_id,
+    post_url,
+    title_of,
+    with_links,
+)
 from config import Settings
 from config.settings import SettingsError, load_settings
 from index.sources import corpus
@@ -76,15 +87,15 @@ async def test_posts_of_listed_channels_become_articles_and_edits_rewrite_them(
         [indexed] = await wait(fake, "sendMessage", text_has("Indexed"))
         assert indexed.params["chat_id"] == ADMIN
         assert "1 post from @analysts" in indexed.params["text"]
-        saved = seeds / "telegram" / "analysts" / "42.md"
-        article = corpus.load(corpus.SourceFile("telegram/analysts/42.md", saved, "h"))
+        saved = seeds / "telegram" / "c1001234567890" / "42.md"
+        article = corpus.load(corpus.SourceFile("telegram/c1001234567890/42.md", saved, "h"))
         assert article.title == "Why the harbour strike ended"
         assert article.source == "https://t.me/analysts/42"
         assert article.date == "2025-11-24"
         assert "Read the full report (https://r.org/x) for the numbers." in article.text
         await processed(fake, unlisted)
-        assert not (seeds / "telegram" / "strangers").exists(), "an unlisted channel is ignored"
-        assert not (seeds / "telegram" / "analysts" / "43.md").exists(), "short posts are not articles"
+        assert not (seeds / "telegram" / "c100555").exists(), "an unlisted channel is ignored"
+        assert not (seeds / "telegram" / "c1001234567890" / "43.md").exists(), "short posts are not articles"
 
         fake.push_message("Why did the harbour strike end?")
         [answer] = await wait(fake, "sendMessage", text_has("<blockquote"))
@@ -157,7 +168,7 @@ async def test_at_most_one_channel_reindex_per_interval_and_shutdown_does_not_wa
         assert 3500 < batch.delay(time.monotonic()) <= 3600
         await asyncio.wait_for(stopped(application), 30)
         stopped_already = True
-        assert (seeds / "telegram" / "analysts" / "2.md").exists(), "saved, for the next reindex"
+        assert (seeds / "telegram" / "c1001234567890" / "2.md").exists(), "saved, for the next reindex"
     finally:
         if not stopped_already:
             await stopped(application)
@@ -173,7 +184,7 @@ async def test_hostile_post_text_cannot_break_out_of_the_front_matter(
         )
         fake.push_channel_post(hostile + POST, message_id=99)
         await wait(fake, "sendMessage", text_has("Indexed"))
-        saved = seeds / "telegram" / "analysts" / "99.md"
+        saved = seeds / "telegram" / "c1001234567890" / "99.md"
         article = corpus.load(corpus.SourceFile("x.md", saved, "h"))
         assert article.source == "https://t.me/analysts/99"
         assert article.title == '--- &a [x]: {y} "url": https://evil.example ---'
@@ -262,6 +273,50 @@ def test_channel_matching_and_links() -> None:
     assert listed(private, ["-1009876543210"]) and listed(private, ["9876543210"])
     assert post_url(public, 5) == "https://t.me/Analysts/5"
     assert post_url(private, 5) == "https://t.me/c/9876543210/5"
+
+
+def test_a_username_is_a_claim_the_first_chat_seen_keeps() -> None:
+    known: dict[str, int] = {}
+    assert listed(Chat(-1001, "channel", username="Analysts"), ["analysts"], known)
+    assert known == {"analysts": -1001}
+    impostor = Chat(-1002, "channel", username="analysts")
+    assert not listed(impostor, ["analysts"], known), "another chat taking the name later is refused"
+    assert listed(Chat(-1001, "channel", username="renamed"), ["analysts"], known), "a rename keeps it"
+    assert post_doc_id(Chat(-1001, "channel", username="renamed"), 3) == "telegram/c1001/3.md"
+
+
+async def test_one_listed_channel_cannot_overwrite_or_delete_anothers_posts(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    """Issue 25: channel B (listed by id) renames itself to `c<A's id>`: its posts land in its own folder."""
+    a_id, b_id = -1001234567890, -1009876543210
+    application = await started(channel_settings(fake, tmp_path))
+    try:
+        fake.push_channel_post(POST, message_id=42)
+        await wait(fake, "sendMessage", text_has("Indexed"))
+        a_post = seeds / "telegram" / "c1001234567890" / "42.md"
+        original = a_post.read_text()
+        squatter = f"c{abs(a_id)}"
+        fake.push_channel_post(
+            POST.replace("harbour", "airport"), chat_id=b_id, username=squatter, message_id=42
+        )
+        await wait(fake, "sendMessage", text_has("Indexed"), count=2)
+        fake.push_channel_post("Short.", chat_id=b_id, username=squatter, message_id=42, edited=True)
+        await wait(fake, "sendMessage", text_has("Indexed"), count=3)
+        assert a_post.read_text() == original, "A's post is untouched by B's post and B's short edit"
+        assert not (seeds / "telegram" / "c1009876543210" / "42.md").exists(), "B's own post, edited away"
+
+        fake.push_channel_post(POST.replace("harbour", "river"), username="impostor_analysts", message_id=50)
+        fake.push_channel_post(POST, chat_id=-100555, username="analysts", message_id=42, edited=True)
+        await wait(fake, "sendMessage", text_has("Indexed"), count=4)
+        assert a_post.read_text() == original, "a chat that takes A's listed username later is refused"
+        assert (seeds / "telegram" / "c1001234567890" / "50.md").exists(), "A renamed: same folder"
+        assert (
+            "https://t.me/impostor_analysts/50"
+            in (seeds / "telegram" / "c1001234567890" / "50.md").read_text()
+        )
+    finally:
+        await stopped(application)
 
 
 def test_links_are_kept_as_text_at_utf16_offsets() -> None:

@@ -387,6 +387,10 @@ CHANNEL_ORIGIN = {
 }
 
 
+def listing(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir() if p.is_file()}
+
+
 def push_forwarded_document(fake: FakeTelegram, name: str, content: bytes, caption: str) -> dict[str, object]:
     file_id = f"file-{len(fake.files) + 1}"
     fake.files[file_id] = content
@@ -398,7 +402,7 @@ def push_forwarded_document(fake: FakeTelegram, name: str, content: bytes, capti
 async def test_a_forwarded_command_or_upload_is_never_run_as_the_admins_own(
     fake: FakeTelegram, app: FootnoteApp, seeds: Path
 ) -> None:
-    before = sorted(p.name for p in seeds.iterdir())
+    before = listing(seeds)
     fake.push_message("/remove apples.md", user_id=ADMIN, extra={"forward_origin": CHANNEL_ORIGIN})
     [related] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == ADMIN)
     assert "Removed" not in related.params["text"]
@@ -415,8 +419,7 @@ async def test_a_forwarded_command_or_upload_is_never_run_as_the_admins_own(
         "/remove trains.md", user_id=ADMIN, chat_id=GROUP, chat_type="supergroup", extra=automatic
     )
     await processed(fake, update)
-    assert sorted(p.name for p in seeds.iterdir()) == before, "nothing removed or added"
-    assert "Overwritten" not in (seeds / "apples.md").read_text(encoding="utf-8")
+    assert listing(seeds) == before, "nothing removed, added or overwritten"
     assert not fake.calls_to("getFile"), "a forwarded document is not even downloaded"
     texts = " ".join(fake.texts())
     assert "Removed" not in texts and "Saved as" not in texts and "Reindex" not in texts
@@ -424,4 +427,40 @@ async def test_a_forwarded_command_or_upload_is_never_run_as_the_admins_own(
 
     fake.push_message("/remove apples.md", user_id=ADMIN)
     await wait(fake, "sendMessage", text_has("Removed"))
-    assert not (seeds / "apples.md").exists(), "the admin's own command still works"
+    assert "apples.md" not in listing(seeds), "the admin's own command still works"
+
+
+# -- 0.2 review (issue 25), 5: anonymous senders are told apart by the chat they send as --------------
+
+ANONYMOUS = 1087968824  # Telegram's one stand-in user for anonymous group admins (and 136817688 for channels)
+
+
+async def test_anonymous_senders_do_not_share_one_rate_limit_or_conversation(
+    fake: FakeTelegram, tmp_path: Path, seeds: Path
+) -> None:
+    application = await started(bot_settings(fake, tmp_path, rate_limit_per_minute=1))
+    try:
+        as_group = {"sender_chat": {"id": GROUP, "type": "supergroup", "title": "Group"}}
+        as_channel = {"sender_chat": {"id": -100999, "type": "channel", "title": "Orchard news"}}
+        for extra in (as_group, as_channel):
+            fake.push_message(
+                "/ask When do farmers pick ripe apples?",
+                user_id=ANONYMOUS,
+                chat_id=GROUP,
+                chat_type="supergroup",
+                extra=extra,
+            )
+        answers = await wait(fake, "sendMessage", text_has("<blockquote"), count=2)
+        assert len(answers) == 2, "each sender has a rate limit of its own"
+        assert not [t for t in fake.texts(GROUP) if "faster than I can read" in t]
+        fake.push_message(
+            "/ask Why are trains quiet?",
+            user_id=ANONYMOUS,
+            chat_id=GROUP,
+            chat_type="supergroup",
+            extra=as_group,
+        )
+        [limited] = await wait(fake, "sendMessage", text_has("faster than I can read"))
+        assert limited.params["chat_id"] == GROUP, "the same sender again is limited"
+    finally:
+        await stopped(application)

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from bot.state import Asked, FeedbackLog, SharedMemory, asked_from_json, asked_to_json
+from bot.state import Asked, FeedbackLog, KeptLimits, SharedMemory, asked_from_json, asked_to_json
 from index.query.answer_json import answer_out
 from index.types import Answer, Note, Passage, Quote, Reason
 
@@ -147,3 +147,25 @@ def test_feedback_keeps_each_readers_last_vote_per_answer_across_replicas(tmp_pa
         ("a" * 16, 6, True),
         ("b" * 16, 5, True),
     ]
+
+
+def test_kept_answers_are_capped_in_count_bytes_and_per_reader(tmp_path: Path) -> None:
+    """Issue 25: each question writes a file; the oldest go first once a folder or a reader is full."""
+    memory = SharedMemory(tmp_path, 7 * 86400, KeptLimits(files=30, bytes=10**9, per_user=5))
+    flooder = [memory.keep_answer(Asked(an_answer(), 7, 7, "gen-1")) for _ in range(12)]
+    files = {p.stem for p in (tmp_path / "answers").iterdir()}
+    assert files == set(flooder[-5:]), "one reader keeps only their newest answers"
+    assert memory.answer(flooder[0]) is None and memory.answer(flooder[-1]) is not None
+
+    others = []
+    for user in range(40):
+        others.append(memory.keep_answer(Asked(an_answer(), user, user, "gen-1")))
+        os.utime(tmp_path / "answers" / f"{others[-1]}.json", (1_000 + user, time.time() - 3600 + user))
+    memory.prune()
+    left = {p.stem for p in (tmp_path / "answers").iterdir()}
+    assert len(left) == 30 and set(others[-25:]) <= left, "the oldest files went first"
+
+    size = sum(p.stat().st_size for p in (tmp_path / "answers").iterdir()) // 30
+    small = SharedMemory(tmp_path, 7 * 86400, KeptLimits(files=1000, bytes=size * 10, per_user=1000))
+    small.prune()
+    assert sum(p.stat().st_size for p in (tmp_path / "answers").iterdir()) <= size * 10
