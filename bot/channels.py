@@ -113,7 +113,7 @@ def record_channels(path: Path, known: dict[str, int]) -> None:
 
 def label(chat: Chat) -> str:
     """How admins see a channel: @username, or its title."""
-    return f"@{chat.username}" if chat.username else (chat.title or str(chat.id))
+    return f"@{chat.username}" if chat.username else (corpus.shown_text(chat.title or "") or str(chat.id))
 
 
 def post_url(chat: Chat, message_id: int) -> str:

@@ -23,6 +23,7 @@ from telegram import (
 
 from bot import callbacks
 from bot.messages import ADD_FAILED, ADDED, EN, MORE_LINES, REINDEX_PROBLEM, SYNCED, Texts, reason
+from index.sources.corpus import shown_text
 from index.types import Answer, Chunk, Passage, Quote
 
 MAX_MESSAGE = 4096
@@ -123,6 +124,7 @@ def text_fragment(url: str | None, quote: str, words: int = 8) -> str | None:
 
 def link(title: str, url: str | None, *, with_url: bool = True, limit: int = 200) -> str:
     """An escaped title (at most `limit` characters), as a link when the URL is http(s) and of sane length."""
+    title = shown_text(title)
     shown = escape(title if len(title) <= limit else title[: max(0, limit - 1)] + "…")
     if with_url and url and url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
         return f'<a href="{escape(url, quote=True)}">{shown}</a>'
@@ -222,7 +224,7 @@ def sources_page(
         lines = [head]
         lines.extend(
             f"• {link(title, url, with_url=with_url, limit=title_chars)} — "
-            f"<code>{escape(_cut(doc_id, id_chars))}</code>"
+            f"<code>{escape(_cut(shown_text(doc_id), id_chars))}</code>"
             for doc_id, title, url in shown
         )
         text = "\n".join(lines)
@@ -415,7 +417,7 @@ def opening_words(text: str) -> str:
 def _article(result_id: str, title: str, description: str, html: str) -> InlineQueryResultArticle:
     return InlineQueryResultArticle(
         id=result_id,
-        title=title,
+        title=shown_text(title),
         description=description[:200],
         input_message_content=InputTextMessageContent(
             html, parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True)

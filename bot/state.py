@@ -115,7 +115,7 @@ class FeedbackLog:
             ],
             "index_generation": asked.generation,
         }
-        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8", "replace")
         key = (answer_id, user_id)
         with self._lock:
             size = self.path.stat().st_size if self.path.exists() else 0
@@ -239,7 +239,7 @@ class SharedMemory:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             temporary = folder / f".{name}.{uuid.uuid4().hex[:8]}"
-            temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8", errors="replace")
             temporary.replace(folder / f"{name}.json")
         except OSError as exc:
             log.warning("could not keep %s/%s for other replicas: %s", kind, name, exc)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from config import Settings, SettingsError, load_settings
 from index.errors import FootnoteError, InputError, QuestionError
+from index.sources.corpus import shown_text
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that need them
     from index.build.indexing import IndexReport
@@ -93,7 +94,7 @@ def version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `footnote` console script."""
-    args = build_parser().parse_args(argv)
+    args = _valid_text(build_parser().parse_args(argv))
     try:
         settings = load_settings()
         _configure_logging("DEBUG" if args.debug else settings.log_level)
@@ -106,6 +107,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def _valid_text(args: argparse.Namespace) -> argparse.Namespace:
+    """Text arguments as valid Unicode: a byte that is not UTF-8 reaches Python as a lone surrogate, which
+    no JSON writer or terminal can encode; it becomes U+FFFD. Paths (`Path` values) are left alone."""
+
+    def valid(text: str) -> str:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+    for name, value in vars(args).items():
+        if isinstance(value, str):
+            setattr(args, name, valid(value))
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            setattr(args, name, [valid(item) for item in value])
+    return args
 
 
 def _configure_logging(level: str) -> None:
@@ -444,7 +460,7 @@ def render_answer(answer: Answer, *, explain: bool = False) -> str:
         if answer.reason and answer.reason.kind != "foreign_script":
             lines.append(answer.reason.text)
         if answer.nearest_titles:
-            lines.append("Nearest articles: " + "; ".join(answer.nearest_titles))
+            lines.append("Nearest articles: " + "; ".join(shown_text(t) for t in answer.nearest_titles))
     else:
         for quote in answer.quotes:
             wrapped = textwrap.fill(
@@ -455,9 +471,8 @@ def render_answer(answer: Answer, *, explain: bool = False) -> str:
         lines.append("Sources:")
         for quote in answer.quotes:
             where = f", {quote.source}" if quote.source else ""
-            lines.append(
-                f"[{quote.n}] {quote.title} ({quote.doc_id}, characters {quote.start}-{quote.end}{where})"
-            )
+            span = f"characters {quote.start}-{quote.end}{where}"
+            lines.append(f"[{quote.n}] {shown_text(quote.title)} ({shown_text(quote.doc_id)}, {span})")
         if explain and answer.explanations:
             lines += ["", "Why these quotes (feature value, its part of the score):"]
             for why in answer.explanations:

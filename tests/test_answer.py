@@ -81,6 +81,7 @@ def test_quotes_are_numbered_in_article_order(engine: Engine) -> None:
 def test_question_cleaning() -> None:
     assert clean_question("  what   about\n apples ?  ", 100) == "what about apples ?"
     assert clean_question("word " * 50, 22) == "word word word word"
+    assert clean_question("apples \ud800 and \udcff?", 100) == "apples \ufffd and \ufffd?", "valid Unicode"
     assert mostly_latin("Why did Moscow refuse?") and mostly_latin("Pourquoi Moscou a-t-il refusé ?")
     assert not mostly_latin("Почему Москва отказала?")
 

@@ -278,3 +278,20 @@ def test_a_questions_file_that_is_not_utf8_is_one_clear_line(footnote: Cli, tmp_
     assert result.returncode == 1
     assert result.stderr.startswith(f"footnote: error: {questions}: not UTF-8 text")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_every_output_mode_takes_a_question_that_is_not_utf8(env: dict[str, str]) -> None:
+    """Issue 25: a byte that is not UTF-8 in argv reaches Python as a lone surrogate; no mode tracebacks."""
+    assert run(env, "index").returncode == 0
+    question = b"When do farmers pick apples? \xff\xfe"
+    for mode in ([], ["--json"], ["--json", "--explain"], ["--explain"]):
+        done = subprocess.run(
+            [*[a.encode() for a in FOOTNOTE], b"ask", question, *[m.encode() for m in mode]],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0 and b"Traceback" not in done.stderr, (mode, done.stderr[-300:])
+        if "--json" in mode:
+            assert json.loads(done.stdout.decode("utf-8"))["question"].startswith("When do farmers")

@@ -97,3 +97,11 @@ def test_seed_article_text_is_unchanged_from_the_users_file() -> None:
     article = corpus.load(source)
     assert article.text[article.body_start :] == original.read_text(encoding="utf-8")
     assert article.title == "“Iskander” in Belarus: never ever"
+
+
+def test_titles_lose_bidirectional_and_c1_controls(
+    write_article: Callable[..., Path], tmp_path: Path
+) -> None:
+    write_article("hostile.md", "Body text of the article.", title="Invoice\u202efdp.exe\x85")
+    [source] = corpus.scan(tmp_path / "seeds")
+    assert corpus.load(source).title == "Invoice fdp.exe"

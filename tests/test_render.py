@@ -295,3 +295,20 @@ def test_a_missing_number_sum_or_name_is_said_in_the_readers_language() -> None:
         )
         assert english in render.render_answer(answer, "abcd1234").texts[0]
         assert russian in render.render_answer(answer, "abcd1234", RU).texts[0]
+
+
+HOSTILE_TITLE = "Invoice\u202efdp.exe\x85 and\x9b31m red\u2066 text\u200f"
+
+
+def test_titles_and_labels_never_show_bidirectional_or_c1_controls() -> None:
+    """Issue 25: an RTL override or a C1 control in a title is stripped wherever a title is shown."""
+    controls = set("\u202e\x85\x9b\u2066\u200f")
+    shown = render.link(HOSTILE_TITLE, "https://x.example/a")
+    assert not controls & set(shown) and "Invoice fdp.exe and 31m red text" in shown
+    page = render.sources_page([("doc\u202e.md", HOSTILE_TITLE, None)], 0)
+    assert not controls & set(page.texts[0])
+    from telegram import Chat
+
+    from bot.channels import label
+
+    assert label(Chat(-1001, "channel", title="News\u202e\x85")) == "News"

@@ -24,6 +24,7 @@ from index.storage.vectors import VectorStore
 from index.types import Answer, Chunk, Note, Quote, Vectors
 
 _SPACE = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str, always a lone one
 # The notes in English, for the CLI (the bot words them in the reader's language: bot/messages.py).
 NOTE_TEXTS: dict[Note, str] = {
     Note.FOREIGN_SCRIPT: (
@@ -201,7 +202,10 @@ def mostly_latin(text: str) -> bool:
 
 
 def clean_question(question: str, max_chars: int) -> str:
-    """Collapse whitespace and cut an overlong question at a word boundary."""
+    """Collapse whitespace, make it valid Unicode (a lone surrogate, from a JSON escape or a byte that is
+    not UTF-8, becomes U+FFFD: nothing downstream could encode it) and cut an overlong question at a word
+    boundary."""
+    question = _SURROGATE.sub("\ufffd", question)
     question = _SPACE.sub(" ", question).strip()
     if len(question) <= max_chars:
         return question

@@ -89,7 +89,7 @@ def _load_text(source: SourceFile, raw: bytes) -> Article:
     body = text[body_start:]
     if not body.strip():
         raise CorpusError(source.doc_id, "has no article text")
-    title = _text(meta.get("title")) or _first_line(body) or source.path.stem
+    title = shown_text(_text(meta.get("title")) or _first_line(body) or "") or source.path.stem
     return Article(
         doc_id=source.doc_id,
         title=title[:_MAX_TITLE_CHARS],
@@ -155,7 +155,7 @@ def _load_html(source: SourceFile, raw: bytes) -> Article:
         raise CorpusError(source.doc_id, "no article text could be extracted from this HTML page")
     # One paragraph per line in trafilatura's output; blank lines make the paragraphs explicit for chunking.
     text = "\n\n".join(line.strip() for line in extracted.splitlines() if line.strip())
-    title = _text(getattr(document, "title", None)) or _first_line(text) or source.path.stem
+    title = shown_text(_text(getattr(document, "title", None)) or _first_line(text) or "") or source.path.stem
     return Article(
         doc_id=source.doc_id,
         title=title[:_MAX_TITLE_CHARS],
@@ -167,6 +167,17 @@ def _load_html(source: SourceFile, raw: bytes) -> Article:
         author=_text(getattr(document, "author", None)),
         lang=_text(getattr(document, "language", None)),
     )
+
+
+# What a title or label may never carry: C0 and C1 control characters (U+0085 and U+009B are C1) and the
+# bidirectional controls that reorder what follows ("\u202e" shows "txt.exe" as "exe.txt").
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+
+
+def shown_text(text: str) -> str:
+    """A title or label as Footnote shows it: control and bidirectional characters become spaces, runs of
+    spaces one."""
+    return " ".join(_INVISIBLE.sub(" ", text).split())
 
 
 def _text(value: object) -> str | None:

@@ -271,5 +271,7 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     with _writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
+        temporary.write_text(
+            json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8", errors="replace"
+        )
         temporary.replace(path)

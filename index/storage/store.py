@@ -518,7 +518,7 @@ def current_manifest(index_dir: Path) -> Manifest | None:
 
 
 def _write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
+    with path.open("w", encoding="utf-8", errors="replace") as handle:  # a lone surrogate becomes "?"
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
