@@ -1,0 +1,52 @@
+"""The reader's training data (index/training/): verbatim gold, no evaluation document, split by document."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from index.training.train_reader import ARTICLES, QUESTIONS, group_of, split_of
+from tests.helpers import ROOT
+
+
+def rows() -> list[dict[str, object]]:
+    return [
+        json.loads(line)
+        for path in sorted(QUESTIONS.glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+
+
+def test_every_line_is_well_formed_and_its_gold_verbatim() -> None:
+    files = [str(p) for p in sorted(QUESTIONS.glob("*.jsonl"))]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "index" / "training" / "check_questions.py"), *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert len(rows()) >= 5000
+
+
+def test_no_evaluation_document_or_seed_is_trained_on() -> None:
+    evaluation = {p.name for p in (ROOT / "eval").rglob("*.txt")} | {
+        p.name for p in (ROOT / "seeds").iterdir()
+    }
+    trained = {p.name for p in ARTICLES.glob("*.txt")}
+    assert trained and not trained & evaluation
+    assert len({str(r["doc"]) for r in rows()}) >= 400
+
+
+def test_splits_are_by_document_group() -> None:
+    splits: dict[str, set[str]] = {}
+    for row in rows():
+        doc = str(row["doc"])
+        splits.setdefault(group_of(doc), set()).add(split_of(doc))
+    assert all(len(found) == 1 for found in splits.values()), "a group's documents share one split"
+    counts = {
+        name: sum(1 for r in rows() if split_of(str(r["doc"])) == name) for name in ("train", "dev", "test")
+    }
+    assert counts["train"] > 3 * counts["dev"] and counts["test"] >= 400
