@@ -19,9 +19,9 @@ from benchmarks.data import first_sentence_split, lee_articles
 from benchmarks.quality import run
 from benchmarks.report import machine, write_section
 from config import Settings
-from index.build.embedding import E5Embedder, Embedder, MiniLMEmbedder
 from index.evaluation import read_questions
-from index.pipeline import Footnote
+from index.ingest.embedding import E5Embedder, Embedder, MiniLMEmbedder
+from index.pipeline import Pipeline
 from index.query.engine import Engine
 from index.query.retrieval import Fusion, Mode, Retriever
 from index.storage.store import StoredIndex
@@ -45,10 +45,10 @@ class Scores:
     total_ms: float
 
 
-def footnote(embedder: Embedder, name: str, seeds: Path, work: Path) -> Footnote:
+def footnote(embedder: Embedder, name: str, seeds: Path, work: Path) -> Pipeline:
     """A Footnote over `seeds` with its index under `work` (built or brought up to date)."""
     settings = Settings(_env_file=None, seeds_dir=seeds, index_dir=work / f"index-{name}", embedder=name)  # type: ignore[call-arg]
-    built = Footnote(settings, embedder)
+    built = Pipeline(settings, embedder)
     built.build_index()
     return built
 

@@ -21,9 +21,9 @@ from benchmarks.data import lee_articles
 from benchmarks.report import machine, write_section
 from config import Settings
 from index import languages
-from index.build.embedding import Embedder, make_embedder
 from index.evaluation import EvalQuestion, EvalReport, evaluate, read_questions
-from index.pipeline import Footnote
+from index.ingest.embedding import Embedder, make_embedder
+from index.pipeline import Pipeline
 from index.query import lexical
 from index.query.engine import Engine
 from index.sources import corpus
@@ -38,12 +38,12 @@ HEADER = (
 
 def build(
     name: str, seeds: Path, work: Path, models: dict[str, Embedder], embedder: str = "auto"
-) -> Footnote:
+) -> Pipeline:
     """Index `seeds` with the given embedder setting (default `auto`), printing the choice."""
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, seeds_dir=seeds, index_dir=work / f"index-{name}-{embedder}", embedder=embedder
     )
-    footnote = Footnote(settings, models=models)
+    footnote = Pipeline(settings, models=models)
     began = time.perf_counter()
     report = footnote.build_index()
     print(

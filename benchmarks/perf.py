@@ -59,7 +59,7 @@ def timed(command: list[str], env: dict[str, str], stdin: str | None = None) -> 
 
 def build_and_queries(work: Path) -> tuple[list[str], list[str]]:
     from config import Settings
-    from index.build import chunking
+    from index.ingest import chunking
     from index.sources import corpus
 
     seeds = work / "seeds"
@@ -155,7 +155,7 @@ def question_figures(state: dict[str, str], lines: list[str], count: int = 200) 
         f"{percentile(bare, 95):.1f} | 1.00 |",
         f"| marginal wall time per question of `footnote ask --jsonl` | {marginal_ms:.1f} | | | "
         f"**{marginal_ms / bare_mean:.2f}×** (target ≤ 1.5×) |",
-        f"| Footnote's own steps, summed | {statistics.fmean(totals):.1f} | {percentile(totals, 50):.1f} | "
+        f"| Pipeline's own steps, summed | {statistics.fmean(totals):.1f} | {percentile(totals, 50):.1f} | "
         f"{percentile(totals, 95):.1f} | |",
     ]
     for name, values in steps.items():

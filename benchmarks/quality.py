@@ -20,9 +20,9 @@ from pathlib import Path
 from benchmarks.data import first_sentence_split, lee_articles, write_lee_articles
 from benchmarks.report import machine, write_section
 from config import Settings
-from index.build.embedding import E5Embedder, Embedder, MiniLMEmbedder
 from index.evaluation import EvalQuestion, EvalReport, evaluate, read_questions
-from index.pipeline import Footnote
+from index.ingest.embedding import E5Embedder, Embedder, MiniLMEmbedder
+from index.pipeline import Pipeline
 from index.query.engine import Engine
 from index.types import Answer
 
@@ -30,16 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 MODES = ("dense", "lexical", "hybrid")
 
 
-def build(embedder: Embedder, name: str, seeds: Path, work: Path) -> Footnote:
+def build(embedder: Embedder, name: str, seeds: Path, work: Path) -> Pipeline:
     settings = Settings(_env_file=None, seeds_dir=seeds, index_dir=work / f"index-{name}", embedder=name)  # type: ignore[call-arg]
-    footnote = Footnote(settings, embedder)
+    footnote = Pipeline(settings, embedder)
     began = time.perf_counter()
     footnote.build_index()
     print(f"  built {name} index of {seeds} in {time.perf_counter() - began:.0f} s", flush=True)
     return footnote
 
 
-def engine_for(footnote: Footnote, mode: str) -> Engine:
+def engine_for(footnote: Pipeline, mode: str) -> Engine:
     base = footnote.open_engine()
     params = replace(base.params, retrieval=mode)  # type: ignore[arg-type]
     return Engine(base.stored, footnote.embedder, params)
@@ -223,7 +223,7 @@ def main() -> None:
     write_section(args.out, "quality", text)
 
 
-def multilingual_reader(seed: Footnote, news: Footnote) -> list[str]:
+def multilingual_reader(seed: Pipeline, news: Pipeline) -> list[str]:
     """The reader's table with e5, on the news and seed answerable and near-topic questions: e5 has its
     own slot threshold and no answer threshold (docs/answers.md)."""
     lines = ["", "### The reader with e5 (multilingual), news and seed", "", READER_HEADER]

@@ -25,9 +25,9 @@ import numpy as np
 
 from benchmarks.data import write_lee_articles
 from config import Settings
-from index.build.embedding import MiniLMEmbedder
 from index.evaluation import contains, read_questions
-from index.pipeline import Footnote
+from index.ingest.embedding import MiniLMEmbedder
+from index.pipeline import Pipeline
 from index.query.answer import Composer
 from index.query.engine import Engine
 from index.query.reader import FEATURES, Matrix, ReaderWeights
@@ -162,7 +162,7 @@ def main() -> None:
             write_lee_articles(seeds)
             index_dir = Path(scratch) / "index"
         settings = Settings(_env_file=None, seeds_dir=seeds, index_dir=index_dir, embedder="minilm")  # type: ignore[call-arg]
-        footnote = Footnote(settings, MiniLMEmbedder())
+        footnote = Pipeline(settings, MiniLMEmbedder())
         if args.index_dir is None:
             footnote.build_index()
         engine = footnote.open_engine()

@@ -30,7 +30,7 @@ from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings, SettingsError
 from index.errors import FootnoteError
-from index.pipeline import Footnote
+from index.pipeline import Pipeline
 from index.query.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def check_settings(settings: Settings) -> None:
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
-def build_application(settings: Settings, footnote: Footnote, engine: Engine) -> FootnoteApp:
+def build_application(settings: Settings, footnote: Pipeline, engine: Engine) -> FootnoteApp:
     """The python-telegram-bot application with Footnote's handlers and state."""
     check_settings(settings)
     assert settings.bot_token is not None
@@ -276,7 +276,7 @@ async def setup_commands(application: FootnoteApp) -> None:
         )
 
 
-def run_bot(settings: Settings, footnote: Footnote) -> int:
+def run_bot(settings: Settings, footnote: Pipeline) -> int:
     """Load the index once, wait for the Bot API, then serve until SIGINT/SIGTERM (exit 0)."""
     check_settings(settings)
     protect_logs(settings)
@@ -293,7 +293,7 @@ def run_bot(settings: Settings, footnote: Footnote) -> int:
         raise FootnoteError(f"the Telegram Bot API refused to start the bot: {reason}") from None
 
 
-def _serve(settings: Settings, footnote: Footnote) -> int:
+def _serve(settings: Settings, footnote: Pipeline) -> int:
     engine = footnote.open_engine()
     engine.warm_up()
     application = build_application(settings, footnote, engine)

@@ -14,10 +14,10 @@ from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import NetworkError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import callbacks, messages, render, threads
+from bot import callbacks, messages, render, topics
 from bot.state import BotState
-from index.build.indexing import IndexReport
 from index.errors import CorpusError, IndexBusyError
+from index.ingest.indexing import IndexReport
 from index.query.engine import clean_question
 from index.sources import corpus, fetch
 from index.sources.feeds import SyncReport
@@ -212,7 +212,7 @@ async def on_button(update: Update, context: Context) -> None:
         await query.answer(texts.expired, show_alert=True)
         return
     chat_id = query.message.chat.id
-    under = threads.under_answer(query.message)
+    under = topics.under_answer(query.message)
     if button.kind == callbacks.PASSAGE:
         quote = next((q for q in asked.answer.quotes if q.n == button.number), None)
         article = engine.stored.articles.get(quote.doc_id) if quote else None

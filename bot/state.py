@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import FootnoteError
-from index.pipeline import Footnote
+from index.pipeline import Pipeline
 from index.query.answer_json import AnswerOut, answer_in, answer_out
 from index.query.engine import Engine
 from index.query.followup import combine
@@ -321,7 +321,7 @@ def asked_from_json(data: dict[str, Any]) -> Asked:
 class BotState:
     """Shared by every handler through `application.bot_data["state"]`."""
 
-    footnote: Footnote
+    footnote: Pipeline
     engine: Engine
     rate: RateLimiter
     feedback: FeedbackLog

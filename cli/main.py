@@ -20,8 +20,8 @@ from index.errors import FootnoteError, InputError, QuestionError
 from index.sources.corpus import shown_text
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that need them
-    from index.build.indexing import IndexReport
-    from index.pipeline import Footnote
+    from index.ingest.indexing import IndexReport
+    from index.pipeline import Pipeline
     from index.query.engine import Engine
     from index.types import Answer
 
@@ -140,13 +140,13 @@ def _configure_logging(level: str) -> None:
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote index [--full]`."""
-    from index.pipeline import Footnote
+    from index.pipeline import Pipeline
 
-    _index(Footnote(settings), full=args.full)
+    _index(Pipeline(settings), full=args.full)
     return 0
 
 
-def _index(footnote: Footnote, *, full: bool = False) -> IndexReport:
+def _index(footnote: Pipeline, *, full: bool = False) -> IndexReport:
     bar = _progress_bar()
     try:
         report = footnote.build_index(full=full, progress=bar.update if bar else None)
@@ -188,7 +188,7 @@ def _progress_bar() -> _Bar | None:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote ask "QUESTION" [--json] [-k N]` or `footnote ask --jsonl FILE`."""
     from cli.schema import answer_out, dump
-    from index.pipeline import Footnote
+    from index.pipeline import Pipeline
 
     if (args.question is None) == (args.jsonl is None):
         raise FootnoteError(
@@ -196,7 +196,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.k is not None and not 1 <= args.k <= 100:
         raise FootnoteError("-k must be between 1 and 100")
-    engine = Footnote(settings).open_engine()
+    engine = Pipeline(settings).open_engine()
     if args.jsonl is not None:
         return _ask_jsonl(engine, args.jsonl, args.k, sys.stdout, explain=args.explain)
     answer = engine.ask(args.question, args.k)
@@ -244,10 +244,10 @@ def _decoded(handle: TextIO, path: Path) -> Iterator[str]:
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote add URL...`: fetch, extract, save with front matter, index incrementally."""
-    from index.pipeline import Footnote
+    from index.pipeline import Pipeline
     from index.sources import fetch
 
-    footnote = Footnote(settings)
+    footnote = Pipeline(settings)
     written, failed = fetch.add(list(args.urls), settings.seeds_dir, footnote.fetch_policy)
     for doc_id in written:
         print(f"saved {doc_id}")
@@ -260,13 +260,13 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote sync`: new and updated articles from FOOTNOTE_FEEDS, then an incremental index."""
-    from index.pipeline import Footnote
+    from index.pipeline import Pipeline
 
     if not settings.feeds:
         raise FootnoteError(
             "FOOTNOTE_FEEDS is empty: list RSS/Atom feed or sitemap URLs, separated by commas"
         )
-    footnote = Footnote(settings)
+    footnote = Pipeline(settings)
     report = footnote.sync_feeds()
     for doc_id in report.added:
         print(f"new {doc_id}")
@@ -283,10 +283,10 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote eval FILE [--json]`."""
     from index.evaluation import evaluate, read_questions
-    from index.pipeline import Footnote
+    from index.pipeline import Pipeline
 
     questions = read_questions(args.file)
-    engine = Footnote(settings).open_engine()
+    engine = Pipeline(settings).open_engine()
     engine.warm_up()
     report = evaluate(
         questions,
@@ -385,9 +385,9 @@ def _ago(seconds: float) -> str:
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote chat`: questions from the terminal, answers as in Telegram."""
-    from index.pipeline import Footnote
+    from index.pipeline import Pipeline
 
-    engine = Footnote(settings).open_engine()
+    engine = Pipeline(settings).open_engine()
     return chat(engine, sys.stdin, sys.stdout)
 
 
@@ -488,15 +488,15 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote bot`: bring the index up to date, then run the Telegram bot (long polling, or a webhook
     when FOOTNOTE_WEBHOOK_URL is set) until SIGTERM."""
     from bot.app import check_settings, run_bot
-    from index.pipeline import Footnote
+    from index.pipeline import Pipeline
 
     check_settings(settings)  # before indexing or any network call
-    footnote = Footnote(settings)
+    footnote = Pipeline(settings)
     _prepare(footnote)
     return run_bot(settings, footnote)
 
 
-def _prepare(footnote: Footnote) -> None:
+def _prepare(footnote: Pipeline) -> None:
     """Fill an empty seeds folder from FOOTNOTE_INITIAL_SEEDS_DIR, then index incrementally. A missing
     seeds folder is only a warning when an index exists to serve."""
     from index.errors import CorpusError
@@ -536,13 +536,13 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote run`: what `make run` starts."""
-    from index.pipeline import Footnote
+    from index.pipeline import Pipeline
 
     if settings.bot_token is not None:
         from bot.app import check_settings
 
         check_settings(settings)
-    footnote = Footnote(settings)
+    footnote = Pipeline(settings)
     _prepare(footnote)
     if settings.bot_token is not None:
         from bot.app import run_bot

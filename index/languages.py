@@ -186,4 +186,4 @@ def choose_embedder(mix: LanguageMix, previous: str | None = None) -> Choice:
 
 def words_of(article: Article) -> int:
     """Words of an article's body (what its language weighs in the mix)."""
-    return len(article.text[article.body_start :].split())  # as index.build.chunking counts words
+    return len(article.text[article.body_start :].split())  # as index.ingest.chunking counts words

@@ -1,4 +1,5 @@
-"""Settings -> the pipeline's plain parameters, in one place the CLI, the chat and the bot share."""
+"""Settings -> the pipeline: `Pipeline`, the one place the CLI, the chat and the bot turn settings into
+the embedder, the vector store, the index builder and the engines that answer (`index.query.engine`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import threading
 from dataclasses import dataclass, field
 
 from config import Settings
-from index.build.chunking import ChunkingParams
-from index.build.embedding import EMBEDDERS, Embedder, make_embedder
-from index.build.indexing import EmbedderChoice, IndexReport, Progress, build
+from index.ingest.chunking import ChunkingParams
+from index.ingest.embedding import EMBEDDERS, Embedder, make_embedder
+from index.ingest.indexing import EmbedderChoice, IndexReport, Progress, build
 from index.languages import LanguageMix, choose_embedder
 from index.query.answer import AnswerParams
 from index.query.engine import Engine, EngineParams
@@ -25,8 +26,9 @@ VAGUE_FOLLOW_UP_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
-class Footnote:
-    """One configured Footnote: builds its index and opens engines on it, sharing its embedders.
+class Pipeline:
+    """The factory: settings turned into Footnote's parts once. It builds the index (`build_index`) and
+    opens `Engine`s on it (`open_engine`), sharing its embedders between them; it answers nothing itself.
 
     With FOOTNOTE_EMBEDDER=auto the embedder is chosen per corpus: by its languages when indexing, by
     the manifest (what built the index) when answering. An `embedder` given here is always used."""

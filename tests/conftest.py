@@ -13,7 +13,7 @@ from xdist.remote import Producer
 from xdist.scheduler import LoadFileScheduling
 
 from bot.app import FootnoteApp
-from index.build.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
+from index.ingest.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
 from tests.fake_telegram import FakeTelegram
 from tests.helpers import bot_settings, started, stopped, write_articles
 

@@ -23,8 +23,8 @@ from telegram.ext import ContextTypes, TypeHandler
 
 from bot.app import FootnoteApp, build_application, on_startup, on_stop
 from config import Settings
-from index.build.embedding import HashingEmbedder
-from index.pipeline import Footnote
+from index.ingest.embedding import HashingEmbedder
+from index.pipeline import Pipeline
 from index.types import Vectors
 from tests.fake_telegram import Call, FakeTelegram
 
@@ -183,7 +183,7 @@ def bot_settings(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
 def bot_process_env(fake: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
     """Environment for `footnote bot` as a subprocess against the fake API, its index built beforehand."""
     settings = bot_settings(fake, tmp_path)
-    Footnote(settings, HashingEmbedder()).build_index()
+    Pipeline(settings, HashingEmbedder()).build_index()
     return process_env(
         tmp_path,
         FOOTNOTE_BOT_TOKEN=fake.token,
@@ -201,7 +201,7 @@ _AFTER_EVERYTHING = 1_000_000
 async def started(settings: Settings, embedder: HashingEmbedder | None = None) -> FootnoteApp:
     """The real bot, its index built, polling the fake Bot API; every update it finishes handling is
     reported to the fake (`FakeTelegram.wait_processed`)."""
-    footnote = Footnote(settings, embedder or SlowPassages())
+    footnote = Pipeline(settings, embedder or SlowPassages())
     footnote.build_index()
     application = build_application(settings, footnote, footnote.open_engine())
     fake = FakeTelegram.serving(settings.bot_api_url)

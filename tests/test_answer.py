@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build.chunking import ChunkingParams
-from index.build.embedding import HashingEmbedder
-from index.build.indexing import build
+from index.ingest.chunking import ChunkingParams
+from index.ingest.embedding import HashingEmbedder
+from index.ingest.indexing import build
 from index.query.answer import AnswerParams, is_verbatim
 from index.query.engine import Engine, EngineParams, clean_question, mostly_latin
 from index.storage import store

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build.chunking import ChunkingParams
-from index.build.embedding import HashingEmbedder
-from index.build.indexing import build
 from index.errors import IndexCorruptError, IndexMismatchError, IndexWriteError, VectorStoreError
+from index.ingest.chunking import ChunkingParams
+from index.ingest.embedding import HashingEmbedder
+from index.ingest.indexing import build
 from index.query.engine import Engine, EngineParams
 from index.storage import store
 from index.storage.faiss_store import FaissStore
@@ -350,7 +350,7 @@ def test_an_unreachable_milvus_is_one_clear_error(seeds: Path, tmp_path: Path) -
 def test_real_model_answers_are_the_same_on_both_stores(
     milvus: MilvusStore, minilm: object, tmp_path: Path
 ) -> None:
-    from index.build.embedding import MiniLMEmbedder
+    from index.ingest.embedding import MiniLMEmbedder
     from tests.helpers import SEEDS, read_questions
 
     assert isinstance(minilm, MiniLMEmbedder)

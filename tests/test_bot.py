@@ -15,8 +15,8 @@ import pytest
 
 from bot.app import FootnoteApp
 from bot.state import BotState
-from index.build.embedding import HashingEmbedder
-from index.pipeline import Footnote
+from index.ingest.embedding import HashingEmbedder
+from index.pipeline import Pipeline
 from tests.fake_telegram import BOT_USERNAME, FakeTelegram
 from tests.helpers import (
     ADMIN,
@@ -419,7 +419,7 @@ async def test_an_index_built_by_another_process_is_served_without_a_restart(
     (seeds / "bees.md").write_text(
         "---\ntitle: Bees\n---\nUrban bees make honey on rooftops of the old town.\n"
     )
-    await asyncio.to_thread(Footnote(settings, HashingEmbedder()).build_index)  # e.g. `footnote index`
+    await asyncio.to_thread(Pipeline(settings, HashingEmbedder()).build_index)  # e.g. `footnote index`
     fake.push_message("urban bees honey rooftops")
     await wait(fake, "sendMessage", text_has("Urban bees make honey"))
 

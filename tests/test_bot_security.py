@@ -17,8 +17,8 @@ from bot import render
 from bot.app import FootnoteApp, build_application, check_settings, on_startup, on_stop
 from bot.state import BotState, RateLimiter
 from config import SettingsError
-from index.build.embedding import HashingEmbedder
-from index.pipeline import Footnote
+from index.ingest.embedding import HashingEmbedder
+from index.pipeline import Pipeline
 from index.query.engine import Engine
 from tests.fake_telegram import FakeTelegram
 from tests.helpers import (
@@ -293,7 +293,7 @@ async def test_a_question_is_answered_while_a_new_generation_loads(
     state: BotState = application.bot_data["state"]
     loading, release = threading.Event(), threading.Event()
 
-    class HeldLoad(Footnote):
+    class HeldLoad(Pipeline):
         def open_engine(self) -> Engine:
             loading.set()
             assert release.wait(60), "the test never released the load"
@@ -302,7 +302,7 @@ async def test_a_question_is_answered_while_a_new_generation_loads(
     state.footnote = HeldLoad(settings, state.footnote.embedder, state.footnote.vector_store)
     try:
         (seeds / "bees.md").write_text("---\ntitle: Bees\n---\nUrban bees make honey on rooftops.\n")
-        await asyncio.to_thread(Footnote(settings, HashingEmbedder()).build_index)  # another process
+        await asyncio.to_thread(Pipeline(settings, HashingEmbedder()).build_index)  # another process
         old = state.engine.generation
         load = asyncio.create_task(state.fresh_engine())
         assert await asyncio.to_thread(loading.wait, 20)
@@ -320,7 +320,7 @@ async def test_idle_rate_limit_entries_are_forgotten_periodically(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
     settings = bot_settings(fake, tmp_path)
-    footnote = Footnote(settings, SlowPassages())
+    footnote = Pipeline(settings, SlowPassages())
     footnote.build_index()
     application = build_application(settings, footnote, footnote.open_engine())
     state: BotState = application.bot_data["state"]
@@ -357,7 +357,7 @@ async def test_passage_button_after_the_article_changed_says_so(
         passage = next(b for b in await asked(fake) if b.startswith("p:"))
         trains = seeds / "trains.md"
         trains.write_text(trains.read_text() + "\nNight trains sleep in the depot.\n")
-        await asyncio.to_thread(Footnote(settings, HashingEmbedder()).build_index)  # another process
+        await asyncio.to_thread(Pipeline(settings, HashingEmbedder()).build_index)  # another process
         fake.push_callback(passage)
         [view] = await wait(fake, "sendMessage", text_has("📖"))
         assert "<b>Farmers pick ripe apples in autumn when they turn red.</b>" in view.params["text"], (
@@ -368,7 +368,7 @@ async def test_passage_button_after_the_article_changed_says_so(
         apples.write_text(
             apples.read_text().replace("Apples grow", "Bees visit apple blossom in spring. Apples grow")
         )
-        await asyncio.to_thread(Footnote(settings, HashingEmbedder()).build_index)
+        await asyncio.to_thread(Pipeline(settings, HashingEmbedder()).build_index)
         fake.push_callback(passage)
         await wait(fake, "sendMessage", lambda c: "📖" not in c.params["text"], count=2)  # answer, reply
         assert "has changed since I answered" in fake.texts(READER)[-1]

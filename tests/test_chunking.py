@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.build.chunking import ChunkingParams, split, word_count
+from index.ingest.chunking import ChunkingParams, split, word_count
 from index.types import Article
 
 SMALL = ChunkingParams(target_words=25, max_words=40, overlap_words=12)

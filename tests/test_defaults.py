@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from config import Settings
-from index.build.chunking import ChunkingParams
-from index.build.embedding import EMBEDDERS
+from index.ingest.chunking import ChunkingParams
+from index.ingest.embedding import EMBEDDERS
 from index.query.answer import AnswerParams
 from index.query.engine import EngineParams
 from index.query.retrieval import Mode, Retriever

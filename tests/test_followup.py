@@ -60,14 +60,14 @@ def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> N
     import io
 
     from cli.main import chat
-    from index.build.embedding import HashingEmbedder
-    from index.pipeline import Footnote
+    from index.ingest.embedding import HashingEmbedder
+    from index.pipeline import Pipeline
     from tests.helpers import make_settings
 
     write_article(
         "apples.md", "Farmers pick ripe apples in autumn.\n\nCider is pressed from apples in winter."
     )
-    footnote = Footnote(
+    footnote = Pipeline(
         make_settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "i", abstain_threshold=0.1),
         HashingEmbedder(),
     )
@@ -122,13 +122,13 @@ def test_away_from_moves_off_the_previous_question() -> None:
 
 def _engine_over(tmp_path, write_article, **articles: str):  # type: ignore[no-untyped-def]
     """An engine (hashing embedder, no abstention threshold) over the given articles."""
-    from index.build.embedding import HashingEmbedder
-    from index.pipeline import Footnote
+    from index.ingest.embedding import HashingEmbedder
+    from index.pipeline import Pipeline
     from tests.helpers import make_settings
 
     for name, text in articles.items():
         write_article(f"{name}.md", text)
-    footnote = Footnote(
+    footnote = Pipeline(
         make_settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "i", abstain_threshold=0.0),
         HashingEmbedder(),
     )

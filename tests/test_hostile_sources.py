@@ -403,9 +403,9 @@ def test_long_unicode_upload_names_are_cut_by_bytes_and_saved(name: str, tmp_pat
 def test_a_malformed_articles_row_is_index_corrupt(
     tmp_path: Path, write_article: Callable[..., Path], change: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:
-    from index.build.chunking import ChunkingParams
-    from index.build.embedding import HashingEmbedder
-    from index.build.indexing import build
+    from index.ingest.chunking import ChunkingParams
+    from index.ingest.embedding import HashingEmbedder
+    from index.ingest.indexing import build
 
     write_article("a.md", "Farmers pick ripe apples in autumn.", title="Apples")
     build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), ChunkingParams(), FaissStore())

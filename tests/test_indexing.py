@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build.chunking import ChunkingParams
-from index.build.embedding import HashingEmbedder, PassageVectors, Span, UnitVectors
-from index.build.indexing import build
 from index.errors import (
     IndexBusyError,
     IndexCorruptError,
@@ -19,6 +16,9 @@ from index.errors import (
     IndexMissingError,
     IndexWriteError,
 )
+from index.ingest.chunking import ChunkingParams
+from index.ingest.embedding import HashingEmbedder, PassageVectors, Span, UnitVectors
+from index.ingest.indexing import build
 from index.query.engine import Engine, EngineParams
 from index.storage import store
 from index.storage.faiss_store import FaissStore

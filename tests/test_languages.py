@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from index.build import indexing
-from index.build.chunking import ChunkingParams
-from index.build.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
-from index.build.indexing import EmbedderChoice
+from index.ingest import indexing
+from index.ingest.chunking import ChunkingParams
+from index.ingest.embedding import E5Embedder, HashingEmbedder, MiniLMEmbedder
+from index.ingest.indexing import EmbedderChoice
 from index.languages import (
     LanguageMix,
     choose_embedder,
@@ -20,7 +20,7 @@ from index.languages import (
     normalise,
     question_language,
 )
-from index.pipeline import Footnote
+from index.pipeline import Pipeline
 from index.query.lexical import Analyzer, LexicalIndex
 from index.storage import store
 from index.storage.faiss_store import FaissStore
@@ -122,7 +122,7 @@ def test_languages_changing_enough_to_flip_the_choice_rebuild_with_the_reason(
 def test_explicit_embedder_is_kept_and_said(tmp_path: Path, write_article: Callable[..., Path]) -> None:
     write_article("yabloki.md", RUSSIAN_TEXT, lang="ru")
     settings = make_settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", embedder="hashing")
-    report = Footnote(settings).build_index()
+    report = Pipeline(settings).build_index()
     assert report.embedder == "hashing"
     assert report.embedder_reason == "set: FOOTNOTE_EMBEDDER=hashing"
 
@@ -135,7 +135,7 @@ def test_a_russian_folder_with_default_settings_answers_russian_and_english_ques
     seeds.mkdir()
     for name in ("kaliy-tranzit.md", "aes-ostrovec.md"):
         shutil.copy(RU / name, seeds / name)
-    footnote = Footnote(
+    footnote = Pipeline(
         make_settings(seeds_dir=seeds, index_dir=tmp_path / "index"), models={"e5-multilingual": e5}
     )
     report = footnote.build_index()
@@ -163,7 +163,7 @@ def test_an_english_folder_with_default_settings_keeps_minilm(
 ) -> None:
     write_article("apples.md", ENGLISH_TEXT, title="Apples")
     write_article("trains.txt", "Trains\n\nTrains run on rails between stations. Electric trains are quiet.")
-    footnote = Footnote(
+    footnote = Pipeline(
         make_settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"), models={"minilm": minilm}
     )
     report = footnote.build_index()
@@ -180,7 +180,7 @@ def test_russian_questions_find_the_english_article_in_a_mixed_corpus(tmp_path: 
     shutil.copy(ROOT / "seeds" / "iskander-in-belarus-never-ever.txt", seeds)
     for name in ("kaliy-tranzit.md", "zerno-eksport.md"):
         shutil.copy(RU / name, seeds / name)
-    footnote = Footnote(
+    footnote = Pipeline(
         make_settings(seeds_dir=seeds, index_dir=tmp_path / "index"), models={"e5-multilingual": e5}
     )
     assert footnote.build_index().embedder == "e5-multilingual"

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build.chunking import ChunkingParams
-from index.build.embedding import E5Embedder, MiniLMEmbedder, PassageVectors, Span
-from index.build.indexing import build
 from index.evaluation import contains
-from index.pipeline import Footnote
+from index.ingest.chunking import ChunkingParams
+from index.ingest.embedding import E5Embedder, MiniLMEmbedder, PassageVectors, Span
+from index.ingest.indexing import build
+from index.pipeline import Pipeline
 from index.query.engine import NOTE_TEXTS, Engine, mostly_latin
 from index.storage.faiss_store import FaissStore
 from index.types import Note, Vectors
@@ -26,7 +26,7 @@ OFFTOPIC = ROOT / "eval" / "offtopic.jsonl"
 
 
 def open_engine(embedder: MiniLMEmbedder | E5Embedder, seeds: Path, index_dir: Path) -> Engine:
-    footnote = Footnote(make_settings(seeds_dir=seeds, index_dir=index_dir), embedder)
+    footnote = Pipeline(make_settings(seeds_dir=seeds, index_dir=index_dir), embedder)
     footnote.build_index()
     return footnote.open_engine()
 
@@ -38,7 +38,7 @@ def seed_engine(minilm: MiniLMEmbedder, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def e5_engine(e5: E5Embedder, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    footnote = Footnote(
+    footnote = Pipeline(
         make_settings(embedder="e5-multilingual", index_dir=tmp_path_factory.mktemp("e5") / "i"), e5
     )
     footnote.build_index()
@@ -166,7 +166,7 @@ def test_incremental_add_change_delete_with_the_real_model(minilm: MiniLMEmbedde
     report = build(seeds, index_dir, minilm, PARAMS, FaissStore())
     assert report.changed == ("bees.md",) and report.unchanged == ("iskander-in-belarus-never-ever.txt",)
     answer = (
-        Footnote(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm)
+        Pipeline(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm)
         .open_engine()
         .ask("What happened to urban beekeeping in Minsk?")
     )
@@ -175,7 +175,7 @@ def test_incremental_add_change_delete_with_the_real_model(minilm: MiniLMEmbedde
     (seeds / "notes.txt").write_text("Tractors are assembled in Minsk at a large plant.\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match="killed mid-build"):
         build(seeds, index_dir, CrashingMiniLM(minilm, after=1), PARAMS, FaissStore())  # type: ignore[arg-type]
-    survivor = Footnote(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm).open_engine()
+    survivor = Pipeline(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm).open_engine()
     assert sorted(survivor.stored.articles) == ["bees.md", "iskander-in-belarus-never-ever.txt"]
     assert not survivor.ask("Why did Moscow refuse?").abstained
 
@@ -183,7 +183,7 @@ def test_incremental_add_change_delete_with_the_real_model(minilm: MiniLMEmbedde
     (seeds / "notes.txt").unlink()
     report = build(seeds, index_dir, minilm, PARAMS, FaissStore())
     assert report.removed == ("bees.md",)
-    after = Footnote(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm).open_engine()
+    after = Pipeline(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm).open_engine()
     for question in ("What happened to urban beekeeping in Minsk?", "honey from rooftop hives", "bees"):
         answer = after.ask(question, k=20)
         assert all(p.doc_id != "bees.md" for p in answer.passages), "a deleted article is never returned"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from index.build.embedding import MiniLMEmbedder
 from index.evaluation import EvalReport, evaluate, read_questions
-from index.pipeline import Footnote
+from index.ingest.embedding import MiniLMEmbedder
+from index.pipeline import Pipeline
 from index.query.engine import Engine
 from tests.helpers import ROOT, SEEDS, make_settings
 
@@ -24,7 +24,7 @@ SEED = ROOT / "eval" / "seed"
 
 
 def open_engine(embedder: MiniLMEmbedder, seeds: Path, index_dir: Path) -> Engine:
-    footnote = Footnote(make_settings(seeds_dir=seeds, index_dir=index_dir), embedder)
+    footnote = Pipeline(make_settings(seeds_dir=seeds, index_dir=index_dir), embedder)
     footnote.build_index()
     return footnote.open_engine()
 

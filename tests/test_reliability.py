@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import CorpusError
-from index.pipeline import Footnote
+from index.pipeline import Pipeline
 from index.sources import corpus
 from index.storage import store
 from index.storage.faiss_store import FaissStore
@@ -80,7 +80,7 @@ def test_sigkill_at_many_points_of_a_build_never_breaks_the_served_index(tmp_pat
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         killed_mid_build += store.current_generation(tmp_path / "index") == first
-        served = Footnote(make_settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="hashing"))
+        served = Pipeline(make_settings(seeds_dir=seeds, index_dir=tmp_path / "index", embedder="hashing"))
         engine = served.open_engine()
         assert engine.ask("What does article 3 discuss?").passages, (
             "the previous index still loads and answers"

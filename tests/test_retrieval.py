@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build.chunking import ChunkingParams
-from index.build.embedding import HashingEmbedder
-from index.build.indexing import build
+from index.ingest.chunking import ChunkingParams
+from index.ingest.embedding import HashingEmbedder
+from index.ingest.indexing import build
 from index.query.engine import EngineParams
 from index.query.retrieval import Fusion, Mode, Retriever, fuse_rrf, fuse_zscore
 from index.storage import store

@@ -4,7 +4,7 @@ Relevance of a passage = its cosine to the question + `abstain_lexical_weight` x
 question's word weight (idf) it contains; words are compared after each side's own language's analysis.
 A question and a text in different languages share few words and their cosine runs lower, so such a
 pair also gets the embedder's measured `crosslingual_gap`. A question whose best passages all fall below
-`abstain_threshold` is off the corpus's subject: Footnote abstains and names the nearest articles.
+`abstain_threshold` is off the corpus's subject: Pipeline abstains and names the nearest articles.
 
 Candidate quotes are the units (sentences; a lead-in with its list) inside the relevant passages; unit
 vectors are computed at index time. The reader (`index.query.reader`) scores each candidate as the log-odds
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.build.chunking import word_count
+from index.ingest.chunking import word_count
 from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
 from index.query.reader import (

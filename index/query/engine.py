@@ -1,7 +1,7 @@
-"""The whole pipeline behind one object: an open index, its embedder, retrieval and answer composition.
+"""The engine: one open index generation that answers questions (retrieval, then answer composition).
 
-The CLI, the terminal chat and the bot each hold one `Engine`; it is safe to call `ask` from several
-threads at once (the model is loaded once, under a lock).
+`index.pipeline.Pipeline` opens it from settings. The CLI, the terminal chat and the bot each hold one
+`Engine`; it is safe to call `ask` from several threads at once (the model is loaded once, under a lock).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import unicodedata
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
-from index.build.chunking import ChunkingParams, chunking_record
-from index.build.embedding import Embedder
 from index.errors import QuestionError
+from index.ingest.chunking import ChunkingParams, chunking_record
+from index.ingest.embedding import Embedder
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
 from index.query.followup import away_from, is_follow_up, names_nothing
 from index.query.reader import load_word_lists

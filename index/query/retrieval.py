@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from index.build.embedding import Embedder
+from index.ingest.embedding import Embedder
 from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
 from index.storage.store import StoredIndex

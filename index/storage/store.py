@@ -426,7 +426,7 @@ def write_generation(
 
     After the swap the vector store drops the vectors of articles the new generation no longer serves
     (with `full`, every vector it holds that is not this generation's). `unit_method` says how the unit
-    vectors were made ("pooled" or "encoded"; see index/build/embedding.py)."""
+    vectors were made ("pooled" or "encoded"; see index/ingest/embedding.py)."""
     with writing(index_dir):
         index_dir.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(index_dir)

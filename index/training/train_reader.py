@@ -4,7 +4,7 @@
 
 Reproducible: seeded, 2 CPU threads, one pass over fixed data (about an hour on 2 cores). Reads
 index/training/articles/ and questions/*.jsonl (written by reading, index/training/BRIEF.md; eval/ and the
-seed article are never read), cuts every document into Footnote's own quotable units (index.build.chunking),
+seed article are never read), cuts every document into Footnote's own quotable units (index.ingest.chunking),
 and splits by document into train / dev / test: a Wikipedia article's sections all go to one split.
 
 Pairs, per question (BCE on one logit):
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.build.chunking import ChunkingParams, split
+from index.ingest.chunking import ChunkingParams, split
 from index.query import reader_model
 from index.sources import corpus
 from index.types import Unit

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from index import languages
-from index.build import chunking
-from index.build.embedding import Embedder, Span
 from index.errors import CorpusError, FootnoteError, IndexCorruptError, IndexMismatchError
+from index.ingest import chunking
+from index.ingest.embedding import Embedder, Span
 from index.languages import LanguageMix
 from index.sources import corpus
 from index.storage import store
