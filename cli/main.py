@@ -6,10 +6,8 @@ Errors print one line and exit non-zero; `--debug` shows the traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,13 +15,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from config import Settings, SettingsError, load_settings
 from index.errors import FootnoteError, InputError, QuestionError
-from index.sources.corpus import shown_text
 
 if TYPE_CHECKING:  # the heavy modules load only in the commands that need them
     from index.ingest.indexing import IndexReport
     from index.pipeline import Pipeline
     from index.query.engine import Engine
-    from index.types import Answer
 
 log = logging.getLogger("footnote")
 
@@ -203,6 +199,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(dump(answer_out(answer, explain=args.explain)))
     else:
+        from cli.render import render_answer
+
         print(render_answer(answer, explain=args.explain))
     return 0
 
@@ -296,44 +294,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     )
     metrics = report.metrics()
     splits = {name: report.split(name).metrics() for name in report.splits()}
-    if args.json:
-        rows = [
-            {
-                "id": r.question.id,
-                "question": r.question.question,
-                "expect_abstain": r.question.expect_abstain,
-                "abstained": r.abstained,
-                "first_gold_rank": r.first_gold_rank,
-                "answer_recall": r.answer_recall,
-                "split": r.question.split,
-                "quote_precision": r.quote_precision,
-                "reason": r.reason,
-            }
-            for r in report.results
-        ]
-        data: dict[str, object] = {"metrics": metrics, "questions": rows}
-        if splits:
-            data["splits"] = splits
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-        return 0
-    print(f"{'id':<8} {'abstain':<13} {'gold rank':>9} {'in answer':>9}  question")
-    for r in report.results:
-        expected = "expected" if r.question.expect_abstain else "-"
-        got = "yes" if r.abstained else "no"
-        rank = "-" if r.first_gold_rank is None else str(r.first_gold_rank)
-        recall = "-" if r.answer_recall is None else f"{r.answer_recall:.0%}"
-        mark = "" if r.abstention_correct else "  <- abstention wrong"
-        shown = f"{got} ({expected})"
-        print(f"{r.question.id:<8} {shown:<13} {rank:>9} {recall:>9}  {r.question.question[:60]}{mark}")
-    print()
-    columns = {"all": metrics, **splits}
-    print(f"{'metric':<20} " + " ".join(f"{name:>8}" for name in columns))
-    for name in metrics:
-        counts = name in {"questions", "answerable", "unanswerable"}
-        cells = [
-            f"{m.get(name, 0.0):>8.0f}" if counts else f"{m.get(name, 0.0):>8.3f}" for m in columns.values()
-        ]
-        print(f"{name:<20} " + " ".join(cells))
+    from cli import report as report_text
+
+    print(report_text.eval_report(report, metrics, splits, as_json=args.json))
     return 0
 
 
@@ -360,128 +323,19 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         "generation": generation.name,
         "index_dir": str(settings.index_dir),
     }
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
-    print(f"documents   {len(manifest.documents)}")
-    print(f"chunks      {manifest.chunk_count} ({manifest.unit_count} quotable units)")
-    print(f"embedder    {manifest.embedder}, {manifest.dim}-d")
-    if manifest.embedder_reason:
-        print(f"            {manifest.embedder_reason}")
-    if manifest.languages:
-        print("languages   " + ", ".join(f"{k} {v:.0%}" for k, v in manifest.languages.items()))
-    print(f"vectors     {manifest.vector_store}")
-    print(f"built       {manifest.created_at} ({_ago(age)} ago)")
-    print(f"size        {size / 1024:.0f} KiB in {generation}")
+    from cli import report as report_text
+
+    print(report_text.stats_report(data, manifest, generation, age, size, as_json=args.json))
     return 0
-
-
-def _ago(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit}"
-    return f"{seconds:.0f} s"
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote chat`: questions from the terminal, answers as in Telegram."""
+    from cli.chat import chat
     from index.pipeline import Pipeline
 
     engine = Pipeline(settings).open_engine()
     return chat(engine, sys.stdin, sys.stdout)
-
-
-CHAT_HELP = (
-    "Type a question and get the sentences of the articles that answer it, with their sources.\n"
-    'A short follow-up ("and the informal ones?") leans on your previous question.\n'
-    "/new  forget the previous question    /quit  leave (or an empty line, or Ctrl-D)\n"
-)
-
-
-def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
-    """Read questions line by line until EOF, `quit`, or (at a terminal) an empty line; never a traceback.
-
-    Lines starting with "/" are commands, as in Telegram: `/help`, `/new` (the next question starts
-    afresh), `/quit`, `/ask QUESTION`; anything else that starts with "/" shows the help.
-    """
-    from index.query.followup import combine
-
-    interactive = stdin.isatty()
-    previous: str | None = None  # follow-ups ("and the informal ones?") lean on the previous question
-    count = len(engine.stored.articles)
-    stdout.write(
-        f"Footnote: ask about {count} article{'s' if count != 1 else ''}. "
-        "/help for help; an empty line or Ctrl-D to quit.\n"
-    )
-    while True:
-        if interactive:
-            stdout.write("\nyou> ")
-        stdout.flush()
-        line = stdin.readline()
-        question = line.strip()
-        if not line or question.lower() in {"quit", "exit"} or (interactive and not question):
-            return 0
-        if not question:
-            continue
-        if not interactive:  # echo piped questions so the transcript reads as a conversation
-            stdout.write(f"\n> {question}\n")
-        command, _, rest = question.partition(" ")
-        if command.startswith("/"):
-            name = command[1:].lower()
-            if name in {"quit", "exit"}:
-                return 0
-            if name == "new":
-                previous = None
-                stdout.write("Starting afresh: the next question does not lean on the previous one.\n")
-                continue
-            if name != "ask" or not rest.strip():
-                stdout.write(CHAT_HELP)
-                continue
-            question = rest.strip()
-        try:
-            answer = engine.ask(question, previous=previous)
-            previous = combine(question, previous)
-        except Exception:
-            log.exception("chat: failed to answer %r", question)
-            stdout.write("Sorry, something went wrong while answering. Please try again.\n")
-            continue
-        stdout.write(render_answer(answer) + "\n")
-
-
-def render_answer(answer: Answer, *, explain: bool = False) -> str:
-    """An answer as terminal text: quotes with [n], then the sources (and, with `explain`, why each
-    quote was chosen)."""
-    from index.query.answer import single_line
-    from index.query.engine import NOTE_TEXTS
-
-    lines: list[str] = []
-    if answer.abstained:
-        lines.append(answer.text)
-        if answer.reason and answer.reason.kind != "foreign_script":
-            lines.append(answer.reason.text)
-        if answer.nearest_titles:
-            lines.append("Nearest articles: " + "; ".join(shown_text(t) for t in answer.nearest_titles))
-    else:
-        for quote in answer.quotes:
-            wrapped = textwrap.fill(
-                f"“{single_line(quote.text)}” [{quote.n}]", width=100, subsequent_indent="  "
-            )
-            lines.append(wrapped)
-        lines.append("")
-        lines.append("Sources:")
-        for quote in answer.quotes:
-            where = f", {quote.source}" if quote.source else ""
-            span = f"characters {quote.start}-{quote.end}{where}"
-            lines.append(f"[{quote.n}] {shown_text(quote.title)} ({shown_text(quote.doc_id)}, {span})")
-        if explain and answer.explanations:
-            lines += ["", "Why these quotes (feature value, its part of the score):"]
-            for why in answer.explanations:
-                parts = ", ".join(f"{name} {value:.2f} ({part:+.2f})" for name, value, part in why.features)
-                lines.append(
-                    textwrap.fill(f"[{why.n}] score {why.score:+.2f}: {parts}", 100, subsequent_indent="  ")
-                )
-    lines.extend(f"Note: {NOTE_TEXTS[note]}" for note in answer.notes)
-    return "\n".join(lines)
 
 
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
@@ -548,6 +402,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from bot.app import run_bot
 
         return run_bot(settings, footnote)
+    from cli.chat import chat
+
     print("No FOOTNOTE_BOT_TOKEN set: starting the terminal chat instead of the Telegram bot.")
     return chat(footnote.open_engine(), sys.stdin, sys.stdout)
 

@@ -374,3 +374,16 @@ def test_every_abstention_reason_code_is_listed_in_the_cli_docs() -> None:
     cli = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     missing = [code for code in typing.get_args(ReasonKind) if f"`{code}`" not in cli]
     assert not missing, f"docs/cli.md does not list reason codes {missing}"
+
+
+def test_every_module_is_named_in_the_architecture_doc() -> None:
+    """docs/architecture.md names every module of index/, bot/ and cli/ (a new one cannot go unmentioned)."""
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    modules = [
+        p.relative_to(ROOT)
+        for package in ("index", "bot", "cli")
+        for p in (ROOT / package).rglob("*.py")
+        if p.name != "__init__.py"
+    ]
+    missing = [str(m) for m in modules if m.name not in doc]
+    assert missing == [], f"docs/architecture.md does not name {missing}"

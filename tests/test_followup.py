@@ -59,7 +59,7 @@ def test_combine() -> None:
 def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
     import io
 
-    from cli.main import chat
+    from cli.chat import chat
     from index.ingest.embedding import HashingEmbedder
     from index.pipeline import Pipeline
     from tests.helpers import make_settings

@@ -1,0 +1,43 @@
+"""Answers as terminal text: the quotes with [n], the sources, and (`--explain`) why each quote."""
+
+from __future__ import annotations
+
+import textwrap
+
+from index.query.answer import single_line
+from index.query.engine import NOTE_TEXTS
+from index.sources.corpus import shown_text
+from index.types import Answer
+
+
+def render_answer(answer: Answer, *, explain: bool = False) -> str:
+    """An answer as terminal text: quotes with [n], then the sources (and, with `explain`, why each
+    quote was chosen)."""
+    lines: list[str] = []
+    if answer.abstained:
+        lines.append(answer.text)
+        if answer.reason and answer.reason.kind != "foreign_script":
+            lines.append(answer.reason.text)
+        if answer.nearest_titles:
+            lines.append("Nearest articles: " + "; ".join(shown_text(t) for t in answer.nearest_titles))
+    else:
+        for quote in answer.quotes:
+            wrapped = textwrap.fill(
+                f"“{single_line(quote.text)}” [{quote.n}]", width=100, subsequent_indent="  "
+            )
+            lines.append(wrapped)
+        lines.append("")
+        lines.append("Sources:")
+        for quote in answer.quotes:
+            where = f", {quote.source}" if quote.source else ""
+            span = f"characters {quote.start}-{quote.end}{where}"
+            lines.append(f"[{quote.n}] {shown_text(quote.title)} ({shown_text(quote.doc_id)}, {span})")
+        if explain and answer.explanations:
+            lines += ["", "Why these quotes (feature value, its part of the score):"]
+            for why in answer.explanations:
+                parts = ", ".join(f"{name} {value:.2f} ({part:+.2f})" for name, value, part in why.features)
+                lines.append(
+                    textwrap.fill(f"[{why.n}] score {why.score:+.2f}: {parts}", 100, subsequent_indent="  ")
+                )
+    lines.extend(f"Note: {NOTE_TEXTS[note]}" for note in answer.notes)
+    return "\n".join(lines)
