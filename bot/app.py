@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import channels, forwarded, handlers, inline
+from bot import admin, channels, forwarded, handlers, inline
 from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings, SettingsError
@@ -172,11 +172,11 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
         "help": handlers.on_help,
         "ask": handlers.on_ask,
         "sources": handlers.on_sources,
-        "reindex": handlers.on_reindex,
-        "remove": handlers.on_remove,
-        "add": handlers.on_add,
-        "stats": handlers.on_stats,
-        "feedback": handlers.on_feedback,
+        "reindex": admin.on_reindex,
+        "remove": admin.on_remove,
+        "add": admin.on_add,
+        "stats": admin.on_stats,
+        "feedback": admin.on_feedback,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=own))
@@ -187,7 +187,7 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
             forwarded.on_forwarded,
         )
     )
-    application.add_handler(MessageHandler(own & filters.Document.ALL, handlers.on_document))
+    application.add_handler(MessageHandler(own & filters.Document.ALL, admin.on_document))
     application.add_handler(MessageHandler(own & filters.TEXT & ~filters.COMMAND, handlers.on_text))
     application.add_handler(
         MessageHandler(own & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND, handlers.on_other)
@@ -217,7 +217,7 @@ async def on_startup(application: FootnoteApp) -> None:
     )
     if settings.feeds and settings.feeds_interval_minutes > 0:
         application.bot_data["feeds"] = asyncio.create_task(
-            every(settings.feeds_interval_minutes * 60, handlers.scheduled_sync, application)
+            every(settings.feeds_interval_minutes * 60, admin.scheduled_sync, application)
         )
 
 

@@ -22,7 +22,9 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,7 +38,8 @@ from telegram import Chat, Message, Update
 from telegram.constants import MessageEntityType, ParseMode
 
 from bot import messages
-from bot.handlers import Context, admin_gate, reply, state_of
+from bot.admin import admin_gate
+from bot.handlers import Context, reply, state_of
 from bot.state import BotState
 from index.errors import CorpusError, IndexBusyError
 from index.sources import corpus
@@ -91,6 +94,23 @@ def listed(chat: Chat, channels: Iterable[str], known: dict[str, int] | None = N
     return any(known.get(name) == chat.id for name in names)
 
 
+_REGISTRY_LOCK = threading.Lock()  # posts are handled concurrently: one look-and-record at a time
+
+
+def admit(chat: Chat, channels: Iterable[str], data_dir: Path, seeds_dir: Path) -> bool:
+    """`listed`, with the ids recorded in `data_dir/channel-ids.json`; a newly recorded channel adopts its
+    0.2 username folder."""
+    path = data_dir / "channel-ids.json"
+    with _REGISTRY_LOCK:
+        known = known_channels(path)
+        recorded = dict(known)
+        taken = listed(chat, channels, known)
+        if known != recorded:
+            record_channels(path, known)
+            adopt_username_folder(seeds_dir, chat)
+    return taken
+
+
 def known_channels(path: Path) -> dict[str, int]:
     """The chat id recorded for each channel listed by username (empty when none is yet)."""
     try:
@@ -106,7 +126,7 @@ def known_channels(path: Path) -> dict[str, int]:
 def record_channels(path: Path, known: dict[str, int]) -> None:
     """Write the recorded channel ids atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     temporary.write_text(json.dumps({"channels": known}, sort_keys=True), encoding="utf-8")
     temporary.replace(path)
 
@@ -258,15 +278,10 @@ async def on_channel_post(update: Update, context: Context) -> None:
         return
     settings = state_of(context).footnote.settings
     seeds = settings.seeds_dir
-    registry = settings.data_dir / "channel-ids.json"
-    known = await asyncio.to_thread(known_channels, registry)
-    recorded = dict(known)
-    if not listed(message.chat, settings.channels, known):
+    taken = await asyncio.to_thread(admit, message.chat, settings.channels, settings.data_dir, seeds)
+    if not taken:
         log.debug("ignoring a post of unlisted channel %s", message.chat.id)
         return
-    if known != recorded:
-        await asyncio.to_thread(record_channels, registry, known)
-        await asyncio.to_thread(adopt_username_folder, seeds, message.chat)
     text, post = post_of(message, settings.max_upload_bytes)
     try:
         if len(text.split()) < settings.channel_min_words:
