@@ -230,6 +230,7 @@ async def on_stats(update: Update, context: Context) -> None:
             age=age,
             embedder=escape(numbers["embedder"]),
             reason=f" ({escape(numbers['embedder_reason'])})" if numbers["embedder_reason"] else "",
+            reader=escape(numbers["reader"]),
             languages=escape(numbers["languages"]),
         )
         + messages.STATS_INLINE.format(inline=numbers["inline"]),

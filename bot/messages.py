@@ -295,7 +295,7 @@ REMOVED = "🗑 Removed <code>{doc_id}</code>."
 STATS = (
     "<b>Articles</b> {articles}\n<b>Chunks</b> {chunks}\n<b>Questions answered</b> {questions}\n"
     "<b>Median answer time</b> {median}\n<b>Index age</b> {age}\n<b>Embedder</b> {embedder}{reason}\n"
-    "<b>Languages</b> {languages}"
+    "<b>Reader</b> {reader}\n<b>Languages</b> {languages}"
 )
 STATS_INLINE = "\n<b>Inline answers</b> {inline} (included above)"
 

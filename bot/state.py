@@ -407,5 +407,6 @@ class BotState:
             "age_seconds": store.age_seconds(manifest),
             "embedder": manifest.embedder,
             "embedder_reason": manifest.embedder_reason or "",
+            "reader": self.engine.reader_name,
             "languages": ", ".join(f"{k} {v:.0%}" for k, v in manifest.languages.items()) or "—",
         }

@@ -314,6 +314,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         "units": manifest.unit_count,
         "embedder": manifest.embedder,
         "embedder_reason": manifest.embedder_reason,
+        "reader": manifest.reader or "rules",
         "languages": manifest.languages,
         "dimension": manifest.dim,
         "vector_store": manifest.vector_store,

@@ -71,6 +71,7 @@ def stats_report(
         lines.append(f"            {manifest.embedder_reason}")
     if manifest.languages:
         lines.append("languages   " + ", ".join(f"{k} {v:.0%}" for k, v in manifest.languages.items()))
+    lines.append(f"reader      {manifest.reader or 'rules'}")
     lines.append(f"vectors     {manifest.vector_store}")
     lines.append(f"built       {manifest.created_at} ({_ago(age)} ago)")
     lines.append(f"size        {size / 1024:.0f} KiB in {generation}")

@@ -55,6 +55,8 @@ class EvalResult:
     abstained: bool
     quote_precision: float | None = None
     reason: str | None = None
+    # Whether the answer's first quote [1] holds (or is part of) a gold sentence; None without gold.
+    first_quote_gold: bool | None = None
 
     @property
     def abstention_correct(self) -> bool:
@@ -99,6 +101,9 @@ class EvalReport:
             for r in answerable
         )
         out["answer_recall"] = _mean(r.answer_recall for r in answerable if r.answer_recall is not None)
+        out["first_quote_gold"] = _mean(
+            float(bool(r.first_quote_gold)) for r in answerable if r.first_quote_gold is not None
+        )
         out["abstention_accuracy"] = _mean(float(r.abstention_correct) for r in self.results)
         out["quote_precision"] = _mean(r.quote_precision for r in self.results)
         out["unanswerable"] = float(len(unanswerable))
@@ -201,6 +206,9 @@ def judge(
         abstained=answer.abstained,
         quote_precision=precision,
         reason=reason,
+        first_quote_gold=bool(answer.quotes) and _is_gold(answer.quotes[0].text, question.gold)
+        if question.gold
+        else None,
     )
 
 

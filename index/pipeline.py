@@ -12,6 +12,7 @@ from index.ingest.chunking import ChunkingParams
 from index.ingest.embedding import EMBEDDERS, Embedder, make_embedder
 from index.ingest.indexing import EmbedderChoice, IndexReport, Progress, build
 from index.languages import LanguageMix, choose_embedder
+from index.query import reader_model
 from index.query.answer import AnswerParams
 from index.query.engine import Engine, EngineParams
 from index.sources.feeds import SyncReport, sync
@@ -94,6 +95,10 @@ class Pipeline:
         """Retrieval and answer parameters from the settings, calibrated for `embedder`."""
         s = self.settings
         threshold = s.abstain_threshold if s.abstain_threshold is not None else embedder.abstain_threshold
+        model = reader_model.thresholds("minilm") if self.reads_with_model(embedder) else {}
+        floor = vague_follow_up_floor(embedder.answer_threshold)
+        if model:  # the model's log-odds are another scale: its floor sits below its own threshold
+            floor = vague_follow_up_floor(math.log(model["model_threshold"] / (1 - model["model_threshold"])))
         return EngineParams(
             top_k=s.top_k,
             rrf_k=s.rrf_k,
@@ -105,9 +110,10 @@ class Pipeline:
                 max_quotes=s.max_quotes,
                 answer_threshold=embedder.answer_threshold,
                 slot_threshold=embedder.slot_threshold,
+                **model,
             ),
             max_question_chars=s.max_question_chars,
-            vague_follow_up_floor=vague_follow_up_floor(embedder.answer_threshold),
+            vague_follow_up_floor=floor,
         )
 
     def build_index(
@@ -125,6 +131,7 @@ class Pipeline:
             progress=progress,
             wait=wait,
             choose=self.choose,
+            reader_name=self.reader_label,
         )
 
     @property
@@ -147,9 +154,49 @@ class Pipeline:
     def open_engine(self) -> Engine:
         """Load the current index for answering."""
         embedder = self.serving_embedder()
+        reader = reader_model.shared_reader() if self.reads_with_model(embedder) else None
         return Engine.open(
-            self.settings.index_dir, embedder, self.chunking, self.params_for(embedder), self.vector_store
+            self.settings.index_dir,
+            embedder,
+            self.chunking,
+            self.params_for(embedder),
+            self.vector_store,
+            reader,
         )
+
+    def reads_with_model(self, embedder: Embedder) -> bool:
+        """Whether the trained reader answers for this embedder: it reads English, and was calibrated with
+        MiniLM's retrieval (FOOTNOTE_READER=rules turns it off)."""
+        return (
+            self.settings.reader == "model"
+            and embedder.id == self.model_id("minilm")
+            and reader_model.available()
+        )
+
+    def model_id(self, name: str) -> str | None:
+        """The id of the embedder a setting names, without loading it when it is not loaded yet."""
+        if name == "minilm":
+            from index.ingest.embedding import MiniLMEmbedder
+
+            return MiniLMEmbedder().id
+        return self.model(name).id
+
+    def reader_label(self, embedder_name: str | None) -> str | None:
+        """The reader recorded in a new index's manifest: the model's name and hash, or None (the rules)."""
+        if (
+            self.settings.reader != "model"
+            or embedder_name not in {"minilm", None}
+            or not reader_model.available()
+        ):
+            return None
+        if (
+            embedder_name is None
+            and self.embedder is not None
+            and self.embedder.id != self.model_id("minilm")
+        ):
+            return None
+        meta = reader_model.read_meta()
+        return f"{meta.get('name', 'reader')} sha256:{reader_model.weights_hash()}"
 
 
 def make_vector_store(settings: Settings) -> VectorStore:

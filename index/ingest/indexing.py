@@ -90,9 +90,11 @@ def build(
     progress: Progress | None = None,
     wait: bool = True,
     choose: Chooser | None = None,
+    reader_name: Callable[[str | None], str | None] | None = None,
 ) -> IndexReport:
     """Bring the index in `index_dir` up to date with `seeds_dir` (chunk vectors in `vector_store`),
-    embedded by `embedder` or, with `choose`, by the embedder it picks for the corpus's languages."""
+    embedded by `embedder` or, with `choose`, by the embedder it picks for the corpus's languages.
+    `reader_name` names, for the chosen embedder setting, the trained reader that will answer (manifest)."""
     began = time.perf_counter()
     with store.writer_lock(index_dir, wait=wait):
         store.recover(index_dir, vector_store)
@@ -181,6 +183,7 @@ def build(
             embedder_name=choice.name,
             embedder_reason=choice.reason,
             unit_method=embedder.unit_vectors,
+            reader=reader_name(choice.name) if reader_name else None,
         )
         return IndexReport(
             added=added,

@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,9 @@ from index.query.retrieval import Retrieval
 from index.storage.store import StoredIndex
 from index.types import Answer, Article, Explanation, Passage, Quote, Reason, Unit, Vectors
 
+if TYPE_CHECKING:
+    from index.query.reader_model import CrossReader
+
 log = logging.getLogger(__name__)
 
 ABSTAIN_TEXT = "I don't find this in the articles."
@@ -54,6 +58,9 @@ _TERM = re.compile(r"[^\W\d_][\w'’-]*")
 _CONTENT_ZIPF = 4.0
 # The name `--explain` gives the follow-up bonus of a sentence next to the previous answer's quotes.
 NEAR_PREVIOUS = "near_previous_answer"
+# The names `--explain` gives the trained reader's calibrated probability and the threshold it must reach.
+READER_PROBABILITY = "reader_probability"
+ANSWER_THRESHOLD = "answer_threshold"
 _SLOT_NOUN = {"number": "number", "money": "sum", "name": "name"}
 # An age, a length of time or distance and a share are all reported as "the number asked for".
 _SLOT_REPORTED = {"age": "number", "duration": "number", "share": "number"}
@@ -96,6 +103,16 @@ class AnswerParams:
     # threshold (placed on the dev split, docs/answers.md).
     name_slot_lift: float = 1.5
     rare_zipf: float = 1.5
+    # The trained reader (index/query/reader_model.py), when the engine has one: it reads the question with
+    # each of the `model_candidates` best candidates of the rules above and gives the calibrated probability
+    # that it answers. A question is answered when the best reaches `model_threshold`; quotes are those
+    # within `model_margin` log-odds of the best and above `model_keep` (placed on dev, docs/answers.md).
+    # `model_checks`: whether the number / name / speaker checks still run on the rules' scores.
+    model_candidates: int = 8
+    model_threshold: float = 0.5
+    model_margin: float = 2.0
+    model_keep: float = 0.2
+    model_checks: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +150,7 @@ class Composer:
         self.params = params
         self.reader = Reader(stored, lexical)
         self.weights = weights or ReaderWeights.load()
+        self.model: CrossReader | None = None  # the trained reader, set by the engine that loads it
         # Answering computes only the model's features; the training script asks for all of them.
         self.model_features_only = True
         self._by_doc: dict[str, tuple[list[int], list[int]]] = {}
@@ -175,24 +193,39 @@ class Composer:
             row: (float(logit) + (bonus if row in nearby else 0.0), features[i])
             for i, (row, logit) in enumerate(zip(rows, logits, strict=True))
         }
+        rule_scored = scored
+        read = self.model is not None and query.language == ENGLISH and self._in_language(query, scored)
+        if read:
+            scored = self._read(search or question, scored)
         # A follow-up's own words are vague by nature ("Is one likely to appear?"): the reader chose to
         # continue the conversation, so its best candidate is quoted even below the answer threshold.
         if search:
             cap = self.params.max_quotes + self.params.follow_up_extra_quotes
-            chosen = self._select(scored, -np.inf, cap)
+            chosen = self._select(scored, -np.inf, cap, margin=self._margin(read))
         else:
-            chosen = self._select(scored, self.params.answer_threshold, self.params.max_quotes)
+            chosen = self._select(
+                scored, self._threshold(read), self.params.max_quotes, margin=self._margin(read)
+            )
+        if read:
+            keep = _logit(self.params.model_keep)
+            chosen = chosen[:1] + [row for row in chosen[1:] if scored[row][0] >= keep]
         if not chosen:
             return self._abstain(query, retrieval, self._no_answer(query, relevant, names=names), clock)
-        judged = not search and self._in_language(query, scored)
-        unfilled = self._unfilled_slot(question, scored) if judged else None
+        checks = not read or self.params.model_checks
+        judged = checks and not search and self._in_language(query, rule_scored)
+        unfilled = self._unfilled_slot(question, rule_scored) if judged else None
         if unfilled:
             return self._abstain(query, retrieval, _reason("missing_slot", (unfilled,)), clock)
-        absent = None if search else self._absent_speaker(query, chosen)
+        absent = None if search or not checks else self._absent_speaker(query, chosen)
         if absent:
             return self._abstain(query, retrieval, _reason("missing_terms", (absent,)), clock)
         doc_rank = {p.doc_id: p.rank for p in reversed(retrieval.passages)}
-        chosen.sort(key=lambda row: (doc_rank[self.stored.units[row].doc_id], self.stored.units[row].start))
+        if read:  # the likeliest answer first: [1] is what the reader reads first
+            chosen.sort(key=lambda row: (-scored[row][0], self.stored.units[row].start))
+        else:
+            chosen.sort(
+                key=lambda row: (doc_rank[self.stored.units[row].doc_id], self.stored.units[row].start)
+            )
 
         quotes: list[Quote] = []
         explanations: list[Explanation] = []
@@ -226,6 +259,12 @@ class Composer:
             )
             if row in nearby:
                 why += ((NEAR_PREVIOUS, 1.0, bonus),)
+            if read:
+                why = (
+                    (READER_PROBABILITY, _probability(score), score),
+                    (ANSWER_THRESHOLD, self.params.model_threshold, _logit(self.params.model_threshold)),
+                    *((f"rules: {name}", value, part) for name, value, part in why),
+                )
             explanations.append(Explanation(n, score, why))
 
         timings["answer"] = (time.perf_counter() - clock) * 1000.0
@@ -241,6 +280,24 @@ class Composer:
             timings_ms=timings,
             explanations=tuple(explanations),
         )
+
+    def _read(
+        self, question: str, scored: dict[int, tuple[float, Matrix]]
+    ) -> dict[int, tuple[float, Matrix]]:
+        """The trained reader's calibrated log-odds for the rules' best `model_candidates` candidates (the
+        others are not read: reading is the costly step)."""
+        assert self.model is not None
+        ranked = sorted(
+            (row for row in scored if self._quotable(self.stored.units[row])), key=lambda row: -scored[row][0]
+        )[: self.params.model_candidates]
+        probabilities = self.model.probabilities(question, [self.stored.units[row].text for row in ranked])
+        return {row: (_logit(float(p)), scored[row][1]) for row, p in zip(ranked, probabilities, strict=True)}
+
+    def _threshold(self, read: bool) -> float:
+        return _logit(self.params.model_threshold) if read else self.params.answer_threshold
+
+    def _margin(self, read: bool) -> float:
+        return self.params.model_margin if read else self.params.margin
 
     def candidates(self, query: Question, relevant: list[Passage]) -> tuple[list[int], Matrix]:
         """The units inside the relevant passages, with the reader's full feature matrix."""
@@ -479,7 +536,9 @@ class Composer:
             return 0.0
         return sum(w for word, w in query.weights.items() if word in present) / total
 
-    def _select(self, scored: dict[int, tuple[float, Matrix]], threshold: float, cap: int) -> list[int]:
+    def _select(
+        self, scored: dict[int, tuple[float, Matrix]], threshold: float, cap: int, *, margin: float
+    ) -> list[int]:
         """The best candidates within `margin` of the best (at most `cap`), if the best reaches `threshold`.
 
         Lists that directly follow one another ("The official motivation: ..." then "The informal
@@ -491,7 +550,7 @@ class Composer:
         )
         if not ranked or scored[ranked[0]][0] < threshold:
             return []
-        floor = scored[ranked[0]][0] - self.params.margin
+        floor = scored[ranked[0]][0] - margin
         chosen: list[int] = []
         words = 0
         for row in ranked:
@@ -547,6 +606,15 @@ class Composer:
             words = frozenset(self.lexical.words(passage.text, language))
             self._passage_words[passage.chunk_no] = words
         return words
+
+
+def _logit(probability: float) -> float:
+    p = min(max(probability, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def _probability(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-logit))
 
 
 def foreign_script_reason() -> Reason:

@@ -18,6 +18,7 @@ from index.ingest.embedding import Embedder
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
 from index.query.followup import away_from, is_follow_up, names_nothing
 from index.query.reader import load_word_lists
+from index.query.reader_model import CrossReader
 from index.query.retrieval import Fusion, Mode, Retrieval, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
@@ -68,7 +69,13 @@ class Prepared:
 class Engine:
     """Answers questions from one loaded index generation."""
 
-    def __init__(self, stored: store.StoredIndex, embedder: Embedder, params: EngineParams) -> None:
+    def __init__(
+        self,
+        stored: store.StoredIndex,
+        embedder: Embedder,
+        params: EngineParams,
+        reader: CrossReader | None = None,
+    ) -> None:
         self.stored = stored
         self.embedder = embedder
         self.params = params
@@ -76,6 +83,7 @@ class Engine:
             stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval, fusion=params.fusion
         )
         self.composer = Composer(stored, self.retriever.lexical, params.answer)
+        self.composer.model = reader
         self._chunks_by_doc: dict[str, list[Chunk]] = {}
         for chunk in stored.chunks:
             self._chunks_by_doc.setdefault(chunk.doc_id, []).append(chunk)
@@ -88,13 +96,20 @@ class Engine:
         chunking: ChunkingParams,
         params: EngineParams,
         vector_store: VectorStore,
+        reader: CrossReader | None = None,
     ) -> Engine:
         """Load the current index, refusing one built with another embedder, chunking or vector store."""
         generation = store.serving_generation(index_dir)
         store.check_compatible(
             store.read_manifest(generation), embedder.id, chunking_record(chunking), vector_store.id
         )
-        return cls(store.load_generation(generation, vector_store), embedder, params)
+        return cls(store.load_generation(generation, vector_store), embedder, params, reader)
+
+    @property
+    def reader_name(self) -> str:
+        """Which reader picks the quotes: the trained model's name and hash, or "rules"."""
+        model = self.composer.model
+        return f"{model.name} sha256:{model.hash}" if model is not None else "rules"
 
     @property
     def generation(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-MAX_LENGTH = 128
+MAX_LENGTH = 96
 WEIGHTS = "reader.safetensors"
 META = "reader.json"
 
@@ -63,6 +64,30 @@ def read_meta(directory: Path | None = None) -> dict[str, Any]:
     """The reader's metadata: its name, training recipe, calibration and thresholds."""
     meta: dict[str, Any] = json.loads(((directory or model_dir()) / META).read_text(encoding="utf-8"))
     return meta
+
+
+_SHARED: dict[str, CrossReader] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_reader() -> CrossReader:
+    """The shipped reader, loaded once per process (engines of every generation share it)."""
+    with _SHARED_LOCK:
+        if "shipped" not in _SHARED:
+            _SHARED["shipped"] = CrossReader()
+        return _SHARED["shipped"]
+
+
+def thresholds(embedder_name: str, directory: Path | None = None) -> dict[str, Any]:
+    """The answer parameters calibrated with this reader for an embedder (`AnswerParams.model_*` fields),
+    stored beside the weights; empty when none were placed for it."""
+    found = read_meta(directory).get("thresholds", {}).get(embedder_name, {})
+    return {str(k): v for k, v in found.items()}
+
+
+def available() -> bool:
+    """Whether reader weights ship with this copy of Footnote."""
+    return (model_dir() / WEIGHTS).is_file() and (model_dir() / META).is_file()
 
 
 class CrossReader:

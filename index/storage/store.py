@@ -97,6 +97,9 @@ class Manifest(BaseModel):
     # How the unit vectors were made: "pooled" from their chunks' token embeddings or "encoded" alone
     # (absent from manifests written before pooling: those encoded every unit alone).
     unit_vectors: str = "encoded"
+    # The trained reader that answers from this index ("name sha256:…"; absent: the rules, or a manifest
+    # written before the reader was a model).
+    reader: str | None = None
 
     def live_doc_keys(self) -> set[int]:
         """The doc keys (see index/storage/vectors.py) of the articles this generation serves."""
@@ -421,6 +424,7 @@ def write_generation(
     embedder_name: str | None = None,
     embedder_reason: str | None = None,
     unit_method: str = "encoded",
+    reader: str | None = None,
 ) -> Path:
     """Write a complete new generation beside the current one and make it current. Caller holds the lock.
 
@@ -468,6 +472,7 @@ def write_generation(
                 },
                 embedder_reason=embedder_reason,
                 unit_vectors=unit_method,
+                reader=reader,
             )
             _write_jsonl(staging / "articles.jsonl", (asdict(a) for a in articles))
             _write_jsonl(

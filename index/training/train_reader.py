@@ -1,8 +1,8 @@
 """Train Footnote's reader (index/query/reader_model.py): a cross-encoder from the shipped MiniLM.
 
-    .venv/bin/python -m index.training.train_reader [--epochs 2] [--limit N]
+    .venv/bin/python -m index.training.train_reader [--epochs 1] [--limit N]
 
-Reproducible: seeded, 2 CPU threads, one pass over fixed data (about an hour on 2 cores). Reads
+Reproducible: seeded, 2 CPU threads, one pass over fixed data (about 40 minutes on 2 cores). Reads
 index/training/articles/ and questions/*.jsonl (written by reading, index/training/BRIEF.md; eval/ and the
 seed article are never read), cuts every document into Footnote's own quotable units (index.ingest.chunking),
 and splits by document into train / dev / test: a Wikipedia article's sections all go to one split.
@@ -328,7 +328,7 @@ def save(model: object, calibration: reader_model.Calibration, meta: dict[str, o
 def main() -> None:
     """Build the data, train, calibrate on dev, report dev and test, save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="train on the first N pairs only (a smoke run)")
     args = parser.parse_args()
     rng = random.Random(SEED)
