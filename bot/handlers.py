@@ -153,9 +153,9 @@ async def answer_question(update: Update, context: Context, question: str, *, re
     engine = await state.fresh_engine()
 
     def work() -> tuple[Answer, str]:
-        previous = None if related else state.previous_question(message.chat_id, sender, cleaned)
+        previous = None if related else state.conversation(message.chat_id, sender)
         answer = engine.ask(cleaned, None, previous)
-        return answer, state.remember(answer, sender, message.chat_id)
+        return answer, state.remember(answer, sender, message.chat_id, previous, turn=not related)
 
     answer, answer_id = await asyncio.to_thread(work)
     rendered = render.render_answer(answer, answer_id, texts, related=related)

@@ -29,7 +29,7 @@ from index.errors import FootnoteError
 from index.pipeline import Pipeline
 from index.query.answer_json import AnswerOut, answer_in, answer_out
 from index.query.engine import Engine
-from index.query.followup import combine
+from index.query.followup import Conversation
 from index.storage import store
 from index.types import Answer
 
@@ -174,7 +174,7 @@ class SharedMemory:
         self.limits = limits or KeptLimits()
         self._by_user: dict[int, deque[str]] = {}
         self._answers: OrderedDict[str, Asked] = OrderedDict()
-        self._questions: OrderedDict[tuple[int, int], tuple[float, str]] = OrderedDict()
+        self._questions: OrderedDict[tuple[int, int], Conversation] = OrderedDict()
         self._lock = threading.Lock()
         self._writes = 0
 
@@ -210,27 +210,30 @@ class SharedMemory:
             log.warning("answer %s: unreadable file, treated as expired", answer_id)
             return None
 
-    def last_question(self, chat_id: int, user_id: int) -> tuple[float, str] | None:
-        """(wall-clock time, question as searched) of the reader's previous question in this chat."""
+    def last_turn(self, chat_id: int, user_id: int) -> Conversation | None:
+        """The reader's previous turn in this chat (from this replica's memory or another's file)."""
         with self._lock:
             kept = self._questions.get((chat_id, user_id))
         data = self._read("followups", f"{chat_id}_{user_id}")
         if data is not None:
             with contextlib.suppress(KeyError, TypeError, ValueError):
-                on_disk = (float(data["at"]), str(data["question"]))
-                if kept is None or on_disk[0] > kept[0]:
+                quoted = tuple((str(doc), int(start)) for doc, start in data.get("quoted", []))
+                on_disk = Conversation(
+                    str(data["question"]), quoted, float(data["at"]), answered="quoted" in data
+                )
+                if kept is None or on_disk.at > kept.at:
                     kept = on_disk  # another replica answered this reader more recently
         return kept
 
-    def keep_question(self, chat_id: int, user_id: int, question: str) -> None:
-        """Remember the reader's latest question (as searched)."""
-        now = time.time()
+    def keep_turn(self, chat_id: int, user_id: int, turn: Conversation) -> None:
+        """Remember the reader's latest turn."""
         with self._lock:
             self._questions.pop((chat_id, user_id), None)
-            self._questions[(chat_id, user_id)] = (now, question)
+            self._questions[(chat_id, user_id)] = turn
             while len(self._questions) > _KEPT_ANSWERS:
                 self._questions.popitem(last=False)
-        self._write("followups", f"{chat_id}_{user_id}", {"at": now, "question": question})
+        data = {"at": turn.at, "question": turn.question, "quoted": [list(q) for q in turn.quoted]}
+        self._write("followups", f"{chat_id}_{user_id}", data)
 
     def _write(self, kind: str, name: str, data: dict[str, Any]) -> None:
         if self.directory is None:
@@ -369,17 +372,26 @@ class BotState:
         self.rate.forget_idle()
         self.button_rate.forget_idle()
 
-    def previous_question(self, chat_id: int, user_id: int, question: str) -> str | None:
-        """The reader's previous question in this chat within the follow-up window (as it was searched,
-        so a chain of follow-ups keeps its topic); remembers this one."""
-        earlier = self.memory.last_question(chat_id, user_id)
+    def conversation(self, chat_id: int, user_id: int) -> Conversation | None:
+        """The reader's previous turn in this chat, if a question now may still continue it."""
+        earlier = self.memory.last_turn(chat_id, user_id)
         window = self.footnote.settings.followup_window_seconds
-        previous = earlier[1] if earlier is not None and time.time() - earlier[0] <= window else None
-        self.memory.keep_question(chat_id, user_id, combine(question, previous))
-        return previous
+        return earlier if earlier is not None and earlier.continues(time.time(), window) else None
 
-    def remember(self, answer: Answer, user_id: int, chat_id: int) -> str:
-        """Keep an answer for its buttons; returns its id (fits callback data)."""
+    def remember(
+        self,
+        answer: Answer,
+        user_id: int,
+        chat_id: int,
+        previous: Conversation | None = None,
+        *,
+        turn: bool = True,
+    ) -> str:
+        """Keep an answer for its buttons and (with `turn`) as the reader's latest turn after `previous`;
+        returns its id (fits callback data)."""
+        if turn:
+            latest = Conversation.start(answer.question, answer, time.time(), previous)
+            self.memory.keep_turn(chat_id, user_id, latest)
         return self.memory.keep_answer(Asked(answer, user_id, chat_id, self.engine.generation))
 
     def recall(self, answer_id: str) -> Asked | None:

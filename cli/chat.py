@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TextIO
 
 from cli.render import render_answer
@@ -24,10 +25,10 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
     Lines starting with "/" are commands, as in Telegram: `/help`, `/new` (the next question starts
     afresh), `/quit`, `/ask QUESTION`; anything else that starts with "/" shows the help.
     """
-    from index.query.followup import combine
+    from index.query.followup import Conversation
 
     interactive = stdin.isatty()
-    previous: str | None = None  # follow-ups ("and the informal ones?") lean on the previous question
+    previous: Conversation | None = None  # follow-ups ("and the informal ones?") lean on the previous turn
     count = len(engine.stored.articles)
     stdout.write(
         f"Footnote: ask about {count} article{'s' if count != 1 else ''}. "
@@ -60,7 +61,7 @@ def chat(engine: Engine, stdin: TextIO, stdout: TextIO) -> int:
             question = rest.strip()
         try:
             answer = engine.ask(question, previous=previous)
-            previous = combine(question, previous)
+            previous = Conversation.start(question, answer, time.time(), previous)
         except Exception:
             log.exception("chat: failed to answer %r", question)
             stdout.write("Sorry, something went wrong while answering. Please try again.\n")

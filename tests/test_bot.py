@@ -17,6 +17,7 @@ from bot.app import FootnoteApp
 from bot.state import BotState
 from index.ingest.embedding import HashingEmbedder
 from index.pipeline import Pipeline
+from index.query.followup import Conversation
 from tests.fake_telegram import BOT_USERNAME, FakeTelegram
 from tests.helpers import (
     ADMIN,
@@ -374,18 +375,20 @@ async def test_follow_up_questions_lean_on_the_previous_one(fake: FakeTelegram, 
     fake.push_message("When do farmers pick ripe apples?")
     await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
     asked = state.engine.ask
-    searched: list[str | None] = []
+    searched: list[Conversation | None] = []
 
-    def spy(question: str, k: int | None = None, previous: str | None = None) -> object:
+    def spy(question: str, k: int | None = None, previous: Conversation | None = None) -> object:
         searched.append(previous)
         return asked(question, k, previous)
 
     state.engine.ask = spy  # type: ignore[method-assign]
     fake.push_message("and cider?")
     await wait(fake, "sendMessage", text_has("Cider is pressed"))
-    assert searched == ["When do farmers pick ripe apples?"], (
+    [turn] = searched
+    assert turn is not None and turn.question == "When do farmers pick ripe apples?", (
         "the follow-up was searched with its predecessor"
     )
+    assert turn.quoted and turn.quoted[0][0] == "apples.md", "and answered from the articles it quoted"
     fake.push_message("Which electric trains run quietly between busy stations?", user_id=5)
     [fresh] = await wait(fake, "sendMessage", lambda c: c.params["chat_id"] == 5)
     assert "Electric trains" in fresh.params["text"] and "apples" not in fresh.params["text"].lower()

@@ -76,8 +76,12 @@ def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> N
     asked: list[str | None] = []
     original = engine.ask
 
-    def spy(question: str, k: int | None = None, previous: str | None = None):  # type: ignore[no-untyped-def]
-        asked.append(previous)
+    def spy(question: str, k: int | None = None, previous=None):  # type: ignore[no-untyped-def]
+        asked.append(None if previous is None else previous.question)
+        if previous is not None:
+            assert previous.answered and previous.quoted, (
+                "the chat passes where the last answer's quotes were"
+            )
         return original(question, k, previous)
 
     engine.ask = spy  # type: ignore[method-assign]
@@ -201,7 +205,6 @@ def _harvest_engine(tmp_path, write_article):  # type: ignore[no-untyped-def]
 
 
 def test_the_sentences_next_to_the_previous_answer_are_near_it(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
-    from index.types import Quote
 
     engine = _harvest_engine(tmp_path, write_article)
     rows = sorted(
@@ -210,9 +213,9 @@ def test_the_sentences_next_to_the_previous_answer_are_near_it(tmp_path, write_a
     )
     assert len(rows) == 6
 
-    def quote_of(row: int) -> Quote:
+    def quote_of(row: int) -> tuple[str, int]:
         unit = engine.stored.units[row]
-        return Quote(1, unit.doc_id, "t", None, unit.start, unit.end, unit.text, 0.0, None)
+        return (unit.doc_id, unit.start)
 
     near = engine.composer.near_quotes
     assert near([quote_of(rows[3])]) == {rows[1], rows[2], rows[4], rows[5]}, "two either side, not the quote"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.state import Asked, FeedbackLog, KeptLimits, SharedMemory, asked_from_json, asked_to_json
 from index.query.answer_json import answer_out
+from index.query.followup import Conversation
 from index.types import Answer, Note, Passage, Quote, Reason
 
 
@@ -81,12 +82,14 @@ def test_two_replicas_share_answers_and_previous_questions(tmp_path: Path) -> No
     recalled = two.answer(answer_id)
     assert recalled is not None and recalled.answer.quotes[0].text == "Quoted text"
 
-    one.keep_question(5, 5, "Why did Moscow refuse?")
-    assert two.last_question(5, 5) is not None
-    assert two.last_question(5, 5)[1] == "Why did Moscow refuse?"  # type: ignore[index]
-    two.keep_question(5, 5, "and the informal reasons?")
-    assert one.last_question(5, 5)[1] == "and the informal reasons?", "the most recent one wins"  # type: ignore[index]
-    assert one.last_question(6, 5) is None
+    one.keep_turn(5, 5, Conversation("Why did Moscow refuse?", (("a.md", 10),), time.time(), answered=True))
+    turn = two.last_turn(5, 5)
+    assert turn is not None and turn.question == "Why did Moscow refuse?" and turn.quoted == (("a.md", 10),)
+    assert turn.answered, "the other replica knows where the answer's quotes were"
+    two.keep_turn(5, 5, Conversation("and the informal reasons?", (), time.time() + 1, answered=True))
+    latest = one.last_turn(5, 5)
+    assert latest is not None and latest.question == "and the informal reasons?", "the most recent one wins"
+    assert one.last_turn(6, 5) is None
 
 
 def test_ids_that_are_not_ours_are_never_read_as_paths(tmp_path: Path) -> None:
@@ -116,8 +119,8 @@ def test_unreadable_files_are_expired_answers_and_old_files_are_pruned(tmp_path:
 def test_memory_only_mode_writes_nothing(tmp_path: Path) -> None:
     memory = SharedMemory(None, 0)
     answer_id = memory.keep_answer(Asked(an_answer(), 1, 1, "gen"))
-    memory.keep_question(1, 1, "question")
-    assert memory.answer(answer_id) is not None and memory.last_question(1, 1) is not None
+    memory.keep_turn(1, 1, Conversation("question", at=time.time()))
+    assert memory.answer(answer_id) is not None and memory.last_turn(1, 1) is not None
     assert not any(tmp_path.iterdir())
 
 

@@ -491,17 +491,17 @@ class Composer:
             return _reason("unknown_terms" if nowhere else "missing_terms", terms)
         return _reason("no_answer", ())
 
-    def near_quotes(self, quotes: Sequence[Quote]) -> frozenset[int]:
-        """The units up to `follow_up_near_sentences` before or after each quote in its article, less
-        the quoted units themselves (a follow-up asks for something new)."""
+    def near_quotes(self, quotes: Sequence[tuple[str, int]]) -> frozenset[int]:
+        """The units up to `follow_up_near_sentences` before or after each quote (doc_id, start) in its
+        article, less the quoted units themselves (a follow-up asks for something new)."""
         reach = self.params.follow_up_near_sentences
         near: set[int] = set()
         quoted: set[int] = set()
-        for quote in quotes:
-            at = self._place(quote.doc_id, quote.start)
+        for doc_id, start in quotes:
+            at = self._place(doc_id, start)
             if at is None:
                 continue
-            rows = self._by_doc[quote.doc_id][1]
+            rows = self._by_doc[doc_id][1]
             quoted.add(rows[at])
             near.update(rows[max(0, at - reach) : at + reach + 1])
         return frozenset(near - quoted)

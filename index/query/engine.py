@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 
 from index.errors import QuestionError
 from index.ingest.chunking import ChunkingParams, chunking_record
 from index.ingest.embedding import Embedder
 from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
-from index.query.followup import away_from, is_follow_up, names_nothing
+from index.query.followup import Conversation, away_from, is_follow_up, names_nothing
 from index.query.reader import load_word_lists
 from index.query.reader_model import CrossReader
 from index.query.retrieval import Fusion, Mode, Retrieval, Retriever
@@ -116,41 +116,56 @@ class Engine:
         """Name of the loaded generation (changes when a reindex is swapped in)."""
         return self.stored.path.name
 
-    def ask(self, question: str, k: int | None = None, previous: str | None = None) -> Answer:
-        """Answer one question with verbatim quotes, or abstain. `previous` is the reader's previous
-        question: a follow-up ("and the informal ones?") is searched together with it and answered from
-        the articles the previous answer quoted (index/query/followup.py)."""
+    def ask(self, question: str, k: int | None = None, previous: str | Conversation | None = None) -> Answer:
+        """Answer one question with verbatim quotes, or abstain. `previous` is the reader's previous turn
+        (or just its question): a follow-up ("and the informal ones?") is searched together with it and
+        answered from the articles the previous answer quoted (index/query/followup.py)."""
         question = clean_question(question, self.params.max_question_chars)
         if not question:
             raise QuestionError("the question is empty")
-        before = clean_question(previous, self.params.max_question_chars) if previous else ""
-        prepared = self.prepare(question, k or self.params.top_k, before)
+        if isinstance(previous, str):
+            previous = Conversation(previous) if previous.strip() else None
+        if previous is not None:
+            previous = replace(
+                previous, question=clean_question(previous.question, self.params.max_question_chars)
+            )
+        prepared = self.prepare(question, k or self.params.top_k, previous)
         answer = self._answer(question, prepared.retrieval, prepared.search, prepared.own, prepared.near)
         if prepared.vague and best_score(answer) < self.params.vague_follow_up_floor:
             # Nothing in the previous answer's articles answers it well: a new subject after all.
             return self._answer(question, self.retriever.retrieve(question, k or self.params.top_k))
         return answer
 
-    def prepare(self, question: str, k: int, previous: str = "") -> Prepared:
+    def prepare(self, question: str, k: int, previous: Conversation | None = None) -> Prepared:
         """What a question is answered from. A follow-up of `previous` is searched together with it,
-        narrowed to the articles that the previous question's answer quoted (asked again here), and its
-        quotes chosen by its own vector moved away from the previous question's. A question that names
-        nothing is prepared the same way, marked `vague` (`ask` keeps its answer only above a floor)."""
+        narrowed to the articles that the previous answer quoted (as the conversation kept them, or by
+        answering a bare previous question again), and its quotes chosen by its own vector moved away
+        from the previous question's. A question that names nothing is prepared the same way, marked
+        `vague` (`ask` keeps its answer only above a floor)."""
         follows = is_follow_up(question)
         vague = not follows and self.params.vague_follow_up_floor < math.inf and names_nothing(question)
-        if not previous or not (follows or vague):
+        if previous is None or not previous.question or not (follows or vague):
             return Prepared(self.retriever.retrieve(question, k))
-        prior = self.retriever.retrieve(previous, k)
-        quotes = self.composer.compose(previous, prior).quotes
-        articles = tuple(dict.fromkeys(q.doc_id for q in quotes))
-        search = f"{previous} {question}"
+        quoted = previous.quoted
+        if previous.answered:
+            prior_vector = self.retriever.embed(previous.question)
+        else:
+            prior = self.retriever.retrieve(previous.question, k)
+            quoted = tuple(
+                (q.doc_id, q.start) for q in self.composer.compose(previous.question, prior).quotes
+            )
+            prior_vector = prior.query_vector
+        articles = tuple(
+            doc_id for doc_id in dict.fromkeys(d for d, _ in quoted) if doc_id in self.stored.articles
+        )
+        search = f"{previous.question} {question}"
         retrieval = self.retriever.retrieve(search, k)
         own = self.retriever.embed(question)
         # One or two words ("electric trains") may as well start a new subject: those are not narrowed.
         if articles and len(question.split()) > 2:
             retrieval = self.retriever.within(retrieval, articles)
-            own = away_from(own, prior.query_vector, self.params.follow_up_away)
-        return Prepared(retrieval, search, own, vague=vague, near=self.composer.near_quotes(quotes))
+            own = away_from(own, prior_vector, self.params.follow_up_away)
+        return Prepared(retrieval, search, own, vague=vague, near=self.composer.near_quotes(quoted))
 
     def _answer(
         self,

@@ -19,10 +19,11 @@ merely for being closest to the conversation's topic.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
-from index.types import Vectors
+from index.types import Answer, Vectors
 
 MAX_FOLLOW_UP_WORDS = 8
 MAX_PERSONAL_WORDS = 14
@@ -72,6 +73,39 @@ def combine(question: str, previous: str | None) -> str:
     if previous and is_follow_up(question):
         return f"{previous} {question}"
     return question
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The reader's previous turn, which a follow-up continues: the question as it was searched (a chain
+    of follow-ups keeps its topic), where the answer's quotes were (`quoted`: doc_id and start of each; the
+    engine answers a follow-up from those articles, next to those quotes, without answering again), and
+    when (wall-clock seconds). The bot and the terminal chat both keep one per reader.
+
+    `answered` is False for a bare previous question (an evaluation file's context): the engine then
+    answers it again to learn where its quotes were."""
+
+    question: str
+    quoted: tuple[tuple[str, int], ...] = ()
+    at: float = 0.0
+    answered: bool = False
+
+    def continues(self, now: float, window: float) -> bool:
+        """Whether a question asked at `now` can still lean on this turn (the one definition of it)."""
+        return now - self.at <= window
+
+    def then(self, question: str, answer: Answer, now: float) -> Conversation:
+        """The turn after this one: `question`, answered by `answer`."""
+        return Conversation.start(question, answer, now, self)
+
+    @staticmethod
+    def start(
+        question: str, answer: Answer, now: float, previous: Conversation | None = None
+    ) -> Conversation:
+        """A turn: `question` (joined to `previous` when it follows up), answered by `answer`."""
+        searched = combine(question, previous.question if previous else None)
+        quoted = tuple((quote.doc_id, quote.start) for quote in answer.quotes)
+        return Conversation(searched, quoted, now, answered=True)
 
 
 def names_nothing(question: str) -> bool:
