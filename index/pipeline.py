@@ -15,6 +15,7 @@ from index.languages import LanguageMix, choose_embedder
 from index.query import reader_model
 from index.query.answer import AnswerParams
 from index.query.engine import Engine, EngineParams
+from index.query.watches import WatchStore
 from index.sources.feeds import SyncReport, sync
 from index.sources.fetch import FetchPolicy
 from index.storage import store
@@ -105,6 +106,7 @@ class Pipeline:
             retrieval=s.retrieval,
             answer=AnswerParams(
                 abstain_threshold=threshold,
+                cosine_offset=embedder.abstain_threshold,
                 abstain_lexical_weight=embedder.abstain_lexical_weight,
                 crosslingual_gap=embedder.crosslingual_gap,
                 max_quotes=s.max_quotes,
@@ -150,6 +152,10 @@ class Pipeline:
         """Fetch new and updated articles from FOOTNOTE_FEEDS into the seeds folder (nothing is removed)."""
         s = self.settings
         return sync(s.feeds, s.seeds_dir, s.data_dir / "feeds.json", self.fetch_policy, s.feeds_keep_days)
+
+    def watch_store(self) -> WatchStore:
+        """The watches kept in the data folder (`footnote watch`, /watch; index/query/watches.py)."""
+        return WatchStore(self.settings.data_dir / "watches", per_owner=self.settings.watches_per_user)
 
     def open_engine(self) -> Engine:
         """Load the current index for answering."""

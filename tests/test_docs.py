@@ -5,6 +5,7 @@ tests that exist (RELIABILITY.md says which test holds each case). No model, no 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ast
 import functools
 import re
@@ -387,3 +388,30 @@ def test_every_module_is_named_in_the_architecture_doc() -> None:
     ]
     missing = [str(m) for m in modules if m.name not in doc]
     assert missing == [], f"docs/architecture.md does not name {missing}"
+
+
+def parameter_table() -> str:
+    """The table of answer parameters docs/tuning.md must hold, made from the code's own constants."""
+    from index.ingest.embedding import E5Embedder, MiniLMEmbedder
+    from index.pipeline import VAGUE_FOLLOW_UP_MARGIN
+    from index.query.answer import AnswerParams
+    from index.query.engine import EngineParams
+
+    rows = ["| parameter | value |", "|---|---|"]
+    for owner in (AnswerParams, EngineParams):
+        for f in dataclasses.fields(owner):
+            if f.name != "answer":
+                rows.append(f"| `{owner.__name__}.{f.name}` | {f.default} |")
+    for embedder in (MiniLMEmbedder, E5Embedder):
+        for name in ("abstain_threshold", "abstain_lexical_weight", "answer_threshold", "slot_threshold"):
+            rows.append(f"| `{embedder.__name__}.{name}` | {getattr(embedder, name).fget(None)} |")
+    rows.append(f"| `VAGUE_FOLLOW_UP_MARGIN` | {VAGUE_FOLLOW_UP_MARGIN} |")
+    return "\n".join(rows)
+
+
+def test_the_tuning_page_states_the_codes_parameters() -> None:
+    """docs/tuning.md's parameter table is the code's constants (regenerate it from this test's output)."""
+    page = (ROOT / "docs" / "tuning.md").read_text(encoding="utf-8")
+    start = page.index("<!-- parameters -->") + len("<!-- parameters -->\n")
+    table = page[start : page.index("<!-- /parameters -->")].strip()
+    assert table == parameter_table(), "docs/tuning.md: paste this table:\n" + parameter_table()

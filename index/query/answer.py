@@ -92,7 +92,9 @@ class AnswerParams:
     follow_up_near_bonus: float = 0.5
     answer_passages: int = 5
     margin: float = 2.5
-    lexical_weight: float = 0.25
+    # The embedder's calibrated relevance threshold, which the reader's cosine feature is measured from
+    # (its weights were fitted so). FOOTNOTE_ABSTAIN_THRESHOLD moves `abstain_threshold` only, never this.
+    cosine_offset: float = 0.30
     min_quote_words: int = 6
     max_words: int = 220
     crosslingual_gap: float = 0.0
@@ -312,7 +314,7 @@ class Composer:
             query.weights,
             rows,
             passage_of,
-            self.params.abstain_threshold,
+            self.params.cosine_offset,
             self.weights.names if self.model_features_only else None,
         )
         return rows, features
