@@ -101,6 +101,9 @@ class EvalReport:
             for r in answerable
         )
         out["answer_recall"] = _mean(r.answer_recall for r in answerable if r.answer_recall is not None)
+        out["all_gold_quoted"] = _mean(
+            float(r.answer_recall == 1.0) for r in answerable if r.answer_recall is not None
+        )
         out["first_quote_gold"] = _mean(
             float(bool(r.first_quote_gold)) for r in answerable if r.first_quote_gold is not None
         )
