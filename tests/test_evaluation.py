@@ -128,3 +128,19 @@ def test_the_russian_reader_sets_quote_their_articles_verbatim(folder: str, file
         assert q.doc, q.id
         text = (corpus / q.doc).read_text(encoding="utf-8")
         assert all(gold in text for gold in q.gold), q.id
+
+
+def test_the_two_fact_questions_quote_two_sentences_verbatim_and_keep_each_articles_split() -> None:
+    news = Path(__file__).resolve().parent.parent / "eval" / "news"
+    questions = read_questions(news / "twofact.jsonl")
+    assert len(questions) >= 200
+    known = {
+        q.doc: q.split
+        for name in ("answerable", "neartopic", "followups", "when")
+        for q in read_questions(news / f"{name}.jsonl")
+    }
+    for q in questions:
+        assert q.doc and len(q.gold) == 2 and not q.expect_abstain, q.id
+        text = (news / "articles" / q.doc).read_text(encoding="utf-8")
+        assert all(gold in text for gold in q.gold), q.id
+        assert known.get(q.doc, q.split) == q.split, f"{q.id}: an article keeps one split"
