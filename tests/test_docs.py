@@ -5,8 +5,8 @@ tests that exist (RELIABILITY.md says which test holds each case). No model, no 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import ast
+import dataclasses
 import functools
 import re
 import typing
