@@ -87,6 +87,7 @@ def test_the_patterns_are_found() -> None:
     assert {"index.query.reader._SLOT_PATTERNS", "index.query.answer._SPEAKER_QUESTION"} <= names
 
 
+@pytest.mark.slow  # about 15 s in all: the full suite holds it, the inner loop skips it
 @pytest.mark.parametrize(("where", "pattern"), PATTERNS, ids=[f"{n}:{p.pattern[:30]}" for n, p in PATTERNS])
 def test_every_index_pattern_is_linear_on_hostile_text(where: str, pattern: re.Pattern[str]) -> None:
     slow = []
