@@ -77,7 +77,7 @@ async def _reindex(progress_message: Message, context: Context, prefix: str) -> 
             functools.partial(state.footnote.build_index, progress=progress, wait=False)
         )
         if report.wrote:
-            state.engine = await asyncio.to_thread(state.footnote.open_engine)
+            state.serve(await asyncio.to_thread(state.footnote.open_engine))
             text = messages.REINDEX_DONE.format(summary=escape(report.summary()))
         else:
             text = messages.REINDEX_UP_TO_DATE.format(summary=escape(report.summary()))
@@ -193,7 +193,7 @@ async def scheduled_sync(application: Any) -> SyncReport | None:
         report = await asyncio.to_thread(state.footnote.sync_feeds)
         if report.changed:
             await asyncio.to_thread(functools.partial(state.footnote.build_index, wait=False))
-            state.engine = await asyncio.to_thread(state.footnote.open_engine)
+            state.serve(await asyncio.to_thread(state.footnote.open_engine))
             body = render.sync_report(report.summary(), list(report.added))
             for admin in state.footnote.settings.admin_ids:
                 try:

@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, channels, forwarded, handlers, inline
+from bot import admin, callbacks, channels, forwarded, handlers, inline, watches
 from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings, SettingsError
@@ -41,6 +41,8 @@ FootnoteApp: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
 PUBLIC_COMMANDS = [
     BotCommand("ask", "Ask a question about the articles"),
     BotCommand("sources", "The articles I know"),
+    BotCommand("watch", "Tell me when new articles answer a question"),
+    BotCommand("watches", "Your watches"),
     BotCommand("help", "How to use this bot"),
     BotCommand("start", "What I can do"),
 ]
@@ -158,6 +160,7 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
         memory,
         button_rate=RateLimiter(settings.button_rate_limit_per_minute),
     )
+    watches.setup(application, footnote)
     # The allow-list comes before every other handler, so it covers whatever they answer.
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
 
@@ -177,6 +180,9 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
         "add": admin.on_add,
         "stats": admin.on_stats,
         "feedback": admin.on_feedback,
+        "watch": watches.on_watch,
+        "watches": watches.on_watches,
+        "unwatch": watches.on_unwatch,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=own))
@@ -191,6 +197,9 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
     application.add_handler(MessageHandler(own & filters.TEXT & ~filters.COMMAND, handlers.on_text))
     application.add_handler(
         MessageHandler(own & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND, handlers.on_other)
+    )
+    application.add_handler(
+        CallbackQueryHandler(watches.on_unwatch_button, pattern=callbacks.UNWATCH_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(InlineQueryHandler(inline.on_inline_query))
@@ -219,18 +228,24 @@ async def on_startup(application: FootnoteApp) -> None:
         application.bot_data["feeds"] = asyncio.create_task(
             every(settings.feeds_interval_minutes * 60, admin.scheduled_sync, application)
         )
+    # Watches: the served generation checked if no round has, and the outbox sent (at once: what a
+    # crash left unsent goes out at start-up).
+    application.bot_data["watch-sweep"] = asyncio.create_task(
+        every(watches.SWEEP_SECONDS, watches.sweep, application)
+    )
 
 
 async def on_stop(application: FootnoteApp) -> None:
-    """Stop the heartbeat (so a stopped bot soon reads as unhealthy), the feed schedule, the rate sweep and
-    the wait for the next batch of channel posts."""
+    """Stop the heartbeat (so a stopped bot soon reads as unhealthy), the feed schedule, the rate sweep,
+    the watches' sweep and the wait for the next batch of channel posts."""
     await channels.stop_batches(application)
-    for name in ("heartbeat", "index-watch", "rate-sweep", "feeds"):
+    for name in ("heartbeat", "index-watch", "rate-sweep", "feeds", "watch-sweep"):
         task = application.bot_data.pop(name, None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+    await watches.close(application)
 
 
 async def _refresh(application: FootnoteApp) -> None:

@@ -6,8 +6,10 @@ Telegram carries 1-64 bytes of data per button. Footnote's read `kind:answer_id:
     m:<answer id>        more sources
     f:<answer id>:1|0    rate the answer (1 helpful, 0 not)
     s:<page>             a page of /sources (no answer id)
+    u:<watch id>:1|0     stop a watch, from the /watches list (1) or under one of its notices (0)
 
-To add a button: a kind below, a builder beside the others, and a branch in `handlers.on_button`.
+To add a button: a kind below, a builder beside the others, and a branch in `handlers.on_button` (the
+watch buttons have their own handler, `watches.on_unwatch_button`, registered before it: UNWATCH_PATTERN).
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ PASSAGE = "p"
 MORE = "m"
 FEEDBACK = "f"
 SOURCES = "s"
-KINDS = frozenset({PASSAGE, MORE, FEEDBACK, SOURCES})
+UNWATCH = "u"
+KINDS = frozenset({PASSAGE, MORE, FEEDBACK, SOURCES, UNWATCH})
+UNWATCH_PATTERN = f"^{UNWATCH}:"  # the data of the watch buttons, for their handler
 MAX_BYTES = 64
 _NUMBER = re.compile(r"^\d{1,9}$")
 
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """A pressed button: its kind, the answer it sits under ('' for /sources) and its number (quote [n],
-    1/0 for feedback, the /sources page)."""
+    """A pressed button: its kind, the answer it sits under ('' for /sources; the watch's id for a watch
+    button) and its number (quote [n], 1/0 for feedback, the /sources page, 1/0 for a watch button from
+    the /watches list or under a notice)."""
 
     kind: str
     answer_id: str = ""
@@ -54,6 +59,11 @@ def sources(page: int) -> str:
     return _data(SOURCES, str(page))
 
 
+def unwatch(watch_id: int, *, from_list: bool) -> str:
+    """Data of the button that stops a watch: in the /watches list, or under one of its notices."""
+    return _data(UNWATCH, str(watch_id), 1 if from_list else 0)
+
+
 def parse(data: str) -> Button | None:
     """The button behind callback data, or None for data no Footnote button carries (a forged or stale
     press): the handler answers those as expired."""
@@ -67,6 +77,8 @@ def parse(data: str) -> Button | None:
         return None
     if kind == MORE:
         return Button(MORE, answer_id)
+    if kind == UNWATCH and not _NUMBER.match(answer_id):
+        return None
     if not _NUMBER.match(number):
         return None
     return Button(kind, answer_id, int(number))

@@ -314,7 +314,7 @@ async def index_batch(application: Any) -> None:
     try:
         report = await asyncio.to_thread(functools.partial(state.footnote.build_index, wait=False))
         if report.wrote:
-            state.engine = await asyncio.to_thread(state.footnote.open_engine)
+            state.serve(await asyncio.to_thread(state.footnote.open_engine))
     except IndexBusyError:
         log.info("another process holds the index; channel posts wait for the next round")
         batch.pending.update(taken)

@@ -72,6 +72,18 @@ class Texts:
     inline_not_found: str
     inline_rate_limited: str
     inline_private: str
+    watch_usage: str
+    watch_added: str
+    watch_exists: str
+    watch_limit: str
+    watches_header: str
+    watches_empty: str
+    watch_removed: str
+    watch_gone: str
+    watch_stop: str
+    watch_stopped: str
+    unwatch_usage: str
+    notice_header: str
 
     def note(self, note: Note) -> str:
         """An answer's note in this language."""
@@ -99,8 +111,12 @@ EN = Texts(
         "(or the whole answer) from the list to send it there.\n\n"
         "<b>Forward me a post or a message</b> and I show the passages of the articles most related "
         "to it.\n\n"
+        "<b>Watch a question</b>: <code>/watch your question</code> in our private chat, and when a new "
+        "article answers it I send you the quotes.\n\n"
         "<b>Commands</b>\n"
-        "/ask — ask a question\n/sources — the articles I know\n/help — this message"
+        "/ask — ask a question\n/sources — the articles I know\n"
+        "/watch — tell me when new articles answer a question\n/watches — your watches\n"
+        "/help — this message"
     ),
     answer_header="📝 <b>From the articles</b>",
     sources_header="<b>Sources</b>",
@@ -149,6 +165,24 @@ EN = Texts(
     inline_not_found="🤷 Not in the articles — open the bot",
     inline_rate_limited="⏳ Too many questions — wait a minute",
     inline_private="This bot is private",
+    watch_usage=(
+        "Write the question or subject to watch after the command, e.g. "
+        "<code>/watch Why did Moscow refuse?</code> When a new article answers it, I send you the quotes."
+    ),
+    watch_added=(
+        "🔔 Watching: <i>{question}</i>\nWhen a new article answers it, I'll send you the quotes. "
+        "/watches lists your watches."
+    ),
+    watch_exists="🔔 You already watch <i>{question}</i>. /watches lists your watches.",
+    watch_limit="You already have {limit} watches, the most I keep. Remove one with /watches first.",
+    watches_header="🔔 <b>Your watches</b> ({count} of {limit}) — 🗑 removes one:",
+    watches_empty="You watch nothing yet. <code>/watch your question</code> adds a watch.",
+    watch_removed="🔕 No longer watching <i>{question}</i>.",
+    watch_gone="That watch is already gone.",
+    watch_stop="🔕 Stop this watch",
+    watch_stopped="Stopped: you won't hear about this question again.",
+    unwatch_usage="Write the number of the watch to remove (see /watches), e.g. <code>/unwatch 1</code>.",
+    notice_header="🔔 <b>New in the articles</b> for your watch <i>{question}</i>",
 )
 
 RU = Texts(
@@ -170,8 +204,12 @@ RU = Texts(
         "<b>В любом чате</b>, даже там, где меня нет: наберите <code>@{bot} ваш вопрос</code> и выберите "
         "в списке цитату (или весь ответ), чтобы отправить её в чат.\n\n"
         "<b>Перешлите мне пост или сообщение</b> — я покажу самые близкие к нему фрагменты статей.\n\n"
+        "<b>Следите за вопросом</b>: <code>/watch ваш вопрос</code> в личном чате со мной, и когда новая "
+        "статья ответит на него, я пришлю вам цитаты.\n\n"
         "<b>Команды</b>\n"
-        "/ask — задать вопрос\n/sources — статьи, которые я знаю\n/help — эта справка"
+        "/ask — задать вопрос\n/sources — статьи, которые я знаю\n"
+        "/watch — сообщить, когда новые статьи ответят на вопрос\n/watches — ваши отслеживания\n"
+        "/help — эта справка"
     ),
     answer_header="📝 <b>Из статей</b>",
     sources_header="<b>Источники</b>",
@@ -219,6 +257,24 @@ RU = Texts(
     inline_not_found="🤷 В статьях этого нет — открыть бота",
     inline_rate_limited="⏳ Слишком много вопросов — подождите минуту",
     inline_private="Это закрытый бот",
+    watch_usage=(
+        "Напишите после команды вопрос или тему, например: "
+        "<code>/watch Почему Москва отказалась?</code> Когда новая статья ответит на него, я пришлю цитаты."
+    ),
+    watch_added=(
+        "🔔 Слежу за вопросом: <i>{question}</i>\nКогда новая статья ответит на него, я пришлю цитаты. "
+        "Список — /watches."
+    ),
+    watch_exists="🔔 Вы уже следите за вопросом <i>{question}</i>. Список — /watches.",
+    watch_limit="У вас уже {limit} отслеживаний — больше я не храню. Сначала удалите одно через /watches.",
+    watches_header="🔔 <b>Ваши отслеживания</b> ({count} из {limit}) — 🗑 удаляет:",
+    watches_empty="Вы пока ни за чем не следите. <code>/watch ваш вопрос</code> добавит отслеживание.",
+    watch_removed="🔕 Больше не слежу за вопросом <i>{question}</i>.",
+    watch_gone="Это отслеживание уже удалено.",
+    watch_stop="🔕 Не следить",
+    watch_stopped="Готово: об этом вопросе я больше не напишу.",
+    unwatch_usage="Напишите номер отслеживания (см. /watches), например: <code>/unwatch 1</code>.",
+    notice_header="🔔 <b>Новое в статьях</b> по вашему вопросу <i>{question}</i>",
 )
 
 

@@ -96,8 +96,10 @@ def quote_blocks(quote: Quote) -> list[str]:
     ]
 
 
-def sources_lines(quotes: tuple[Quote, ...], texts: Texts = EN) -> list[tuple[str, str]]:
-    """'[1, 2] Title' per article, linked when its URL is known, for pack()."""
+def sources_lines(
+    quotes: tuple[Quote, ...], texts: Texts = EN, *, with_url: bool = True, title_chars: int = 200
+) -> list[tuple[str, str]]:
+    """'[1, 2] Title' per article, linked when its URL is known (and `with_url`), for pack()."""
     by_article: dict[str, list[Quote]] = {}
     for quote in quotes:
         by_article.setdefault(quote.doc_id, []).append(quote)
@@ -106,9 +108,10 @@ def sources_lines(quotes: tuple[Quote, ...], texts: Texts = EN) -> list[tuple[st
         first = group[0]
         numbers = ", ".join(str(q.n) for q in group)
         dated = f" <i>({escape(first.date)})</i>" if first.date else ""
-        lines.append(
-            ("\n", f"[{numbers}] {link(first.title, text_fragment(first.source, first.text))}{dated}")
+        title = link(
+            first.title, text_fragment(first.source, first.text), with_url=with_url, limit=title_chars
         )
+        lines.append(("\n", f"[{numbers}] {title}{dated}"))
     return lines
 
 
@@ -363,6 +366,60 @@ def _fitting_prefix(text: str, limit: int) -> int:
         else:
             high = middle - 1
     return low
+
+
+# -- watches ---------------------------------------------------------------------------------------
+
+# (room for each quote, links in the sources, title characters, room for the watched question): the first
+# rung that fits one message is used; the last fits whatever the quotes, titles and question hold.
+_NOTICE_LADDER = ((1200, True, 200, 300), (600, True, 120, 200), (300, False, 80, 120), (100, False, 40, 80))
+
+
+def watch_notice(
+    question: str, quotes: tuple[Quote, ...], answer_id: str, watch_id: int, texts: Texts = EN
+) -> Rendered:
+    """What a watch's owner gets when new passages answer it, in one message: the quotes (each cut to fit),
+    their sources with dates and links to the quoted sentence; a button to open each passage and one to
+    stop the watch."""
+    text = ""
+    for room, with_url, title_chars, question_room in _NOTICE_LADDER:
+        blocks = [texts.notice_header.format(question=clip_end(question, question_room))]
+        blocks.extend(_quote_block(quote, room) for quote in quotes)
+        sources = sources_lines(quotes, texts, with_url=with_url, title_chars=title_chars)
+        text = "\n\n".join(blocks) + "".join(separator + line for separator, line in sources)
+        if utf16_len(text) <= MAX_MESSAGE:
+            break
+    passages = [
+        InlineKeyboardButton(f"📖 [{q.n}]", callback_data=callbacks.passage(answer_id, q.n)) for q in quotes
+    ]
+    rows = [passages[i : i + 4] for i in range(0, len(passages), 4)]
+    rows.append(
+        [InlineKeyboardButton(texts.watch_stop, callback_data=callbacks.unwatch(watch_id, from_list=False))]
+    )
+    return Rendered([text], InlineKeyboardMarkup(rows))
+
+
+def _quote_block(quote: Quote, room: int) -> str:
+    """One quote as one blockquote of at most `room` UTF-16 units of text (cut at a sentence or word)."""
+    text = tidy(quote.text)
+    pieces = split_text(text, room)
+    body = escape(pieces[0]) + ("…" if len(pieces) > 1 else "")
+    tag = "<blockquote expandable>" if len(text) > EXPANDABLE_OVER else "<blockquote>"
+    return f"{tag}{body} <b>[{quote.n}]</b></blockquote>"
+
+
+def watch_list(watches: list[tuple[int, str]], limit: int, texts: Texts = EN) -> Rendered:
+    """/watches: the reader's watches (id, question), numbered, with a 🗑 button for each."""
+    if not watches:
+        return Rendered([texts.watches_empty], None)
+    lines = [texts.watches_header.format(count=len(watches), limit=limit)]
+    lines.extend(f"{n}. <i>{clip_end(question, 300)}</i>" for n, (_, question) in enumerate(watches, 1))
+    buttons = [
+        InlineKeyboardButton(f"🗑 {n}", callback_data=callbacks.unwatch(watch_id, from_list=True))
+        for n, (watch_id, _) in enumerate(watches, 1)
+    ]
+    rows = [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
+    return Rendered([lines_message(lines)], InlineKeyboardMarkup(rows))
 
 
 # -- inline mode -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -335,6 +336,9 @@ class BotState:
     _: KW_ONLY
     button_rate: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     reindexing: bool = False
+    # Called with the previous generation's manifest and the new engine each time a new generation starts
+    # being served (bot/watches.py checks the watches against it).
+    on_new_generation: Callable[[store.Manifest, Engine], None] | None = None
     _loading: asyncio.Task[None] | None = None
     _failed: tuple[str, float] | None = None
 
@@ -358,7 +362,7 @@ class BotState:
 
     async def _load(self, name: str) -> None:
         try:
-            self.engine = await asyncio.to_thread(self.footnote.open_engine)
+            self.serve(await asyncio.to_thread(self.footnote.open_engine))
             self._failed = None
             log.info("now serving %s (made current by another process)", self.engine.generation)
         except FootnoteError as exc:
@@ -366,6 +370,13 @@ class BotState:
             log.error("cannot load index %s, still serving %s: %s", name, self.engine.generation, exc)
         finally:
             self._loading = None
+
+    def serve(self, engine: Engine) -> None:
+        """Answer from `engine` from now on (a reindex, a batch of channel posts, a feed sync, another
+        process's generation), and tell `on_new_generation` when its generation is a new one."""
+        previous, self.engine = self.engine, engine
+        if self.on_new_generation is not None and engine.generation != previous.generation:
+            self.on_new_generation(previous.stored.manifest, engine)
 
     def forget_idle(self) -> None:
         """Drop rate-limit entries of readers who went quiet (run periodically, so memory stays flat)."""

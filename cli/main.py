@@ -6,6 +6,7 @@ Errors print one line and exit non-zero; `--debug` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -20,6 +21,8 @@ if TYPE_CHECKING:  # the heavy modules load only in the commands that need them
     from index.ingest.indexing import IndexReport
     from index.pipeline import Pipeline
     from index.query.engine import Engine
+    from index.query.watches import Notice
+    from index.storage.store import Manifest
 
 log = logging.getLogger("footnote")
 
@@ -56,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = commands.add_parser("add", help="fetch articles from URLs into the seeds folder, then index them")
     add.add_argument("urls", nargs="+", metavar="URL", help="article pages (http or https)")
 
-    commands.add_parser("sync", help="fetch new and updated articles from FOOTNOTE_FEEDS, then index them")
+    sync = commands.add_parser(
+        "sync", help="fetch new and updated articles from FOOTNOTE_FEEDS, then index them"
+    )
+    sync.add_argument(
+        "--json", action="store_true", help="print what changed and which watches matched as one JSON object"
+    )
 
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a question file")
     evaluate.add_argument("file", type=Path, help='JSONL of {"id", "question", "gold": [...], "expect"?}')
@@ -69,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
         "stats", help="documents, chunks, embedder and why, languages, index age and size"
     )
     stats.add_argument("--json", action="store_true", help="print as JSON")
+
+    watch = commands.add_parser("watch", help="questions to hear about when new articles answer them")
+    actions = watch.add_subparsers(dest="action", required=True, metavar="ACTION")
+    watch_add = actions.add_parser("add", help="watch a question (checked after index, add and sync)")
+    watch_add.add_argument("question", help="the question or subject")
+    watch_list = actions.add_parser("list", help="the terminal's watches")
+    watch_list.add_argument("--json", action="store_true", help="print as JSON")
+    watch_remove = actions.add_parser("remove", help="stop watching a question")
+    watch_remove.add_argument("id", type=int, help="the watch's id, as `footnote watch list` shows it")
 
     commands.add_parser("chat", help="a terminal chat with the same answers as the bot")
     commands.add_parser("bot", help="run the Telegram bot (needs FOOTNOTE_BOT_TOKEN)")
@@ -135,14 +152,19 @@ def _configure_logging(level: str) -> None:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    """`footnote index [--full]`."""
+    """`footnote index [--full]`; then the terminal's watches, when the index changed."""
     from index.pipeline import Pipeline
 
-    _index(Pipeline(settings), full=args.full)
+    footnote = Pipeline(settings)
+    previous = _current_manifest(settings)
+    _index(footnote, full=args.full)
+    _watch_notices(footnote, previous, _print_notices)
     return 0
 
 
-def _index(footnote: Pipeline, *, full: bool = False) -> IndexReport:
+def _index(footnote: Pipeline, *, full: bool = False, quiet: bool = False) -> IndexReport:
+    """Bring the index up to date, saying what changed (on stderr when `quiet`: stdout is for JSON)."""
+    out = sys.stderr if quiet else sys.stdout
     bar = _progress_bar()
     try:
         report = footnote.build_index(full=full, progress=bar.update if bar else None)
@@ -154,10 +176,55 @@ def _index(footnote: Pipeline, *, full: bool = False) -> IndexReport:
     if report.rebuild_reason:
         print(f"full rebuild: {report.rebuild_reason}", file=sys.stderr)
     if report.embedder:
-        print(f"embedder: {report.embedder} ({report.embedder_reason})")
+        print(f"embedder: {report.embedder} ({report.embedder_reason})", file=out)
     status = "index updated" if report.wrote else "index up to date"
-    print(f"{status}: {report.summary()}")
+    print(f"{status}: {report.summary()}", file=out)
     return report
+
+
+def _current_manifest(settings: Settings) -> Manifest | None:
+    """The manifest of the generation served now (what the watches compare a new one with)."""
+    from index.storage import store
+
+    return store.current_manifest(settings.index_dir)
+
+
+def _watch_notices(
+    footnote: Pipeline, previous: Manifest | None, show: Callable[[list[Notice]], None]
+) -> list[Notice]:
+    """The terminal's watches (owner "cli") against the generation now current, unless they were checked
+    against it already; then the notices owed to them are shown by `show` and count as delivered.
+    Costs nothing when the terminal watches nothing."""
+    from index.query.watches import CLI
+    from index.storage import store
+
+    watches = footnote.watch_store()
+    if not watches.exists:
+        return []
+    generation = store.current_generation(footnote.settings.index_dir)
+    if generation is not None and watches.watches(CLI) and watches.last_checked(CLI) != generation.name:
+        report = watches.check(footnote.open_engine(), CLI, previous)
+        spent = ", ".join(f"{stage} {ms:.0f} ms" for stage, ms in report.timings_ms.items())
+        log.info("watches: %d checked, %d notices; %s", report.watches, len(report.notices), spent)
+    if not watches.pending(CLI):
+        return []
+    sender = watches.sender()
+    try:
+        notices = watches.claim(CLI, sender.token)
+        show(notices)
+        for notice in notices:
+            watches.delivered(notice.id)
+    finally:
+        sender.close()
+    return notices
+
+
+def _print_notices(notices: list[Notice]) -> None:
+    from cli.render import render_notice
+
+    for notice in notices:
+        print()
+        print(render_notice(notice))
 
 
 class _Bar:
@@ -252,12 +319,15 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     for problem in failed:
         print(f"footnote: {problem}", file=sys.stderr)
     if written:
+        previous = _current_manifest(settings)
         _index(footnote)
+        _watch_notices(footnote, previous, _print_notices)
     return EXIT_ERROR if failed else 0
 
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
-    """`footnote sync`: new and updated articles from FOOTNOTE_FEEDS, then an incremental index."""
+    """`footnote sync [--json]`: new and updated articles from FOOTNOTE_FEEDS, then an incremental index,
+    then the terminal's watches."""
     from index.pipeline import Pipeline
 
     if not settings.feeds:
@@ -265,16 +335,27 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             "FOOTNOTE_FEEDS is empty: list RSS/Atom feed or sitemap URLs, separated by commas"
         )
     footnote = Pipeline(settings)
+    previous = _current_manifest(settings)
     report = footnote.sync_feeds()
-    for doc_id in report.added:
-        print(f"new {doc_id}")
-    for doc_id in report.updated:
-        print(f"updated {doc_id}")
     for problem in report.failed:
         print(f"footnote: {problem}", file=sys.stderr)
-    print(f"feeds: {report.summary()}")
-    if report.changed:
-        _index(footnote)
+    if not args.json:
+        for doc_id in report.added:
+            print(f"new {doc_id}")
+        for doc_id in report.updated:
+            print(f"updated {doc_id}")
+        print(f"feeds: {report.summary()}")
+    indexed = _index(footnote, quiet=args.json) if report.changed else None
+    if not args.json:
+        _watch_notices(footnote, previous, _print_notices)
+        return EXIT_ERROR if report.failed else 0
+    from cli.schema import sync_out
+
+    def show(notices: list[Notice]) -> None:
+        print(sync_out(report, indexed, notices).model_dump_json())
+
+    if not _watch_notices(footnote, previous, show):
+        show([])
     return EXIT_ERROR if report.failed else 0
 
 
@@ -327,6 +408,43 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from cli import report as report_text
 
     print(report_text.stats_report(data, manifest, generation, age, size, as_json=args.json))
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    """`footnote watch add "QUESTION"`, `footnote watch list [--json]`, `footnote watch remove ID`: the
+    terminal's watches (owner "cli"), checked after `footnote index`, `add` and `sync`."""
+    from index.errors import WatchError
+    from index.pipeline import Pipeline
+    from index.query.watches import CLI, Checked
+    from index.storage import store
+
+    footnote = Pipeline(settings)
+    watches = footnote.watch_store()
+    if args.action == "add":
+        generation = store.current_generation(settings.index_dir)
+        baseline = None
+        if generation is not None:
+            baseline = Checked.of(generation.name, store.read_manifest(generation))
+        embedder = footnote.serving_embedder() if generation is not None else None
+        watch, added = watches.add(CLI, args.question, embedder=embedder, baseline=baseline)
+        print(f"{'watching' if added else 'already watching'} [{watch.id}] {watch.question}")
+    elif args.action == "list":
+        mine = watches.watches(CLI) if watches.exists else []
+        if args.json:
+            from cli.schema import watch_out
+
+            print(json.dumps([watch_out(w).model_dump(mode="json") for w in mine], ensure_ascii=False))
+        else:
+            for watch in mine:
+                print(f"[{watch.id}] {watch.question}  (since {watch.created_at}, told {len(watch.told)})")
+            if not mine:
+                print('no watches; footnote watch add "QUESTION" adds one')
+    else:
+        gone = watches.remove(CLI, args.id) if watches.exists else None
+        if gone is None:
+            raise WatchError(f"there is no watch {args.id}; `footnote watch list` shows them")
+        print(f"removed [{gone.id}] {gone.question}")
     return 0
 
 
@@ -416,6 +534,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "ask": cmd_ask,
     "eval": cmd_eval,
     "stats": cmd_stats,
+    "watch": cmd_watch,
     "chat": cmd_chat,
     "bot": cmd_bot,
     "run": cmd_run,

@@ -1,4 +1,5 @@
-"""Answers as terminal text: the quotes with [n], the sources, and (`--explain`) why each quote."""
+"""Answers as terminal text: the quotes with [n], the sources, and (`--explain`) why each quote; the
+terminal watches' notices."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import textwrap
 
 from index.query.answer import single_line
 from index.query.engine import NOTE_TEXTS
+from index.query.watches import Notice
 from index.sources.corpus import shown_text
 from index.types import Answer
 
@@ -40,4 +42,23 @@ def render_answer(answer: Answer, *, explain: bool = False) -> str:
                     textwrap.fill(f"[{why.n}] score {why.score:+.2f}: {parts}", 100, subsequent_indent="  ")
                 )
     lines.extend(f"Note: {NOTE_TEXTS[note]}" for note in answer.notes)
+    return "\n".join(lines)
+
+
+def render_notice(notice: Notice) -> str:
+    """A watch's notice as terminal text: the watch, its new quotes with [n], their sources."""
+    lines = [f"watch [{notice.watch_id}] “{single_line(notice.question)}”: new in the articles"]
+    for quote in notice.quotes:
+        lines.append(
+            textwrap.fill(
+                f"“{single_line(quote.text)}” [{quote.n}]",
+                width=100,
+                initial_indent="  ",
+                subsequent_indent="    ",
+            )
+        )
+    for quote in notice.quotes:
+        dated = f", {quote.date}" if quote.date else ""
+        where = f" {quote.source}" if quote.source else ""
+        lines.append(f"  [{quote.n}] {shown_text(quote.title)} ({shown_text(quote.doc_id)}{dated}){where}")
     return "\n".join(lines)

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     channel_index_seconds: float = Field(60.0, ge=0, le=86400)  # at most one channel reindex this often
     channel_notices: bool = True  # admins get one message per indexed batch (each can mute: /channelnotices)
 
+    # Watches (/watch, `footnote watch`): standing questions checked against each new generation's articles
+    watches_per_user: int = Field(10, ge=1, le=50)
+
     heartbeat_interval: float = Field(30.0, gt=0, le=3600)
     heartbeat_max_age: float = Field(120.0, gt=0, le=86400)
     heartbeat_file: Path | None = None  # default <data dir>/heartbeat; one per replica when several run

@@ -11,7 +11,9 @@
     ├── QuestionError        a question cannot be asked (empty)
     ├── InputError           a file given on the command line cannot be read (names the file)
     ├── ModelError           the embedding model's files cannot be loaded (a broken install)
-    └── VectorStoreError     the vector store (Milvus) is unreachable or refused a request
+    ├── VectorStoreError     the vector store (Milvus) is unreachable or refused a request
+    └── WatchError           a watch cannot be kept or found (no such watch, an unreadable file)
+        └── WatchLimitError  its owner already has as many watches as FOOTNOTE_WATCHES_PER_USER allows
 
 Every message says what happened and what to do next.
 """
@@ -79,3 +81,11 @@ class InputError(FootnoteError):
 
 class ModelError(FootnoteError):
     """The embedding model cannot be loaded from its package (files missing or unreadable)."""
+
+
+class WatchError(FootnoteError):
+    """A watch cannot be added, found or kept (no such watch, an unreadable watches file)."""
+
+
+class WatchLimitError(WatchError):
+    """The owner already has as many watches as they may keep."""

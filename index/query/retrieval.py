@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -97,11 +97,13 @@ class Retriever:
                 self._cache.popitem(last=False)
         return vector
 
-    def retrieve(self, question: str, k: int) -> Retrieval:
-        """The k best passages for a question."""
+    def retrieve(self, question: str, k: int, *, query: Vectors | None = None) -> Retrieval:
+        """The k best passages for a question; `query`: its vector when already computed (a watch keeps
+        its own), else it is embedded."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        query = self.embed(question)
+        if query is None:
+            query = self.embed(question)
         timings["embed"] = _lap(clock)
 
         clock = time.perf_counter()
@@ -158,13 +160,19 @@ class Retriever:
         best = max(dense_scores.values(), default=-1.0)
         return Retrieval(query, passages, best, timings)
 
-    def within(self, retrieval: Retrieval, doc_ids: Collection[str]) -> Retrieval:
+    def within(
+        self, retrieval: Retrieval, doc_ids: Collection[str], *, cosines: Mapping[int, float] | None = None
+    ) -> Retrieval:
         """The retrieval narrowed to some articles: their retrieved passages first, in order, then the
-        rest of their chunks, by cosine to the same query vector."""
+        rest of their chunks, by cosine to the same query vector (`cosines`: those of the articles' chunks,
+        by chunk number, when already computed)."""
         kept = [p for p in retrieval.passages if p.doc_id in doc_ids]
         seen = {p.chunk_no for p in kept}
         rest = [i for doc_id in doc_ids for i in self._chunks_of.get(doc_id, ()) if i not in seen]
-        if rest:
+        if rest and cosines is not None:
+            dense = {i: float(cosines[i]) for i in rest}
+            rest.sort(key=lambda i: -dense[i])
+        elif rest:
             vectors = self.stored.search.vectors(rest)
             dense = {i: float(v @ retrieval.query_vector[0]) for i, v in zip(rest, vectors, strict=True)}
             rest.sort(key=lambda i: -dense[i])
