@@ -24,7 +24,7 @@ import math
 import re
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -114,6 +114,7 @@ class AnswerParams:
     model_threshold: float = 0.5
     model_margin: float = 2.0
     model_keep: float = 0.2
+    _: KW_ONLY
     model_checks: bool = True
 
 
@@ -203,10 +204,10 @@ class Composer:
         # continue the conversation, so its best candidate is quoted even below the answer threshold.
         if search:
             cap = self.params.max_quotes + self.params.follow_up_extra_quotes
-            chosen = self._select(scored, -np.inf, cap, margin=self._margin(read))
+            chosen = self._select(scored, -np.inf, cap, margin=self._margin(read=read))
         else:
             chosen = self._select(
-                scored, self._threshold(read), self.params.max_quotes, margin=self._margin(read)
+                scored, self._threshold(read=read), self.params.max_quotes, margin=self._margin(read=read)
             )
         if read:
             keep = _logit(self.params.model_keep)
@@ -295,10 +296,10 @@ class Composer:
         probabilities = self.model.probabilities(question, [self.stored.units[row].text for row in ranked])
         return {row: (_logit(float(p)), scored[row][1]) for row, p in zip(ranked, probabilities, strict=True)}
 
-    def _threshold(self, read: bool) -> float:
+    def _threshold(self, *, read: bool) -> float:
         return _logit(self.params.model_threshold) if read else self.params.answer_threshold
 
-    def _margin(self, read: bool) -> float:
+    def _margin(self, *, read: bool) -> float:
         return self.params.model_margin if read else self.params.margin
 
     def candidates(self, query: Question, relevant: list[Passage]) -> tuple[list[int], Matrix]:

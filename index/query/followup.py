@@ -19,7 +19,7 @@ merely for being closest to the conversation's topic.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
@@ -88,6 +88,7 @@ class Conversation:
     question: str
     quoted: tuple[tuple[str, int], ...] = ()
     at: float = 0.0
+    _: KW_ONLY
     answered: bool = False
 
     def continues(self, now: float, window: float) -> bool:
