@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -26,6 +25,7 @@ from telegram.ext import (
 )
 
 from bot import admin, callbacks, channels, forwarded, handlers, inline, watches
+from bot.handlers import Context
 from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings, SettingsError
@@ -209,43 +209,54 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
 
 
 async def on_startup(application: FootnoteApp) -> None:
-    """After connecting: the command menus, and the heartbeat that `footnote health` checks."""
+    """After connecting: the command menus, and the periodic work on python-telegram-bot's JobQueue (it
+    stops with the application): the heartbeat that `footnote health` checks, loading a generation another
+    process made current, forgetting idle rate limits, the feed schedule and the watches' sweep."""
     await setup_commands(application)
     state: BotState = application.bot_data["state"]
     settings = state.footnote.settings
-    application.bot_data["heartbeat"] = asyncio.create_task(
-        heartbeat(settings.heartbeat_path, settings.heartbeat_interval)
-    )
-    # Another replica's /reindex (or a `footnote index` run) makes a new generation current: load it
-    # before a question needs it.
-    application.bot_data["index-watch"] = asyncio.create_task(
-        every(settings.index_check_seconds, _refresh, application)
-    )
-    application.bot_data["rate-sweep"] = asyncio.create_task(
-        every(state.rate.window, _forget_idle, application)
-    )
+    jobs = application.job_queue
+    if jobs is None:  # python-telegram-bot without its job-queue extra (the locks always have it)
+        raise RuntimeError("python-telegram-bot[job-queue] is not installed")
+    every: list[tuple[Callable[[FootnoteApp], Awaitable[object]], float, str]] = [
+        (_beat, settings.heartbeat_interval, "heartbeat"),
+        # Another replica's /reindex (or a `footnote index` run) makes a new generation current: load it
+        # before a question needs it.
+        (_refresh, settings.index_check_seconds, "index-watch"),
+        (_forget_idle, state.rate.window, "rate-sweep"),
+        # Watches: the served generation checked if no round has, and the outbox sent (at once: what a
+        # crash left unsent goes out at start-up).
+        (watches.sweep, watches.SWEEP_SECONDS, "watch-sweep"),
+    ]
     if settings.feeds and settings.feeds_interval_minutes > 0:
-        application.bot_data["feeds"] = asyncio.create_task(
-            every(settings.feeds_interval_minutes * 60, admin.scheduled_sync, application)
-        )
-    # Watches: the served generation checked if no round has, and the outbox sent (at once: what a
-    # crash left unsent goes out at start-up).
-    application.bot_data["watch-sweep"] = asyncio.create_task(
-        every(watches.SWEEP_SECONDS, watches.sweep, application)
-    )
+        every.append((admin.scheduled_sync, settings.feeds_interval_minutes * 60, "feeds"))
+    for work, seconds, name in every:
+        # The first run as soon as the queue starts (a repeating job whose first time passed before the
+        # start would wait a whole interval), then every `seconds`.
+        jobs.run_once(_job(work), 0, name=name, job_kwargs={"misfire_grace_time": None})
+        jobs.run_repeating(_job(work), seconds, first=seconds, name=name)
 
 
 async def on_stop(application: FootnoteApp) -> None:
-    """Stop the heartbeat (so a stopped bot soon reads as unhealthy), the feed schedule, the rate sweep,
-    the watches' sweep and the wait for the next batch of channel posts."""
+    """Stop the periodic jobs (so a stopped bot soon reads as unhealthy), the wait for the next batch of
+    channel posts and the watches' sender."""
+    if application.job_queue is not None:
+        for job in application.job_queue.jobs():
+            job.schedule_removal()
     await channels.stop_batches(application)
-    for name in ("heartbeat", "index-watch", "rate-sweep", "feeds", "watch-sweep"):
-        task = application.bot_data.pop(name, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     await watches.close(application)
+
+
+def _job(work: Callable[[FootnoteApp], Awaitable[object]]) -> Callable[[Context], Coroutine[Any, Any, None]]:
+    """A JobQueue callback that runs `work(application)`, logging (never raising) its failures."""
+
+    async def run(context: Context) -> None:
+        try:
+            await work(context.application)
+        except Exception:
+            log.exception("scheduled job failed")
+
+    return run
 
 
 async def _refresh(application: FootnoteApp) -> None:
@@ -258,22 +269,16 @@ async def _forget_idle(application: FootnoteApp) -> None:
     state.forget_idle()
 
 
-async def heartbeat(path: Path, interval: float) -> None:
-    """Touch `path` while the event loop is alive."""
+async def _beat(application: FootnoteApp) -> None:
+    """Touch the heartbeat file while the event loop is alive."""
+    state: BotState = application.bot_data["state"]
+    await heartbeat_once(state.footnote.settings.heartbeat_path)
+
+
+async def heartbeat_once(path: Path) -> None:
+    """Write the time into `path` (its age is what `footnote health` reads)."""
     await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-    while True:
-        await asyncio.to_thread(path.write_text, f"{time.time():.0f}\n", encoding="utf-8")
-        await asyncio.sleep(interval)
-
-
-async def every(seconds: float, job: Any, application: Any) -> None:
-    """Run `job(application)` now and then every `seconds`, logging (never raising) its failures."""
-    while True:
-        try:
-            await job(application)
-        except Exception:
-            log.exception("scheduled job failed")
-        await asyncio.sleep(seconds)
+    await asyncio.to_thread(path.write_text, f"{time.time():.0f}\n", encoding="utf-8")
 
 
 async def setup_commands(application: FootnoteApp) -> None:

@@ -338,9 +338,11 @@ async def test_idle_rate_limit_entries_are_forgotten_periodically(
     state.rate.check(READER)
     await application.initialize()
     await on_startup(application)
+    await application.start()  # the JobQueue runs the sweep
     try:
         await asyncio.wait_for(forgotten.wait(), 20)
     finally:
+        await application.stop()
         await on_stop(application)
         await application.shutdown()
 
