@@ -80,9 +80,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, le=1000)
     abstain_threshold: float | None = Field(None, ge=-1.0, le=2.0)  # None: the embedder's calibrated value
     max_quotes: int = Field(4, ge=1, le=12)
-    # Which reader picks the quotes: the trained model (English, with the MiniLM embedder; other models
-    # keep the rules) or the hand rules alone (docs/answers.md)
-    reader: Literal["model", "rules"] = "model"
+    # Which reader picks the quotes: the hand rules, or the trained model (English, with the MiniLM
+    # embedder; other models keep the rules). The model is not yet the default (docs/answers.md).
+    reader: Literal["model", "rules"] = "rules"
     max_question_chars: int = Field(500, ge=20, le=4000)
 
     # Telegram

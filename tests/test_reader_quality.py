@@ -93,3 +93,30 @@ def test_every_quote_is_verbatim_with_exact_spans(news: Engine) -> None:
         for quote in news.ask(q.question).quotes:
             text = (NEWS / "articles" / quote.doc_id).read_text(encoding="utf-8")
             assert text[quote.start : quote.end] == quote.text
+
+
+def test_the_trained_reader_ships_loads_offline_and_is_named(minilm: MiniLMEmbedder, tmp_path: Path) -> None:
+    """FOOTNOTE_READER=model: the weights in the package, the base model from its package, no hub; the
+    manifest, the engine and `--explain` name it."""
+    from index.query import reader_model
+
+    assert reader_model.available()
+    settings = make_settings(seeds_dir=SEEDS, index_dir=tmp_path / "index", reader="model")
+    footnote = Pipeline(settings, minilm)
+    footnote.build_index()
+    engine = footnote.open_engine()
+    assert engine.composer.model is not None, "FOOTNOTE_READER=model with MiniLM reads with the trained model"
+    assert engine.reader_name.startswith("footnote-reader-minilm-1 sha256:")
+    assert engine.stored.manifest.reader == engine.reader_name, "the manifest names the reader and its hash"
+    size = (reader_model.model_dir() / reader_model.WEIGHTS).stat().st_size
+    assert size < 30 * 1024 * 1024, "the repo grows by at most 30 MB"
+    assert reader_model.thresholds("minilm"), "its parameters were placed on dev and ship beside it"
+    answer = engine.ask("Why did Moscow refuse?")
+    assert not answer.abstained
+    quoted = " ".join(q.text for q in answer.quotes)
+    assert "The official motivation:" in quoted or "The informal motivation included:" in quoted
+    first = answer.explanations[0].features
+    assert first[0][0] == "reader_probability" and first[1][0] == "answer_threshold"
+    assert first[0][1] >= first[1][1], "a quoted answer's best probability reaches the threshold"
+    rules = Pipeline(make_settings(seeds_dir=SEEDS, index_dir=tmp_path / "index"), minilm).open_engine()
+    assert rules.composer.model is None and rules.reader_name == "rules", "the default reads with the rules"
