@@ -114,8 +114,11 @@ class CrossReader:
         model.load_state_dict(trained, strict=False)
         model.eval()
         if quantize:
-            with warnings.catch_warnings():  # torch announces a future API for quantised tensors
+            with warnings.catch_warnings():  # torch announces that this API moves to torchao
                 warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+                warnings.filterwarnings(
+                    "ignore", message=".*torch.ao.quantization.*", category=DeprecationWarning
+                )
                 model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
                     model, {torch.nn.Linear}, dtype=torch.qint8
                 )
