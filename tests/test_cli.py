@@ -280,6 +280,7 @@ def test_a_questions_file_that_is_not_utf8_is_one_clear_line(footnote: Cli, tmp_
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # five CLI processes: the full suite runs it, the inner loop skips it
 def test_every_output_mode_takes_a_question_that_is_not_utf8(env: dict[str, str]) -> None:
     """Issue 25: a byte that is not UTF-8 in argv reaches Python as a lone surrogate; no mode tracebacks."""
     assert run(env, "index").returncode == 0
