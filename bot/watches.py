@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
@@ -73,15 +73,25 @@ def watching_of(application: Any) -> Watching:
 # -- commands and buttons ----------------------------------------------------------------------------
 
 
-async def on_watch(update: Update, context: Context) -> None:
-    """/watch QUESTION (private chats): tell the reader, with the quotes, when a new article answers it."""
+async def _private_asker(update: Update) -> tuple[Message, User, messages.Texts] | None:
+    """The message, its sender and their texts, for a watch command; None (after saying so in a group)
+    when it is not in a private chat."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
-        return
+        return None
     texts = texts_of(update)
     if message.chat.type != ChatType.PRIVATE:
         await reply(message, texts.private_only)
+        return None
+    return message, user, texts
+
+
+async def on_watch(update: Update, context: Context) -> None:
+    """/watch QUESTION (private chats): tell the reader, with the quotes, when a new article answers it."""
+    asker = await _private_asker(update)
+    if asker is None:
         return
+    message, user, texts = asker
     state = state_of(context)
     question = clean_question(" ".join(context.args or []), state.footnote.settings.max_question_chars)
     if not question:
@@ -114,26 +124,20 @@ async def on_watch(update: Update, context: Context) -> None:
 
 async def on_watches(update: Update, context: Context) -> None:
     """/watches (private chats): the reader's watches, with a button to remove each."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None:
+    asker = await _private_asker(update)
+    if asker is None:
         return
-    texts = texts_of(update)
-    if message.chat.type != ChatType.PRIVATE:
-        await reply(message, texts.private_only)
-        return
+    message, user, texts = asker
     rendered = await asyncio.to_thread(_listing, watching_of(context.application), user.id, texts)
     await reply(message, rendered.texts[0], reply_markup=rendered.keyboard)
 
 
 async def on_unwatch(update: Update, context: Context) -> None:
     """/unwatch N (private chats): remove the reader's N-th watch; without N, the list with its buttons."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None:
+    asker = await _private_asker(update)
+    if asker is None:
         return
-    texts = texts_of(update)
-    if message.chat.type != ChatType.PRIVATE:
-        await reply(message, texts.private_only)
-        return
+    message, user, texts = asker
     argument = " ".join(context.args or []).strip()
     if not argument:
         await on_watches(update, context)
