@@ -5,7 +5,8 @@
 Builds a MiniLM index of the 300 Lee articles (the news set's corpus) and asks the dev questions of
 `eval/news` (answerable, near-topic, follow-ups, two-fact) under a grid of the reader's parameters
 (`AnswerParams.model_*`): how many candidates it reads, the answer threshold, the margin under the best
-quote, the floor of further quotes and whether the hand-written number / name / speaker checks still run.
+quote, the floor of further quotes, how much of the rules' own score is added to the model's and whether
+the hand-written number / name / speaker checks still run.
 The chosen setting maximises the mean of answer recall, first quote gold, follow-up answer recall, two-fact
 questions with both parts quoted and near-topic abstention on dev, among those that wrongly abstain on at
 most 5% of dev's answerable questions. With `--write` it is stored beside the
@@ -38,13 +39,15 @@ from index.query.engine import Engine, EngineParams
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ("answerable", "neartopic", "followups", "twofact")
-# The grid of the last placement; a first one (thresholds 0.3-0.7, margins 1.5/3.0, floors 0.15/0.4, 5 or 8
-# candidates, with and without the checks) abstained on 20-48% of dev's answerable questions.
+# The grid of the last placement. Earlier ones: the model alone (`model_rules_weight` 0; thresholds 0.05-0.7,
+# margins 1.5/3.0, floors 0.05-0.4, 5 or 8 candidates, with and without the checks) wrongly abstained on
+# 7-48% of dev's answerable questions and lost half the follow-ups (BENCHMARKS.md, "reader").
 GRID = {
-    "model_candidates": (8,),
-    "model_threshold": (0.05, 0.1),
-    "model_margin": (1.5, 3.0),
-    "model_keep": (0.05, 0.15),
+    "model_candidates": (4, 8),
+    "model_threshold": (0.02, 0.05, 0.1),
+    "model_margin": (2.5, 4.0),
+    "model_keep": (0.02, 0.05),
+    "model_rules_weight": (0.5, 1.0),
     "model_checks": (True,),
 }
 MAX_FALSE_ABSTENTION = 0.05

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from index.types import Note
+from index.types import Note, Reason, ReasonKind
+from index.wording import Language, note_text, reason_text, wording
 
 HELP_ADMIN = (
     "\n\n<b>Admin</b>\n"
@@ -36,18 +37,6 @@ class Texts:
     answer_header: str
     sources_header: str
     more_sources: str
-    abstain: str
-    nearest: str
-    reason_unknown_terms: str
-    reason_missing_terms: str
-    reason_no_answer: str
-    reason_missing_slot: str
-    slot_number: str
-    slot_money: str
-    slot_name: str
-    reason_off_topic: str
-    terms_or: str
-    foreign_script: str
     ask_usage: str
     not_text: str
     cut_note: str
@@ -85,9 +74,19 @@ class Texts:
     unwatch_usage: str
     notice_header: str
 
+    language: Language = "en"  # the answer's own words come from index/wording.py in this language
+
     def note(self, note: Note) -> str:
         """An answer's note in this language."""
-        return {Note.FOREIGN_SCRIPT: self.foreign_script}[note]
+        return note_text(note, self.language)
+
+    @property
+    def abstain(self) -> str:
+        return f"🤷 {wording(self.language).abstain}"
+
+    @property
+    def nearest(self) -> str:
+        return wording(self.language).nearest
 
 
 EN = Texts(
@@ -121,24 +120,6 @@ EN = Texts(
     answer_header="📝 <b>From the articles</b>",
     sources_header="<b>Sources</b>",
     more_sources="📚 More sources",
-    abstain="🤷 I don't find this in the articles.",
-    nearest="The nearest articles are:",
-    reason_unknown_terms="The articles do not mention {terms}.",
-    reason_missing_terms="The nearest articles do not mention {terms}.",
-    reason_no_answer=(
-        "The nearest articles are on this subject, but no sentence in them answers the question."
-    ),
-    reason_missing_slot="The nearest articles do not give the {what} asked for.",
-    slot_number="number",
-    slot_money="sum",
-    slot_name="name",
-    reason_off_topic="No article is close to this question.",
-    terms_or=" or ",
-    foreign_script=(
-        "My current model reads English only, so I can't match this question reliably. "
-        "Please ask in English, "
-        "or ask an admin to switch on the multilingual model (FOOTNOTE_EMBEDDER=e5-multilingual)."
-    ),
     ask_usage="Write your question after the command, e.g. <code>/ask Why did Moscow refuse?</code>",
     not_text="I read text questions only — please type your question.",
     cut_note="✂️ Your question was long, so I used its first {chars} characters.",
@@ -186,6 +167,7 @@ EN = Texts(
 )
 
 RU = Texts(
+    language="ru",
     start=(
         "👋 Я отвечаю на вопросы по <b>{articles}</b> аналитическим статьям <b>точными цитатами</b> из них: "
         "каждая помечена [1], [2]… и ведёт к источнику.\n\n"
@@ -214,23 +196,6 @@ RU = Texts(
     answer_header="📝 <b>Из статей</b>",
     sources_header="<b>Источники</b>",
     more_sources="📚 Ещё источники",
-    abstain="🤷 Я не нахожу этого в статьях.",
-    nearest="Ближайшие статьи:",
-    reason_unknown_terms="В статьях нет упоминаний: {terms}.",
-    reason_missing_terms="В ближайших статьях нет упоминаний: {terms}.",
-    reason_no_answer="Ближайшие статьи на эту тему, но ни одно предложение в них не отвечает на вопрос.",
-    reason_missing_slot="В ближайших статьях нет {what}.",
-    slot_number="числа, о котором спрошено",
-    slot_money="суммы, о которой спрошено",
-    slot_name="имени, о котором спрошено",
-    reason_off_topic="Ни одна статья не близка к этому вопросу.",
-    terms_or=" или ",
-    foreign_script=(
-        "Моя текущая модель понимает только английский, поэтому я не могу надёжно найти ответ "
-        "на этот вопрос. "
-        "Спросите по-английски или попросите администратора включить многоязычную модель "
-        "(FOOTNOTE_EMBEDDER=e5-multilingual)."
-    ),
     ask_usage="Напишите вопрос после команды, например: <code>/ask Почему Москва отказалась?</code>",
     not_text="Я понимаю только текстовые вопросы — пожалуйста, напишите вопрос.",
     cut_note="✂️ Вопрос длинный, поэтому я использовал первые {chars} символов.",
@@ -285,22 +250,16 @@ def texts_for(language_code: str | None) -> Texts:
     return EN
 
 
-def reason(texts: Texts, kind: str, terms: tuple[str, ...]) -> str | None:
-    """Why the bot abstained, in the reader's language (terms escaped); None when it has no words for it."""
-    shown = [f"«{escape(term)}»" if texts is RU else f"“{escape(term)}”" for term in terms]
-    listed = texts.terms_or.join((", ".join(shown[:-1]), shown[-1])) if len(shown) > 1 else "".join(shown)
-    if kind == "unknown_terms" and terms:
-        return texts.reason_unknown_terms.format(terms=listed)
-    if kind == "missing_terms" and terms:
-        return texts.reason_missing_terms.format(terms=listed)
-    slots = {"number": texts.slot_number, "money": texts.slot_money, "name": texts.slot_name}
-    if kind == "missing_slot" and len(terms) == 1 and terms[0] in slots:
-        return texts.reason_missing_slot.format(what=slots[terms[0]])
-    if kind == "no_answer":
-        return texts.reason_no_answer
-    if kind == "off_topic":
-        return texts.reason_off_topic
-    return None
+def reason(texts: Texts, kind: ReasonKind, terms: tuple[str, ...]) -> str | None:
+    """Why the bot abstained, in the reader's language (terms quoted and escaped); None for a foreign
+    script, which the answer's note explains."""
+    if kind == "foreign_script":
+        return None
+
+    def mark(term: str) -> str:
+        return f"«{escape(term)}»" if texts.language == "ru" else f"“{escape(term)}”"
+
+    return reason_text(Reason(kind, terms), texts.language, mark)
 
 
 def plural(count: int) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 from index.errors import FootnoteError
 from index.pipeline import Pipeline
-from index.query.answer_json import AnswerOut, answer_in, answer_out
+from index.query.answer_json import answer_from_json, answer_json
 from index.query.engine import Engine
 from index.query.followup import Conversation
 from index.storage import store
@@ -307,14 +307,14 @@ def asked_to_json(asked: Asked) -> dict[str, Any]:
         "user_id": asked.user_id,
         "chat_id": asked.chat_id,
         "generation": asked.generation,
-        "answer": answer_out(asked.answer).model_dump(mode="json"),
+        "answer": answer_json(asked.answer),
     }
 
 
 def asked_from_json(data: dict[str, Any]) -> Asked:
-    """The inverse of `asked_to_json`; raises ValueError (a pydantic ValidationError) on a foreign shape."""
+    """The inverse of `asked_to_json`; raises ValueError on a foreign shape."""
     return Asked(
-        answer_in(AnswerOut.model_validate(data["answer"])),
+        answer_from_json(data["answer"]),
         int(data["user_id"]),
         int(data["chat_id"]),
         str(data["generation"]),

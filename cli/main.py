@@ -250,7 +250,7 @@ def _progress_bar() -> _Bar | None:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """`footnote ask "QUESTION" [--json] [-k N]` or `footnote ask --jsonl FILE`."""
-    from cli.schema import answer_out, dump
+    from cli.schema import answer_json, dump
     from index.pipeline import Pipeline
 
     if (args.question is None) == (args.jsonl is None):
@@ -264,7 +264,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return _ask_jsonl(engine, args.jsonl, args.k, sys.stdout, explain=args.explain)
     answer = engine.ask(args.question, args.k)
     if args.json:
-        print(dump(answer_out(answer, explain=args.explain)))
+        print(dump(answer_json(answer, explain=args.explain)))
     else:
         from cli.render import render_answer
 
@@ -275,7 +275,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO, *, explain: bool = False) -> int:
     from pydantic import ValidationError
 
-    from cli.schema import QuestionIn, answer_out, dump
+    from cli.schema import QuestionIn, answer_json, dump
 
     try:
         handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
@@ -294,7 +294,7 @@ def _ask_jsonl(engine: Engine, path: Path, k: int | None, out: TextIO, *, explai
                 reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 print(f"footnote: {path}: line {number} skipped: {reason}", file=sys.stderr)
                 continue
-            out.write(dump(answer_out(answer, item.id, explain=explain)) + "\n")
+            out.write(dump(answer_json(answer, item.id, explain=explain)) + "\n")
             out.flush()
     return EXIT_ERROR if failures else 0
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import textwrap
 
 from index.query.answer import single_line
-from index.query.engine import NOTE_TEXTS
 from index.query.watches import Notice
 from index.sources.corpus import shown_text
 from index.types import Answer
+from index.wording import EN, note_text, reason_text
 
 
 def render_answer(answer: Answer, *, explain: bool = False) -> str:
@@ -17,11 +17,11 @@ def render_answer(answer: Answer, *, explain: bool = False) -> str:
     quote was chosen)."""
     lines: list[str] = []
     if answer.abstained:
-        lines.append(answer.text)
-        if answer.reason and answer.reason.kind != "foreign_script":
-            lines.append(answer.reason.text)
+        lines.append(EN.abstain)
+        if answer.reason and answer.reason.kind != "foreign_script":  # the note says it better
+            lines.append(reason_text(answer.reason))
         if answer.nearest_titles:
-            lines.append("Nearest articles: " + "; ".join(shown_text(t) for t in answer.nearest_titles))
+            lines.append(f"{EN.nearest} " + "; ".join(shown_text(t) for t in answer.nearest_titles))
     else:
         for quote in answer.quotes:
             wrapped = textwrap.fill(
@@ -29,19 +29,19 @@ def render_answer(answer: Answer, *, explain: bool = False) -> str:
             )
             lines.append(wrapped)
         lines.append("")
-        lines.append("Sources:")
+        lines.append(EN.sources)
         for quote in answer.quotes:
             where = f", {quote.source}" if quote.source else ""
             span = f"characters {quote.start}-{quote.end}{where}"
             lines.append(f"[{quote.n}] {shown_text(quote.title)} ({shown_text(quote.doc_id)}, {span})")
         if explain and answer.explanations:
-            lines += ["", "Why these quotes (feature value, its part of the score):"]
+            lines += ["", EN.explain_header]
             for why in answer.explanations:
                 parts = ", ".join(f"{name} {value:.2f} ({part:+.2f})" for name, value, part in why.features)
                 lines.append(
                     textwrap.fill(f"[{why.n}] score {why.score:+.2f}: {parts}", 100, subsequent_indent="  ")
                 )
-    lines.extend(f"Note: {NOTE_TEXTS[note]}" for note in answer.notes)
+    lines.extend(f"{EN.note} {note_text(note)}" for note in answer.notes)
     return "\n".join(lines)
 
 

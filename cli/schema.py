@@ -6,23 +6,20 @@ Answers go out through the one serialiser the bot also stores its answers with (
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from index.ingest.indexing import IndexReport
-from index.query.answer_json import AnswerOut, ExplanationOut, PassageOut, QuoteOut, answer_out, dump
+from index.query.answer_json import answer_json, dump, quote_json
 from index.query.watches import Notice, Watch
 from index.sources.feeds import SyncReport
-from index.types import Quote
 
 __all__ = [
-    "AnswerOut",
-    "ExplanationOut",
-    "PassageOut",
     "QuestionIn",
-    "QuoteOut",
     "SyncOut",
     "WatchOut",
-    "answer_out",
+    "answer_json",
     "dump",
     "sync_out",
     "watch_out",
@@ -53,7 +50,7 @@ class WatchMatchOut(BaseModel):
     id: int
     question: str
     generation: str
-    quotes: list[QuoteOut]
+    quotes: list[dict[str, Any]]  # index/query/answer_json.py's quotes
 
 
 class IndexedOut(BaseModel):
@@ -106,22 +103,8 @@ def sync_out(report: SyncReport, indexed: IndexReport | None, notices: list[Noti
                 id=n.watch_id,
                 question=n.question,
                 generation=n.generation,
-                quotes=[_quote_out(q) for q in n.quotes],
+                quotes=[quote_json(q) for q in n.quotes],
             )
             for n in notices
         ],
-    )
-
-
-def _quote_out(quote: Quote) -> QuoteOut:
-    return QuoteOut(
-        n=quote.n,
-        text=quote.text,
-        doc_id=quote.doc_id,
-        start=quote.start,
-        end=quote.end,
-        title=quote.title,
-        source=quote.source,
-        score=quote.score,
-        date=quote.date,
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from index.errors import FootnoteError, InputError
 from index.types import Answer, Quote
+from index.wording import reason_text
 
 _SPACE = re.compile(r"\s+")
 
@@ -171,7 +172,7 @@ def judge(
     neighbours: Neighbours | None = None,
 ) -> EvalResult:
     """Score one answer."""
-    reason = answer.reason.text if answer.reason else None
+    reason = reason_text(answer.reason) if answer.reason else None
     texts = [p.text for p in answer.passages]
     if question.gold_docs and not question.gold:
         docs = [p.doc_id for p in answer.passages]

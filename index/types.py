@@ -103,7 +103,8 @@ ReasonKind = Literal[
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why Footnote abstained: a kind, the question's words it is about, and the English sentence.
+    """Why Footnote abstained, as codes: a kind and the question's words it is about (index/wording.py
+    words it for every front end).
 
     `unknown_terms`: no article contains these words of the question; `missing_terms`: the nearest
     articles are on the subject but never mention these; `missing_slot`: the question asks for a number,
@@ -114,8 +115,7 @@ class Reason:
     """
 
     kind: ReasonKind
-    terms: tuple[str, ...]
-    text: str
+    terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +129,8 @@ class Explanation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Answer:
-    """What Footnote says to a question: quotes with [n] markers, or an honest abstention."""
+    """What Footnote says to a question: quotes with [n] markers, or an honest abstention (its `text` is
+    empty: the front ends word it from `reason`, index/wording.py)."""
 
     question: str
     abstained: bool

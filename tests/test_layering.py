@@ -53,6 +53,7 @@ PACKAGES = ("config", "index", "bot", "cli")
 ROOMS = (
     "index.types",
     "index.errors",
+    "index.wording",
     "index.languages",
     "index.storage",
     "index.sources",

@@ -14,9 +14,10 @@ from index.ingest.chunking import ChunkingParams
 from index.ingest.embedding import E5Embedder, MiniLMEmbedder, PassageVectors, Span
 from index.ingest.indexing import build
 from index.pipeline import Pipeline
-from index.query.engine import NOTE_TEXTS, Engine, mostly_latin
+from index.query.engine import Engine, mostly_latin
 from index.storage.faiss_store import FaissStore
 from index.types import Note, Vectors
+from index.wording import note_text, reason_text
 from tests.helpers import ROOT, SEEDS, make_settings, read_questions
 
 pytestmark = pytest.mark.model
@@ -79,7 +80,7 @@ def test_the_english_model_says_it_cannot_read_russian_instead_of_quoting(seed_e
     answer = seed_engine.ask("Что думает Китай о российском влиянии на постсоветском пространстве?")
     assert answer.abstained and not answer.quotes
     assert answer.notes == (Note.FOREIGN_SCRIPT,)
-    assert "e5-multilingual" in NOTE_TEXTS[answer.notes[0]]
+    assert "e5-multilingual" in note_text(answer.notes[0])
 
 
 def test_off_topic_questions_abstain_with_nearest_titles(seed_engine: Engine) -> None:
@@ -99,7 +100,9 @@ def test_a_name_no_article_has_is_said_of_all_articles_even_in_a_mostly_unknown_
     # nearest articles are read; it is missing from every article, and the reason says so.
     answer = seed_engine.ask("What did Lukashenko say about the weather?")
     assert answer.abstained and not answer.quotes
-    assert answer.reason is not None and answer.reason.text == "The articles do not mention Lukashenko."
+    assert (
+        answer.reason is not None and reason_text(answer.reason) == "The articles do not mention Lukashenko."
+    )
 
 
 def test_why_did_moscow_refuse_brings_both_motivations(seed_engine: Engine) -> None:

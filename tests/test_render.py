@@ -16,6 +16,7 @@ from bot import messages, render
 from bot.app import RedactSecrets, file_url
 from bot.messages import RU
 from index.types import Answer, Chunk, Note, Passage, Quote, Reason
+from index.wording import reason_text
 
 ALLOWED_TAGS = {"b", "i", "a", "code", "blockquote"}
 
@@ -96,7 +97,7 @@ def test_abstention_has_titles_and_no_quotes() -> None:
 
 
 def test_abstention_says_why_in_the_readers_language() -> None:
-    reason = Reason("unknown_terms", ("Lukashenko", "<b>"), "The articles do not mention Lukashenko or <b>.")
+    reason = Reason("unknown_terms", ("Lukashenko", "<b>"))
     answer = Answer(
         question="q", abstained=True, text="x", quotes=(), passages=(), nearest_titles=("A",), reason=reason
     )
@@ -106,10 +107,8 @@ def test_abstention_says_why_in_the_readers_language() -> None:
     well_formed(russian)
     assert "The articles do not mention “Lukashenko” or “&lt;b&gt;”." in english
     assert "В статьях нет упоминаний: «Lukashenko» или «&lt;b&gt;»." in russian
-    plain = Answer(
-        question="q", abstained=True, text="x", quotes=(), passages=(), reason=Reason("no_answer", (), "...")
-    )
-    assert RU.reason_no_answer in render.render_answer(plain, "abcd1234", RU).texts[0]
+    plain = Answer(question="q", abstained=True, text="x", quotes=(), passages=(), reason=Reason("no_answer"))
+    assert reason_text(Reason("no_answer"), "ru") in render.render_answer(plain, "abcd1234", RU).texts[0]
 
 
 def test_passage_view_bolds_the_quote_in_context_and_fits() -> None:
@@ -291,7 +290,7 @@ def test_a_missing_number_sum_or_name_is_said_in_the_readers_language() -> None:
             text="x",
             quotes=(),
             passages=(),
-            reason=Reason("missing_slot", terms, ""),
+            reason=Reason("missing_slot", terms),
         )
         assert english in render.render_answer(answer, "abcd1234").texts[0]
         assert russian in render.render_answer(answer, "abcd1234", RU).texts[0]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bot.state import Asked, FeedbackLog, KeptLimits, SharedMemory, asked_from_json, asked_to_json
-from index.query.answer_json import answer_out
+from index.query.answer_json import answer_json
 from index.query.followup import Conversation
 from index.types import Answer, Note, Passage, Quote, Reason
 
@@ -36,7 +36,7 @@ def test_an_answer_round_trips_through_json() -> None:
 
 def test_the_bot_stores_answers_in_the_clis_json_form() -> None:
     stored = asked_to_json(Asked(an_answer(), 5, -100, "gen-1"))["answer"]
-    assert stored == answer_out(an_answer()).model_dump(mode="json"), "one serialiser for both"
+    assert stored == answer_json(an_answer()), "one serialiser for both"
     assert stored["notes"] == [
         "The current model reads English only, so this question cannot be matched reliably. Ask in "
         "English, or ask an admin to switch to the multilingual model (FOOTNOTE_EMBEDDER=e5-multilingual)."
@@ -53,7 +53,7 @@ def test_an_answer_stored_by_an_older_version_reads_as_expired(tmp_path: Path) -
 
 
 def test_an_abstention_keeps_its_reason_through_json() -> None:
-    reason = Reason("unknown_terms", ("Lukashenko",), "The articles do not mention Lukashenko.")
+    reason = Reason("unknown_terms", ("Lukashenko",))
     asked = Asked(
         Answer(
             question="Why?",

@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ABSTAIN_TEXT = "I don't find this in the articles."
 _SPACE = re.compile(r"\s+")
 _TERM = re.compile(r"[^\W\d_][\w'’-]*")
 # A word of the question that the nearest articles lack explains an abstention only when it names
@@ -61,7 +60,6 @@ NEAR_PREVIOUS = "near_previous_answer"
 # The names `--explain` gives the trained reader's calibrated probability and the threshold it must reach.
 READER_PROBABILITY = "reader_probability"
 ANSWER_THRESHOLD = "answer_threshold"
-_SLOT_NOUN = {"number": "number", "money": "sum", "name": "name"}
 # An age, a length of time or distance and a share are all reported as "the number asked for".
 _SLOT_REPORTED = {"age": "number", "duration": "number", "share": "number"}
 # "What did <speaker> say about...?": only a sentence of an article that names the speaker can say it.
@@ -109,11 +107,14 @@ class AnswerParams:
     # each of the `model_candidates` best candidates of the rules above and gives the calibrated probability
     # that it answers. A question is answered when the best reaches `model_threshold`; quotes are those
     # within `model_margin` log-odds of the best and above `model_keep` (placed on dev, docs/answers.md).
+    # `model_rules_weight`: how much of the rules' own log-odds (measured from `answer_threshold`) is added
+    # to the model's: 0 reads with the model alone, 1 weighs both alike.
     # `model_checks`: whether the number / name / speaker checks still run on the rules' scores.
     model_candidates: int = 8
     model_threshold: float = 0.5
     model_margin: float = 2.0
     model_keep: float = 0.2
+    model_rules_weight: float = 0.0
     _: KW_ONLY
     model_checks: bool = True
 
@@ -184,10 +185,10 @@ class Composer:
         names = self._names_judged(query, retrieval)
         unknown = self.unknown_terms(question, query.language) if names else ()
         if unknown:
-            return self._abstain(query, retrieval, _reason("unknown_terms", unknown), clock)
+            return self._abstain(query, retrieval, Reason("unknown_terms", unknown), clock)
         relevant = self.relevant(query, retrieval)
         if not relevant:
-            return self._abstain(query, retrieval, _reason("off_topic", ()), clock)
+            return self._abstain(query, retrieval, Reason("off_topic"), clock)
         rows, features = self.candidates(query, relevant)
         logits = self.weights.logits(features)
         bonus = self.params.follow_up_near_bonus if search else 0.0
@@ -198,8 +199,9 @@ class Composer:
         }
         rule_scored = scored
         read = self.model is not None and query.language == ENGLISH and self._in_language(query, scored)
+        read_by_model: dict[int, float] = {}
         if read:
-            scored = self._read(search or question, scored)
+            scored, read_by_model = self._read(search or question, scored)
         # A follow-up's own words are vague by nature ("Is one likely to appear?"): the reader chose to
         # continue the conversation, so its best candidate is quoted even below the answer threshold.
         if search:
@@ -218,10 +220,10 @@ class Composer:
         judged = checks and not search and self._in_language(query, rule_scored)
         unfilled = self._unfilled_slot(question, rule_scored) if judged else None
         if unfilled:
-            return self._abstain(query, retrieval, _reason("missing_slot", (unfilled,)), clock)
+            return self._abstain(query, retrieval, Reason("missing_slot", (unfilled,)), clock)
         absent = None if search or not checks else self._absent_speaker(query, chosen)
         if absent:
-            return self._abstain(query, retrieval, _reason("missing_terms", (absent,)), clock)
+            return self._abstain(query, retrieval, Reason("missing_terms", (absent,)), clock)
         doc_rank = {p.doc_id: p.rank for p in reversed(retrieval.passages)}
         if read:  # the likeliest answer first: [1] is what the reader reads first
             chosen.sort(key=lambda row: (-scored[row][0], self.stored.units[row].start))
@@ -263,10 +265,12 @@ class Composer:
             if row in nearby:
                 why += ((NEAR_PREVIOUS, 1.0, bonus),)
             if read:
+                weight = self.params.model_rules_weight
                 why = (
-                    (READER_PROBABILITY, _probability(score), score),
+                    (READER_PROBABILITY, _probability(read_by_model[row]), read_by_model[row]),
                     (ANSWER_THRESHOLD, self.params.model_threshold, _logit(self.params.model_threshold)),
-                    *((f"rules: {name}", value, part) for name, value, part in why),
+                    # each rule's part of the score: its contribution to the rules' log-odds, weighed
+                    *((f"rules: {name}", value, part * weight) for name, value, part in why),
                 )
             explanations.append(Explanation(n, score, why))
 
@@ -286,15 +290,20 @@ class Composer:
 
     def _read(
         self, question: str, scored: dict[int, tuple[float, Matrix]]
-    ) -> dict[int, tuple[float, Matrix]]:
+    ) -> tuple[dict[int, tuple[float, Matrix]], dict[int, float]]:
         """The trained reader's calibrated log-odds for the rules' best `model_candidates` candidates (the
-        others are not read: reading is the costly step)."""
+        others are not read: reading is the costly step), plus `model_rules_weight` times the rules' own
+        log-odds above their answer threshold. Also the model's own log-odds, for `--explain`."""
         assert self.model is not None
         ranked = sorted(
             (row for row in scored if self._quotable(self.stored.units[row])), key=lambda row: -scored[row][0]
         )[: self.params.model_candidates]
         probabilities = self.model.probabilities(question, [self.stored.units[row].text for row in ranked])
-        return {row: (_logit(float(p)), scored[row][1]) for row, p in zip(ranked, probabilities, strict=True)}
+        weight = self.params.model_rules_weight
+        offset = self.params.answer_threshold if math.isfinite(self.params.answer_threshold) else 0.0
+        own = {row: _logit(float(p)) for row, p in zip(ranked, probabilities, strict=True)}
+        blended = {row: (own[row] + weight * (scored[row][0] - offset), scored[row][1]) for row in ranked}
+        return blended, own
 
     def _threshold(self, *, read: bool) -> float:
         return _logit(self.params.model_threshold) if read else self.params.answer_threshold
@@ -431,7 +440,7 @@ class Composer:
         return Answer(
             question=query.text,
             abstained=True,
-            text=ABSTAIN_TEXT,
+            text="",
             quotes=(),
             passages=retrieval.passages,
             nearest_titles=titles,
@@ -472,7 +481,7 @@ class Composer:
         """Why no sentence of the nearest articles answers: the question's words they never use, if any
         (unless `names` is false: the nearest passage is in another language, which spells them otherwise)."""
         if not names:
-            return _reason("no_answer", ())
+            return Reason("no_answer")
         docs = dict.fromkeys(p.doc_id for p in relevant)
         present: set[str] = set()
         for doc_id in docs:
@@ -491,8 +500,8 @@ class Composer:
             terms = tuple(dict.fromkeys(missing))
             # Said of every article when no article has them at all, not only of the nearest ones.
             nowhere = all(self.lexical.known_share(term, query.language) == 0 for term in terms)
-            return _reason("unknown_terms" if nowhere else "missing_terms", terms)
-        return _reason("no_answer", ())
+            return Reason("unknown_terms" if nowhere else "missing_terms", terms)
+        return Reason("no_answer")
 
     def near_quotes(self, quotes: Sequence[tuple[str, int]]) -> frozenset[int]:
         """The units up to `follow_up_near_sentences` before or after each quote (doc_id, start) in its
@@ -618,27 +627,6 @@ def _logit(probability: float) -> float:
 
 def _probability(logit: float) -> float:
     return 1.0 / (1.0 + math.exp(-logit))
-
-
-def foreign_script_reason() -> Reason:
-    """The reason given when an English-only model gets a question in another script."""
-    return _reason("foreign_script", ())
-
-
-def _reason(kind: str, terms: tuple[str, ...]) -> Reason:
-    """An abstention reason with its English sentence."""
-    listed = " or ".join((", ".join(terms[:-1]), terms[-1])) if len(terms) > 1 else "".join(terms)
-    text = {
-        "unknown_terms": f"The articles do not mention {listed}.",
-        "missing_terms": f"The nearest articles do not mention {listed}.",
-        "missing_slot": f"The nearest articles do not give the {_SLOT_NOUN.get(listed, listed)} asked for.",
-        "no_answer": (
-            "The nearest articles are on this subject, but no sentence in them answers the question."
-        ),
-        "off_topic": "No article is close to this question.",
-        "foreign_script": "The current model cannot read this question's language.",
-    }[kind]
-    return Reason(kind, terms, text)  # type: ignore[arg-type]
 
 
 def _is_name(match: re.Match[str]) -> bool:

@@ -1,5 +1,10 @@
-"""Answer <-> JSON, the one serialiser: `footnote ask --json/--jsonl` prints it, and the bot stores answers
-in it (data/answers/) so their buttons work on any replica.
+"""Answer <-> JSON, the one serialiser: `footnote ask --json/--jsonl` prints it, `footnote sync --json` uses
+it for the watches' quotes, and the bot stores answers in it (data/answers/) so their buttons work on any
+replica.
+
+It reads the dataclasses of index/types.py directly: a quote or a passage is written field by field in the
+contract's order, and read back through pydantic's validation of the same dataclasses. The words
+(`answer` of an abstention, `reason`, `notes`) are the English of index/wording.py.
 
 The CLI contract only grows: the fields other tools read (`answer`, `quotes[].text/start/end`,
 `passages[].rank/score`, `notes` in English...) keep their names and meaning; the fields needed to read an
@@ -8,182 +13,144 @@ answer back (`quotes[].score/date`, `passages[].chunk_no/dense/lexical`, `note_c
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import json
+import math
+from dataclasses import fields
+from functools import cache
+from typing import Any
 
-from index.query.engine import NOTE_TEXTS
-from index.types import Answer, Note, Passage, Quote, Reason, ReasonKind
+from pydantic import TypeAdapter
 
+from index.types import Answer, Explanation, Note, Passage, Quote, Reason
+from index.wording import EN, note_text, reason_text
 
-class QuoteOut(BaseModel):
-    """A quote of the answer; `text == file_text[start:end]`."""
-
-    n: int
-    text: str
-    doc_id: str
-    start: int
-    end: int
-    title: str
-    source: str | None
-    score: float = 0.0
-    date: str | None = None
-
-
-class PassageOut(BaseModel):
-    """A retrieved passage, best first; `text == file_text[start:end]`."""
-
-    rank: int
-    doc_id: str
-    title: str
-    source: str | None
-    start: int
-    end: int
-    text: str
-    score: float
-    chunk_no: int = -1
-    dense: float = 0.0
-    lexical: float = 0.0
-
-
-class ExplanationOut(BaseModel):
-    """Why quote [n] was chosen (`footnote ask --explain`): the reader's score and its parts.
-
-    `features` holds each feature's value; `contributions` what it added to the score (the model's
-    weight times the standardised value); `score` is their sum plus the model's bias (log-odds). A
-    follow-up's quote next to the previous answer's quotes carries `near_previous_answer` (value 1, its
-    contribution the follow-up bonus)."""
-
-    n: int
-    score: float
-    features: dict[str, float]
-    contributions: dict[str, float]
+# Each dataclass's fields in the order the JSON has always given them (tests hold these to the dataclasses).
+QUOTE_FIELDS = ("n", "text", "doc_id", "start", "end", "title", "source", "score", "date")
+PASSAGE_FIELDS = (
+    "rank",
+    "doc_id",
+    "title",
+    "source",
+    "start",
+    "end",
+    "text",
+    "score",
+    "chunk_no",
+    "dense",
+    "lexical",
+)
+# The keys of one answer; `explain` appears with `--explain` only.
+ANSWER_KEYS = (
+    "id",
+    "question",
+    "abstained",
+    "answer",
+    "quotes",
+    "passages",
+    "nearest_titles",
+    "notes",
+    "note_codes",
+    "timings_ms",
+    "reason",
+    "reason_code",
+    "reason_terms",
+)
 
 
-class AnswerOut(BaseModel):
-    """An answer as JSON (one output line of `footnote ask --jsonl`). `reason` says in English why an
+def _finite(value: object) -> object:
+    """JSON has no infinity: a non-finite score is written as null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def quote_json(quote: Quote) -> dict[str, Any]:
+    """A quote as JSON data; `text == file_text[start:end]`."""
+    return {name: _finite(getattr(quote, name)) for name in QUOTE_FIELDS}
+
+
+def passage_json(passage: Passage) -> dict[str, Any]:
+    """A retrieved passage as JSON data (its score to 6 digits); `text == file_text[start:end]`."""
+    data = {name: _finite(getattr(passage, name)) for name in PASSAGE_FIELDS}
+    data["score"] = round(passage.score, 6) if math.isfinite(passage.score) else None
+    return data
+
+
+def explanation_json(why: Explanation) -> dict[str, Any]:
+    """Why quote [n] was chosen (`--explain`): the score (log-odds), each feature's value in `features`
+    and what it added to the score in `contributions`. A follow-up's quote next to the previous answer's
+    quotes carries `near_previous_answer`; the trained reader's quotes carry `reader_probability` and
+    `answer_threshold` (index/query/answer.py)."""
+    return {
+        "n": why.n,
+        "score": round(why.score, 4),
+        "features": {name: round(value, 4) for name, value, _ in why.features},
+        "contributions": {name: round(part, 4) for name, _, part in why.features},
+    }
+
+
+def answer_json(
+    answer: Answer, question_id: str | int | None = None, *, explain: bool = False
+) -> dict[str, Any]:
+    """An answer as JSON data (one output line of `footnote ask --jsonl`). `reason` says in English why an
     abstention abstained (null when answered); `reason_code` and `reason_terms` are the same as data;
-    `explain` appears with `--explain` only."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | int | None
-    question: str
-    abstained: bool
-    answer: str
-    quotes: list[QuoteOut]
-    passages: list[PassageOut]
-    nearest_titles: list[str]
-    notes: list[str]
-    note_codes: list[Note] = Field(default_factory=list)
-    timings_ms: dict[str, float]
-    reason: str | None = None
-    reason_code: ReasonKind | None = None
-    reason_terms: list[str] = Field(default_factory=list)
-    explain: list[ExplanationOut] | None = None
-
-
-def answer_out(answer: Answer, question_id: str | int | None = None, *, explain: bool = False) -> AnswerOut:
-    """An answer in its JSON form (with the reader's explanations when `explain`)."""
-    return AnswerOut(
-        id=question_id,
-        question=answer.question,
-        abstained=answer.abstained,
-        answer=answer.text,
-        quotes=[
-            QuoteOut(
-                n=q.n,
-                text=q.text,
-                doc_id=q.doc_id,
-                start=q.start,
-                end=q.end,
-                title=q.title,
-                source=q.source,
-                score=q.score,
-                date=q.date,
-            )
-            for q in answer.quotes
-        ],
-        passages=[
-            PassageOut(
-                rank=p.rank,
-                doc_id=p.doc_id,
-                title=p.title,
-                source=p.source,
-                start=p.start,
-                end=p.end,
-                text=p.text,
-                score=round(p.score, 6),
-                chunk_no=p.chunk_no,
-                dense=p.dense,
-                lexical=p.lexical,
-            )
-            for p in answer.passages
-        ],
-        nearest_titles=list(answer.nearest_titles),
-        notes=[NOTE_TEXTS[note] for note in answer.notes],
-        note_codes=list(answer.notes),
-        timings_ms={k: round(v, 3) for k, v in answer.timings_ms.items()},
-        reason=answer.reason.text if answer.reason else None,
-        reason_code=answer.reason.kind if answer.reason else None,
-        reason_terms=list(answer.reason.terms) if answer.reason else [],
-        explain=[
-            ExplanationOut(
-                n=e.n,
-                score=round(e.score, 4),
-                features={name: round(value, 4) for name, value, _ in e.features},
-                contributions={name: round(part, 4) for name, _, part in e.features},
-            )
-            for e in answer.explanations
-        ]
-        if explain
-        else None,
-    )
+    `explain` only when asked for."""
+    reason = answer.reason
+    data: dict[str, Any] = {
+        "id": question_id,
+        "question": answer.question,
+        "abstained": answer.abstained,
+        "answer": EN.abstain if answer.abstained else answer.text,
+        "quotes": [quote_json(q) for q in answer.quotes],
+        "passages": [passage_json(p) for p in answer.passages],
+        "nearest_titles": list(answer.nearest_titles),
+        "notes": [note_text(note) for note in answer.notes],
+        "note_codes": [str(note) for note in answer.notes],
+        "timings_ms": {k: round(v, 3) for k, v in answer.timings_ms.items()},
+        "reason": reason_text(reason) if reason else None,
+        "reason_code": reason.kind if reason else None,
+        "reason_terms": list(reason.terms) if reason else [],
+    }
+    if explain:
+        data["explain"] = [explanation_json(why) for why in answer.explanations]
+    return data
 
 
-def dump(out: AnswerOut) -> str:
-    """One JSON line; `explain` only when it was asked for."""
-    return out.model_dump_json(exclude={"explain"} if out.explain is None else None)
+def dump(data: dict[str, Any]) -> str:
+    """One JSON line, compact, UTF-8 text as is."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def answer_in(data: AnswerOut) -> Answer:
-    """The answer an `AnswerOut` was made from (passage scores are rounded to 6 digits)."""
-    return Answer(
-        question=data.question,
-        abstained=data.abstained,
-        text=data.answer,
-        quotes=tuple(
-            Quote(
-                n=q.n,
-                doc_id=q.doc_id,
-                title=q.title,
-                source=q.source,
-                start=q.start,
-                end=q.end,
-                text=q.text,
-                score=q.score,
-                date=q.date,
-            )
-            for q in data.quotes
-        ),
-        passages=tuple(
-            Passage(
-                rank=p.rank,
-                chunk_no=p.chunk_no,
-                doc_id=p.doc_id,
-                title=p.title,
-                source=p.source,
-                start=p.start,
-                end=p.end,
-                text=p.text,
-                score=p.score,
-                dense=p.dense,
-                lexical=p.lexical,
-            )
-            for p in data.passages
-        ),
-        nearest_titles=tuple(data.nearest_titles),
-        notes=tuple(data.note_codes),
-        timings_ms=dict(data.timings_ms),
-        reason=Reason(data.reason_code, tuple(data.reason_terms), data.reason or "")
-        if data.reason_code
-        else None,
-    )
+@cache
+def _adapter(kind: type) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def _read(kind: type, data: object) -> Any:
+    """A dataclass from its JSON data, its fields' types checked (pydantic's ValidationError, a
+    ValueError, on a foreign shape)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a {kind.__name__} must be an object")
+    names = {f.name for f in fields(kind)}
+    return _adapter(kind).validate_python({k: v for k, v in data.items() if k in names})
+
+
+def answer_from_json(data: dict[str, Any]) -> Answer:
+    """The answer `answer_json` wrote (passage scores are rounded to 6 digits; the explanations are not
+    kept). Raises ValueError on a foreign shape."""
+    if not isinstance(data, dict) or not isinstance(data.get("abstained"), bool):
+        raise ValueError("an answer must be an object with `abstained`")
+    try:
+        code = data.get("reason_code")
+        terms = data.get("reason_terms") or []
+        return Answer(
+            question=str(data["question"]),
+            abstained=data["abstained"],
+            text="" if data["abstained"] else str(data["answer"]),
+            quotes=tuple(_read(Quote, q) for q in data.get("quotes", [])),
+            passages=tuple(_read(Passage, p) for p in data.get("passages", [])),
+            nearest_titles=tuple(str(t) for t in data.get("nearest_titles", [])),
+            notes=tuple(Note(code) for code in data.get("note_codes", [])),
+            timings_ms={str(k): float(v) for k, v in dict(data.get("timings_ms", {})).items()},
+            reason=_read(Reason, {"kind": code, "terms": tuple(str(t) for t in terms)}) if code else None,
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not an answer: {exc}") from None

@@ -15,24 +15,17 @@ from pathlib import Path
 from index.errors import QuestionError
 from index.ingest.chunking import ChunkingParams, chunking_record
 from index.ingest.embedding import Embedder
-from index.query.answer import ABSTAIN_TEXT, AnswerParams, Composer, foreign_script_reason
+from index.query.answer import AnswerParams, Composer
 from index.query.followup import Conversation, away_from, is_follow_up, names_nothing
 from index.query.reader import load_word_lists
 from index.query.reader_model import CrossReader
 from index.query.retrieval import Fusion, Mode, Retrieval, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
-from index.types import Answer, Chunk, Note, Quote, Vectors
+from index.types import Answer, Chunk, Note, Quote, Reason, Vectors
 
 _SPACE = re.compile(r"\s+")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str, always a lone one
-# The notes in English, for the CLI (the bot words them in the reader's language: bot/messages.py).
-NOTE_TEXTS: dict[Note, str] = {
-    Note.FOREIGN_SCRIPT: (
-        "The current model reads English only, so this question cannot be matched reliably. Ask in "
-        "English, or ask an admin to switch to the multilingual model (FOOTNOTE_EMBEDDER=e5-multilingual)."
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +175,13 @@ class Engine:
             return Answer(
                 question=question,
                 abstained=True,
-                text=ABSTAIN_TEXT,
+                text="",
                 quotes=(),
                 passages=retrieval.passages,
                 nearest_titles=titles,
                 notes=(Note.FOREIGN_SCRIPT,),
                 timings_ms=retrieval.timings_ms,
-                reason=foreign_script_reason(),
+                reason=Reason("foreign_script"),
             )
         if search is None:
             return self.composer.compose(question, retrieval)
