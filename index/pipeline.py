@@ -98,7 +98,7 @@ class Pipeline:
         threshold = s.abstain_threshold if s.abstain_threshold is not None else embedder.abstain_threshold
         model = reader_model.thresholds("minilm") if self.reads_with_model(embedder) else {}
         floor = vague_follow_up_floor(embedder.answer_threshold)
-        if model:  # the model's log-odds are another scale: its floor sits below its own threshold
+        if model and model.get("model_follow_ups", True):  # the model reads them: its floor is below its own
             floor = vague_follow_up_floor(math.log(model["model_threshold"] / (1 - model["model_threshold"])))
         return EngineParams(
             top_k=s.top_k,

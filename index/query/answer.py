@@ -109,7 +109,8 @@ class AnswerParams:
     # within `model_margin` log-odds of the best and above `model_keep` (placed on dev, docs/answers.md).
     # `model_rules_weight`: how much of the rules' own log-odds (measured from `answer_threshold`) is added
     # to the model's: 0 reads with the model alone, 1 weighs both alike.
-    # `model_checks`: whether the number / name / speaker checks still run on the rules' scores.
+    # `model_checks`: whether the number / name / speaker checks still run on the rules' scores;
+    # `model_follow_ups`: whether follow-ups are read by the model too (or by the rules alone).
     model_candidates: int = 8
     model_threshold: float = 0.5
     model_margin: float = 2.0
@@ -117,6 +118,7 @@ class AnswerParams:
     model_rules_weight: float = 0.0
     _: KW_ONLY
     model_checks: bool = True
+    model_follow_ups: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +200,12 @@ class Composer:
             for i, (row, logit) in enumerate(zip(rows, logits, strict=True))
         }
         rule_scored = scored
-        read = self.model is not None and query.language == ENGLISH and self._in_language(query, scored)
+        read = (
+            self.model is not None
+            and query.language == ENGLISH
+            and (not search or self.params.model_follow_ups)
+            and self._in_language(query, scored)
+        )
         read_by_model: dict[int, float] = {}
         if read:
             scored, read_by_model = self._read(search or question, scored)
