@@ -24,6 +24,7 @@ from index.evaluation import EvalQuestion, EvalReport, evaluate, read_questions
 from index.ingest.embedding import E5Embedder, Embedder, MiniLMEmbedder
 from index.pipeline import Pipeline
 from index.query.engine import Engine
+from index.query.followup import Conversation
 from index.types import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,11 +84,13 @@ def run_reader(engine: Engine, questions: list[EvalQuestion]) -> tuple[EvalRepor
     """Evaluate with context, keeping each answer's own reader time and quote count."""
     answers: dict[str, float] = {}
 
-    def ask(question: str, previous: str | None) -> Answer:
+    def ask(question: str, previous: Conversation | None) -> Answer:
         answer = engine.ask(question, 10, previous)
-        key = next(q.id for q in questions if q.question == question and q.context == previous)
-        answers[key] = answer.timings_ms.get("answer", 0.0)
-        answers[f"{key}#quotes"] = float(len(answer.quotes))
+        context = previous.question if previous is not None else None
+        key = next((q.id for q in questions if q.question == question and q.context == context), None)
+        if key is not None:  # None: a context, asked first as its reader did
+            answers[key] = answer.timings_ms.get("answer", 0.0)
+            answers[f"{key}#quotes"] = float(len(answer.quotes))
         return answer
 
     return evaluate(questions, ask, ks=(1, 5, 10), neighbours=engine.neighbour_texts), answers

@@ -75,7 +75,8 @@ def samples(engine: Engine, files: list[Path]) -> list[Sample]:
         for q in read_questions(path):
             if q.split != "dev" or not q.gold:
                 continue
-            prepared = engine.prepare(q.question, engine.params.top_k, q.context or "")
+            previous = engine.turn(q.context) if q.context else None
+            prepared = engine.prepare(q.question, engine.params.top_k, previous)
             retrieval = prepared.retrieval
             query = composer.question(q.question, retrieval, prepared.search, prepared.own)
             rows, features = composer.candidates(query, composer.relevant(query, retrieval))

@@ -219,9 +219,7 @@ class SharedMemory:
         if data is not None:
             with contextlib.suppress(KeyError, TypeError, ValueError):
                 quoted = tuple((str(doc), int(start)) for doc, start in data.get("quoted", []))
-                on_disk = Conversation(
-                    str(data["question"]), quoted, float(data["at"]), answered="quoted" in data
-                )
+                on_disk = Conversation(str(data["question"]), quoted, float(data["at"]))
                 if kept is None or on_disk.at > kept.at:
                     kept = on_disk  # another replica answered this reader more recently
         return kept

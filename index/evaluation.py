@@ -22,6 +22,7 @@ from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 from index.errors import FootnoteError, InputError
+from index.query.followup import Conversation
 from index.types import Answer, Quote
 from index.wording import reason_text
 
@@ -223,17 +224,26 @@ def _is_gold(text: str, gold: tuple[str, ...]) -> bool:
 
 def evaluate(
     questions: list[EvalQuestion],
-    ask: Callable[[str, str | None], Answer],
+    ask: Callable[[str, Conversation | None], Answer],
     ks: tuple[int, ...] = (1, 5),
     neighbours: Neighbours | None = None,
 ) -> EvalReport:
-    """Ask every question (with its conversation context, if any) and judge the answers."""
+    """Ask every question and judge the answers. A question with a context (the previous question of a
+    conversation) is asked after its context was: `ask` gets that turn."""
     import time
 
     results = []
+    turns: dict[str, Conversation] = {}
     for question in questions:
+        previous = None
+        if question.context:
+            # The reader asked the context first: its answer is what the follow-up continues.
+            previous = turns.get(question.context)
+            if previous is None:
+                previous = Conversation.start(question.context, ask(question.context, None), 0.0)
+                turns[question.context] = previous
         clock = time.perf_counter()
-        answer = ask(question.question, question.context)
+        answer = ask(question.question, previous)
         results.append(judge(question, answer, time.perf_counter() - clock, ks, neighbours))
     return EvalReport(tuple(results), ks)
 

@@ -79,9 +79,7 @@ def test_chat_follow_up_uses_the_previous_question(tmp_path, write_article) -> N
     def spy(question: str, k: int | None = None, previous=None):  # type: ignore[no-untyped-def]
         asked.append(None if previous is None else previous.question)
         if previous is not None:
-            assert previous.answered and previous.quoted, (
-                "the chat passes where the last answer's quotes were"
-            )
+            assert previous.quoted, "the chat passes where the last answer's quotes were"
         return original(question, k, previous)
 
     engine.ask = spy  # type: ignore[method-assign]
@@ -157,7 +155,7 @@ def test_follow_up_is_answered_from_the_previous_answers_article(tmp_path, write
     assert {q.doc_id for q in first.quotes} == {"orchard.md"}
     follow_up = "Were they damaged by storms in town last winter?"
     assert "cider.md" in {q.doc_id for q in engine.ask(follow_up).quotes}
-    follow = engine.ask(follow_up, previous="When do farmers pick ripe apples in the valley?")
+    follow = engine.ask(follow_up, previous=engine.turn("When do farmers pick ripe apples in the valley?"))
     assert follow.quotes and {q.doc_id for q in follow.quotes} == {"orchard.md"}
 
 
@@ -182,7 +180,7 @@ def test_vague_question_answered_from_previous_article_only_when_good_enough(tmp
 
     def docs(floor: float) -> set[str]:
         tuned = Engine(engine.stored, engine.embedder, replace(engine.params, vague_follow_up_floor=floor))
-        return {q.doc_id for q in tuned.ask(vague, previous=before).quotes}
+        return {q.doc_id for q in tuned.ask(vague, previous=tuned.turn(before)).quotes}
 
     alone = {q.doc_id for q in engine.ask(vague).quotes}
     assert "cider.md" in alone
@@ -243,7 +241,7 @@ def test_a_follow_up_favours_sentences_next_to_the_previous_answer(tmp_path, wri
 
     def quotes(engine: Engine) -> dict[str, tuple[float, float]]:
         """Each quote's score and the bonus part of its explanation."""
-        answer = engine.ask(follow_up, previous=before)
+        answer = engine.ask(follow_up, previous=engine.turn(before))
         return {
             q.text: (q.score, sum(part for name, _, part in why.features if name == NEAR_PREVIOUS))
             for q, why in zip(answer.quotes, answer.explanations, strict=True)

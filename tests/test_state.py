@@ -82,11 +82,10 @@ def test_two_replicas_share_answers_and_previous_questions(tmp_path: Path) -> No
     recalled = two.answer(answer_id)
     assert recalled is not None and recalled.answer.quotes[0].text == "Quoted text"
 
-    one.keep_turn(5, 5, Conversation("Why did Moscow refuse?", (("a.md", 10),), time.time(), answered=True))
+    one.keep_turn(5, 5, Conversation("Why did Moscow refuse?", (("a.md", 10),), time.time()))
     turn = two.last_turn(5, 5)
     assert turn is not None and turn.question == "Why did Moscow refuse?" and turn.quoted == (("a.md", 10),)
-    assert turn.answered, "the other replica knows where the answer's quotes were"
-    two.keep_turn(5, 5, Conversation("and the informal reasons?", (), time.time() + 1, answered=True))
+    two.keep_turn(5, 5, Conversation("and the informal reasons?", (), time.time() + 1))
     latest = one.last_turn(5, 5)
     assert latest is not None and latest.question == "and the informal reasons?", "the most recent one wins"
     assert one.last_turn(6, 5) is None

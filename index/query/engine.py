@@ -109,15 +109,13 @@ class Engine:
         """Name of the loaded generation (changes when a reindex is swapped in)."""
         return self.stored.path.name
 
-    def ask(self, question: str, k: int | None = None, previous: str | Conversation | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, previous: Conversation | None = None) -> Answer:
         """Answer one question with verbatim quotes, or abstain. `previous` is the reader's previous turn
-        (or just its question): a follow-up ("and the informal ones?") is searched together with it and
-        answered from the articles the previous answer quoted (index/query/followup.py)."""
+        (`turn` makes one from a bare question): a follow-up ("and the informal ones?") is searched together
+        with it and answered from the articles the previous answer quoted (index/query/followup.py)."""
         question = clean_question(question, self.params.max_question_chars)
         if not question:
             raise QuestionError("the question is empty")
-        if isinstance(previous, str):
-            previous = Conversation(previous) if previous.strip() else None
         if previous is not None:
             previous = replace(
                 previous, question=clean_question(previous.question, self.params.max_question_chars)
@@ -129,10 +127,15 @@ class Engine:
             return self._answer(question, self.retriever.retrieve(question, k or self.params.top_k))
         return answer
 
+    def turn(self, question: str, k: int | None = None, now: float = 0.0) -> Conversation:
+        """The turn of a question asked afresh: its answer's quotes kept for a follow-up (an evaluation
+        file's context is asked so, as its reader asked it)."""
+        return Conversation.start(question, self.ask(question, k), now)
+
     def prepare(self, question: str, k: int, previous: Conversation | None = None) -> Prepared:
         """What a question is answered from. A follow-up of `previous` is searched together with it,
-        narrowed to the articles that the previous answer quoted (as the conversation kept them, or by
-        answering a bare previous question again), and its quotes chosen by its own vector moved away
+        narrowed to the articles that the previous answer quoted (as the conversation kept them), and its
+        quotes chosen by its own vector moved away
         from the previous question's. A question that names nothing is prepared the same way, marked
         `vague` (`ask` keeps its answer only above a floor)."""
         follows = is_follow_up(question)
@@ -140,14 +143,7 @@ class Engine:
         if previous is None or not previous.question or not (follows or vague):
             return Prepared(self.retriever.retrieve(question, k))
         quoted = previous.quoted
-        if previous.answered:
-            prior_vector = self.retriever.embed(previous.question)
-        else:
-            prior = self.retriever.retrieve(previous.question, k)
-            quoted = tuple(
-                (q.doc_id, q.start) for q in self.composer.compose(previous.question, prior).quotes
-            )
-            prior_vector = prior.query_vector
+        prior_vector = self.retriever.embed(previous.question)
         articles = tuple(
             doc_id for doc_id in dict.fromkeys(d for d, _ in quoted) if doc_id in self.stored.articles
         )

@@ -19,7 +19,7 @@ merely for being closest to the conversation's topic.
 from __future__ import annotations
 
 import re
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -80,16 +80,12 @@ class Conversation:
     """The reader's previous turn, which a follow-up continues: the question as it was searched (a chain
     of follow-ups keeps its topic), where the answer's quotes were (`quoted`: doc_id and start of each; the
     engine answers a follow-up from those articles, next to those quotes, without answering again), and
-    when (wall-clock seconds). The bot and the terminal chat both keep one per reader.
-
-    `answered` is False for a bare previous question (an evaluation file's context): the engine then
-    answers it again to learn where its quotes were."""
+    when (wall-clock seconds). The bot and the terminal chat both keep one per reader; an evaluation
+    asks a question's context first (`Engine.turn`), as its reader did."""
 
     question: str
     quoted: tuple[tuple[str, int], ...] = ()
     at: float = 0.0
-    _: KW_ONLY
-    answered: bool = False
 
     def continues(self, now: float, window: float) -> bool:
         """Whether a question asked at `now` can still lean on this turn (the one definition of it)."""
@@ -106,7 +102,7 @@ class Conversation:
         """A turn: `question` (joined to `previous` when it follows up), answered by `answer`."""
         searched = combine(question, previous.question if previous else None)
         quoted = tuple((quote.doc_id, quote.start) for quote in answer.quotes)
-        return Conversation(searched, quoted, now, answered=True)
+        return Conversation(searched, quoted, now)
 
 
 def names_nothing(question: str) -> bool:
