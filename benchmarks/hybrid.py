@@ -19,11 +19,12 @@ from benchmarks.data import first_sentence_split, lee_articles
 from benchmarks.quality import run
 from benchmarks.report import machine, write_section
 from config import Settings
+from config.defaults import Mode
 from index.evaluation import read_questions
 from index.ingest.embedding import E5Embedder, Embedder, MiniLMEmbedder
 from index.pipeline import Pipeline
 from index.query.engine import Engine
-from index.query.retrieval import Fusion, Mode, Retriever
+from index.query.retrieval import Fusion, Retriever
 from index.storage.store import StoredIndex
 
 ROOT = Path(__file__).resolve().parent.parent

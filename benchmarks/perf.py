@@ -232,6 +232,7 @@ def memory_mib(pid: int, field: str = "VmHWM") -> float:
 def scale_figures(lines: list[str], sizes: list[int], dim: int = 384, queries: int = 200) -> None:
     import faiss
 
+    from config.defaults import IVF_NPROBE
     from index.storage import faiss_store
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
@@ -263,12 +264,12 @@ def scale_figures(lines: list[str], sizes: list[int], dim: int = 384, queries: i
         began = time.perf_counter()
         ivf = faiss_store.build(data, dim, "ivf")
         ivf_build = time.perf_counter() - began
-        for nprobe in (16, faiss_store.NPROBE, 128):
+        for nprobe in (16, IVF_NPROBE, 128):
             faiss_store.set_nprobe(ivf, nprobe)
             _, found = ivf.search(probe, 10)
             recall = recall_at_10(found, truth)
             times = search_times(ivf, probe)
-            chosen = " (default)" if nprobe == faiss_store.NPROBE else ""
+            chosen = " (default)" if nprobe == IVF_NPROBE else ""
             lines.append(
                 f"| {size:,} | {faiss_store.describe(ivf)}{chosen} | {ivf_build:.1f} | {percentile(times, 50):.2f} | "
                 f"{percentile(times, 95):.2f} | {recall:.3f} | {_bytes_per_passage(ivf, size):.0f} |"

@@ -8,14 +8,13 @@ import functools
 import logging
 import time
 from html import escape
-from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType, ParseMode
 
 from bot import messages, render
-from bot.handlers import Context, is_admin, reply, state_of, texts_of
-from bot.state import BotState
+from bot.handlers import is_admin, reply, texts_of
+from bot.state import Context, FootnoteApp
 from index.errors import CorpusError, IndexBusyError
 from index.ingest.indexing import IndexReport
 from index.sources import corpus, fetch
@@ -45,7 +44,7 @@ async def on_reindex(update: Update, context: Context) -> None:
 
 async def start_reindex(message: Message, context: Context, prefix: str = "") -> None:
     """Start a background reindex unless one is running; old answers keep flowing meanwhile."""
-    state = state_of(context)
+    state = context.bot_data.state
     if state.reindexing:
         await reply(message, prefix + messages.REINDEX_RUNNING)
         return
@@ -61,7 +60,7 @@ async def start_reindex(message: Message, context: Context, prefix: str = "") ->
 
 
 async def _reindex(progress_message: Message, context: Context, prefix: str) -> None:
-    state = state_of(context)
+    state = context.bot_data.state
     loop = asyncio.get_running_loop()
     last_edit = [0.0]
 
@@ -110,7 +109,7 @@ async def on_document(update: Update, context: Context) -> None:
     if not await admin_gate(update, context):
         return
     document = message.document
-    settings = state_of(context).footnote.settings
+    settings = context.bot_data.state.footnote.settings
     name = document.file_name or "article.txt"
     if not name.lower().endswith(tuple(corpus.SUFFIXES)):
         await reply(message, messages.UPLOAD_TYPE)
@@ -155,7 +154,7 @@ async def on_remove(update: Update, context: Context) -> None:
     if not doc_id:
         await reply(message, messages.REMOVE_USAGE)
         return
-    seeds = state_of(context).footnote.settings.seeds_dir
+    seeds = context.bot_data.state.footnote.settings.seeds_dir
     if not await asyncio.to_thread(corpus.remove_file, seeds, doc_id):
         await reply(message, messages.REMOVE_MISSING.format(doc_id=render.clip_end(doc_id, 500)))
         return
@@ -172,7 +171,7 @@ async def on_add(update: Update, context: Context) -> None:
     if not urls:
         await reply(message, messages.ADD_USAGE)
         return
-    footnote = state_of(context).footnote
+    footnote = context.bot_data.state.footnote
     written, failed = await asyncio.to_thread(
         fetch.add, urls, footnote.settings.seeds_dir, footnote.fetch_policy
     )
@@ -183,9 +182,9 @@ async def on_add(update: Update, context: Context) -> None:
         await reply(message, report)
 
 
-async def scheduled_sync(application: Any) -> SyncReport | None:
+async def scheduled_sync(application: FootnoteApp) -> SyncReport | None:
     """Fetch the feeds, index what changed, swap it in, and tell the admins what was added."""
-    state: BotState = application.bot_data["state"]
+    state = application.bot_data.state
     if state.reindexing:
         return None
     state.reindexing = True
@@ -215,7 +214,7 @@ async def on_stats(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or not await admin_gate(update, context):
         return
-    state = state_of(context)
+    state = context.bot_data.state
     await state.fresh_engine()
     numbers = state.summary()
     median = "—" if numbers["median_ms"] is None else f"{numbers['median_ms']:.0f} ms"
@@ -252,7 +251,7 @@ async def on_feedback(update: Update, context: Context) -> None:
     if message.chat.type != ChatType.PRIVATE:
         await reply(message, texts_of(update).private_only)  # who asked what is not the group's business
         return
-    data = await asyncio.to_thread(state_of(context).feedback.export)
+    data = await asyncio.to_thread(context.bot_data.state.feedback.export)
     if not data:
         await reply(message, messages.NO_FEEDBACK)
         return

@@ -8,16 +8,16 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    ContextTypes,
     InlineQueryHandler,
     MessageHandler,
     TypeHandler,
@@ -25,8 +25,7 @@ from telegram.ext import (
 )
 
 from bot import admin, callbacks, channels, forwarded, handlers, inline, watches
-from bot.handlers import Context
-from bot.state import BotState, FeedbackLog, RateLimiter, SharedMemory
+from bot.state import Batch, BotData, BotState, Context, FeedbackLog, FootnoteApp, RateLimiter, SharedMemory
 from bot.transport import RetryingRequest, wait_for_api
 from config import Settings, SettingsError
 from index.errors import FootnoteError
@@ -34,9 +33,6 @@ from index.pipeline import Pipeline
 from index.query.engine import Engine
 
 log = logging.getLogger(__name__)
-
-# The application as Footnote builds it (python-telegram-bot's default context types).
-FootnoteApp: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
 
 PUBLIC_COMMANDS = [
     BotCommand("ask", "Ask a question about the articles"),
@@ -140,6 +136,7 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
         .token(settings.bot_token.get_secret_value())
         .base_url(settings.bot_api_url)
         .base_file_url(file_url(settings.bot_api_url))
+        .context_types(ContextTypes(bot_data=BotData))
         .concurrent_updates(True)
         .request(RetryingRequest())
         # Waits out Telegram's 429 "retry after N seconds" and sends again, instead of losing the answer.
@@ -152,7 +149,7 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
     feedback = FeedbackLog(settings.data_dir / "feedback.jsonl")
     keep = settings.answers_keep_days * 86400
     memory = SharedMemory(settings.data_dir if keep > 0 else None, keep)
-    application.bot_data["state"] = BotState(
+    application.bot_data.state = BotState(
         footnote,
         engine,
         RateLimiter(settings.rate_limit_per_minute),
@@ -160,6 +157,7 @@ def build_application(settings: Settings, footnote: Pipeline, engine: Engine) ->
         memory,
         button_rate=RateLimiter(settings.button_rate_limit_per_minute),
     )
+    application.bot_data.batch = Batch(settings.channel_index_seconds)
     watches.setup(application, footnote)
     # The allow-list comes before every other handler, so it covers whatever they answer.
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
@@ -213,7 +211,7 @@ async def on_startup(application: FootnoteApp) -> None:
     stops with the application): the heartbeat that `footnote health` checks, loading a generation another
     process made current, forgetting idle rate limits, the feed schedule and the watches' sweep."""
     await setup_commands(application)
-    state: BotState = application.bot_data["state"]
+    state = application.bot_data.state
     settings = state.footnote.settings
     jobs = application.job_queue
     if jobs is None:  # python-telegram-bot without its job-queue extra (the locks always have it)
@@ -260,19 +258,16 @@ def _job(work: Callable[[FootnoteApp], Awaitable[object]]) -> Callable[[Context]
 
 
 async def _refresh(application: FootnoteApp) -> None:
-    state: BotState = application.bot_data["state"]
-    await state.fresh_engine()
+    await application.bot_data.state.fresh_engine()
 
 
 async def _forget_idle(application: FootnoteApp) -> None:
-    state: BotState = application.bot_data["state"]
-    state.forget_idle()
+    application.bot_data.state.forget_idle()
 
 
 async def _beat(application: FootnoteApp) -> None:
     """Touch the heartbeat file while the event loop is alive."""
-    state: BotState = application.bot_data["state"]
-    await heartbeat_once(state.footnote.settings.heartbeat_path)
+    await heartbeat_once(application.bot_data.state.footnote.settings.heartbeat_path)
 
 
 async def heartbeat_once(path: Path) -> None:
@@ -283,7 +278,7 @@ async def heartbeat_once(path: Path) -> None:
 
 async def setup_commands(application: FootnoteApp) -> None:
     """Public commands for everyone; admin commands only in the admins' own chats."""
-    state: BotState = application.bot_data["state"]
+    state = application.bot_data.state
     try:
         await application.bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
         for admin_id in state.footnote.settings.admin_ids:

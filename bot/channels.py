@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from pathlib import Path
-from typing import Any
 
 import yaml
 from telegram import Chat, Message, Update
@@ -39,8 +38,8 @@ from telegram.constants import MessageEntityType, ParseMode
 
 from bot import messages
 from bot.admin import admin_gate
-from bot.handlers import Context, reply, state_of
-from bot.state import BotState
+from bot.handlers import reply
+from bot.state import BotState, Context, FootnoteApp
 from index.errors import CorpusError, IndexBusyError
 from index.sources import corpus
 
@@ -241,42 +240,12 @@ def save(seeds_dir: Path, post: Post) -> bool:
 # -- batching ----------------------------------------------------------------------------------------
 
 
-class Batch:
-    """Posts saved since the last channel reindex (per channel label), and when the next may start."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.pending: Counter[str] = Counter()
-        self.last_start = float("-inf")
-        self.task: asyncio.Task[Any] | None = None  # waiting for its turn
-        self.running: asyncio.Task[Any] | None = None  # indexing
-
-    def delay(self, now: float) -> float:
-        """Seconds to wait before the next reindex may start (at most one per interval)."""
-        return max(0.0, self.last_start + self.interval - now)
-
-    def take(self, now: float) -> Counter[str]:
-        """The posts to index now; the interval counts from here."""
-        taken, self.pending = self.pending, Counter()
-        self.last_start = now
-        return taken
-
-
-def batch_of(application: Any) -> Batch:
-    """The application's one Batch."""
-    state: BotState = application.bot_data["state"]
-    batch: Batch = application.bot_data.setdefault(
-        "channel-batch", Batch(state.footnote.settings.channel_index_seconds)
-    )
-    return batch
-
-
 async def on_channel_post(update: Update, context: Context) -> None:
     """A new or edited post of a listed channel: save it as an article and schedule a batched reindex."""
     message = update.channel_post or update.edited_channel_post
     if message is None:
         return
-    settings = state_of(context).footnote.settings
+    settings = context.bot_data.state.footnote.settings
     seeds = settings.seeds_dir
     taken = await asyncio.to_thread(admit, message.chat, settings.channels, settings.data_dir, seeds)
     if not taken:
@@ -294,16 +263,15 @@ async def on_channel_post(update: Update, context: Context) -> None:
         log.warning("channel post %s not saved: %s", post.doc_id, exc)
         return
     if changed:
-        batch = batch_of(context.application)
+        batch = context.bot_data.batch
         batch.pending[label(message.chat)] += 1
         if batch.task is None or batch.task.done():
             batch.task = asyncio.create_task(index_batch(context.application))
 
 
-async def index_batch(application: Any) -> None:
+async def index_batch(application: FootnoteApp) -> None:
     """Wait out the interval and any running reindex, then index what was saved and tell the admins."""
-    state: BotState = application.bot_data["state"]
-    batch = batch_of(application)
+    state, batch = application.bot_data.state, application.bot_data.batch
     await asyncio.sleep(batch.delay(time.monotonic()))
     while state.reindexing:  # noqa: ASYNC110 - a plain flag, shared with /reindex and the feed sync
         await asyncio.sleep(_BUSY_RETRY)
@@ -332,12 +300,10 @@ async def index_batch(application: Any) -> None:
         await notify(application, notice(taken))
 
 
-async def stop_batches(application: Any) -> None:
+async def stop_batches(application: FootnoteApp) -> None:
     """At shutdown, let a running batch finish but stop waiting for the next one (its posts are saved;
     the next reindex takes them)."""
-    batch: Batch | None = application.bot_data.get("channel-batch")
-    if batch is None:
-        return
+    batch = application.bot_data.batch
     if batch.task is not None:
         batch.task.cancel()
     for task in (batch.task, batch.running):
@@ -385,9 +351,9 @@ def set_muted(state: BotState, admin_id: int, *, mute: bool) -> None:
     temporary.replace(path)
 
 
-async def notify(application: Any, text: str) -> None:
+async def notify(application: FootnoteApp, text: str) -> None:
     """One message to every admin who has not muted channel messages (private chats: no topic applies)."""
-    state: BotState = application.bot_data["state"]
+    state = application.bot_data.state
     if not state.footnote.settings.channel_notices:
         return
     silent = await asyncio.to_thread(muted, state)
@@ -405,7 +371,7 @@ async def on_channel_notices(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or update.effective_user is None or not await admin_gate(update, context):
         return
-    state = state_of(context)
+    state = context.bot_data.state
     if not state.footnote.settings.channel_notices:
         await reply(message, messages.CHANNEL_NOTICES_DISABLED)
         return

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.handlers import Context, answer_question
+from bot.handlers import answer_question
+from bot.state import Context
 
 
 async def on_forwarded(update: Update, context: Context) -> None:

@@ -12,34 +12,27 @@ from typing import Any
 from telegram import InlineQueryResultsButton, Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import NetworkError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
 from bot import callbacks, messages, render, topics
-from bot.state import BotState
+from bot.state import Context
 from index.query.engine import clean_question
 from index.types import Answer
 
 log = logging.getLogger(__name__)
 
-Context = ContextTypes.DEFAULT_TYPE
 _PROGRESS_EVERY = 1.5  # seconds between edits of the reindex progress message
-
-
-def state_of(context: Context) -> BotState:
-    """The bot's shared state."""
-    state: BotState = context.bot_data["state"]
-    return state
 
 
 def is_admin(context: Context, update: Update) -> bool:
     """Whether the user behind an update is listed in FOOTNOTE_ADMIN_IDS (checked on every action)."""
     user = update.effective_user
-    return user is not None and user.id in state_of(context).footnote.settings.admin_ids
+    return user is not None and user.id in context.bot_data.state.footnote.settings.admin_ids
 
 
 def is_allowed(context: Context, update: Update) -> bool:
     """The optional allow-list of user and chat ids (empty: everyone); admins are always allowed."""
-    allowed = state_of(context).footnote.settings.allowed_ids
+    allowed = context.bot_data.state.footnote.settings.allowed_ids
     if not allowed or is_admin(context, update):
         return True
     user, chat = update.effective_user, update.effective_chat
@@ -132,7 +125,7 @@ async def answer_question(update: Update, context: Context, question: str, *, re
     message, sender = update.effective_message, sender_id(update)
     if message is None or sender is None:
         return
-    state = state_of(context)
+    state = context.bot_data.state
     texts = texts_of(update)
     allowed, notice = state.rate.check(sender)
     if not allowed:
@@ -185,7 +178,7 @@ async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None or query.data is None or query.message is None:
         return
-    state = state_of(context)
+    state = context.bot_data.state
     texts = texts_of(update)
     button = callbacks.parse(query.data)
     limited = {callbacks.PASSAGE, callbacks.MORE, callbacks.FEEDBACK}
@@ -254,7 +247,7 @@ async def on_start(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
-    state = state_of(context)
+    state = context.bot_data.state
     texts = texts_of(update)
     titles = (await state.fresh_engine()).titles()
     examples = list(state.footnote.settings.example_questions[:2]) or [
@@ -275,7 +268,7 @@ async def on_sources(update: Update, context: Context) -> None:
     """/sources: the indexed articles, paged."""
     if update.effective_message is None:
         return
-    engine = await state_of(context).fresh_engine()
+    engine = await context.bot_data.state.fresh_engine()
     rendered = render.sources_page(engine.titles(), 0, texts_of(update))
     await reply(update.effective_message, rendered.texts[0], reply_markup=rendered.keyboard)
 

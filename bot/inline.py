@@ -15,42 +15,15 @@ import time
 
 from telegram import InlineQueryResultArticle, InlineQueryResultsButton, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from bot import messages, render
-from bot.handlers import state_of
+from bot.state import Context
 from index.query.engine import clean_question
 
 log = logging.getLogger(__name__)
 
-Context = ContextTypes.DEFAULT_TYPE
 START_PARAMETER = "inline"  # what /start receives when a reader taps the button above inline results
 # (handlers.gate uses the same for strangers)
-
-
-class Debouncer:
-    """Each reader's latest inline query still waiting for its answer."""
-
-    def __init__(self) -> None:
-        self._pending: dict[int, str] = {}
-
-    def arrive(self, user_id: int, query_id: str) -> str | None:
-        """Make `query_id` the reader's latest; returns the pending query it supersedes, if any."""
-        superseded = self._pending.get(user_id)
-        self._pending[user_id] = query_id
-        return superseded
-
-    def is_latest(self, user_id: int, query_id: str) -> bool:
-        """Whether no newer query of this reader has arrived."""
-        return self._pending.get(user_id) == query_id
-
-    def finish(self, user_id: int, query_id: str) -> bool:
-        """Claim the right to answer `query_id`: True (and forgotten) while it is the latest, False once a
-        newer query has superseded it (and answered it already)."""
-        if self._pending.get(user_id) != query_id:
-            return False
-        del self._pending[user_id]
-        return True
 
 
 def question_like(text: str, min_chars: int) -> bool:
@@ -62,22 +35,16 @@ def question_like(text: str, min_chars: int) -> bool:
     return letters * 2 >= len(text.replace(" ", ""))
 
 
-def debouncer_of(context: Context) -> Debouncer:
-    """The application's one Debouncer."""
-    debouncer: Debouncer = context.bot_data.setdefault("inline", Debouncer())
-    return debouncer
-
-
 async def on_inline_query(update: Update, context: Context) -> None:
     """Answer the reader's latest inline query with up to five quotes, or a button into the bot's chat."""
     query = update.inline_query
     if query is None:
         return
     user_id = query.from_user.id
-    state = state_of(context)
+    state = context.bot_data.state
     settings = state.footnote.settings
     texts = messages.texts_for(query.from_user.language_code)
-    debouncer = debouncer_of(context)
+    debouncer = context.bot_data.debouncer
     superseded = debouncer.arrive(user_id, query.id)
     if superseded is not None:
         await _answer(context, superseded, cache_time=0)

@@ -1,5 +1,7 @@
 """What the running bot remembers: the engine being served, answers for their buttons, readers' previous
-questions, rate limits, answer-time statistics and the feedback log.
+questions, rate limits, answer-time statistics, the feedback log, the watches' sender, the waiting batch of
+channel posts and the pending inline queries. `BotData` holds all of it as the application's `bot_data`,
+and `Context` is the `context` every handler and job receives.
 
 Answers and previous questions are also written as small JSON files beside the index (`data/answers/`,
 `data/followups/`), so that a button pressed under an answer, or a follow-up question, works on whichever
@@ -19,18 +21,21 @@ import statistics
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
+
+from telegram.ext import Application, CallbackContext, ExtBot
 
 from index.errors import FootnoteError
 from index.pipeline import Pipeline
 from index.query.answer_json import answer_from_json, answer_json
 from index.query.engine import Engine
 from index.query.followup import Conversation
+from index.query.watches import Sender, WatchStore
 from index.storage import store
 from index.types import Answer
 
@@ -321,7 +326,7 @@ def asked_from_json(data: dict[str, Any]) -> Asked:
 
 @dataclass
 class BotState:
-    """Shared by every handler through `application.bot_data["state"]`."""
+    """The engine served and what answering needs; every handler reaches it as `context.bot_data.state`."""
 
     footnote: Pipeline
     engine: Engine
@@ -431,3 +436,82 @@ class BotState:
             "reader": self.engine.reader_name,
             "languages": ", ".join(f"{k} {v:.0%}" for k, v in manifest.languages.items()) or "—",
         }
+
+
+@dataclass
+class Watching:
+    """The bot's side of the watches (bot/watches.py): the store, this process's sender, the per-reader
+    notice limit and the generation last checked here."""
+
+    store: WatchStore
+    rate: RateLimiter
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    checked: str | None = None
+    sender: Sender | None = None
+
+
+class Batch:
+    """Posts saved since the last channel reindex (per channel label), and when the next may start
+    (bot/channels.py)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.pending: Counter[str] = Counter()
+        self.last_start = float("-inf")
+        self.task: asyncio.Task[Any] | None = None  # waiting for its turn
+        self.running: asyncio.Task[Any] | None = None  # indexing
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next reindex may start (at most one per interval)."""
+        return max(0.0, self.last_start + self.interval - now)
+
+    def take(self, now: float) -> Counter[str]:
+        """The posts to index now; the interval counts from here."""
+        taken, self.pending = self.pending, Counter()
+        self.last_start = now
+        return taken
+
+
+class Debouncer:
+    """Each reader's latest inline query still waiting for its answer (bot/inline.py)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, str] = {}
+
+    def arrive(self, user_id: int, query_id: str) -> str | None:
+        """Make `query_id` the reader's latest; returns the pending query it supersedes, if any."""
+        superseded = self._pending.get(user_id)
+        self._pending[user_id] = query_id
+        return superseded
+
+    def is_latest(self, user_id: int, query_id: str) -> bool:
+        """Whether no newer query of this reader has arrived."""
+        return self._pending.get(user_id) == query_id
+
+    def finish(self, user_id: int, query_id: str) -> bool:
+        """Claim the right to answer `query_id`: True (and forgotten) while it is the latest, False once a
+        newer query has superseded it (and answered it already)."""
+        if self._pending.get(user_id) != query_id:
+            return False
+        del self._pending[user_id]
+        return True
+
+
+class BotData:
+    """The application's `bot_data`, typed: python-telegram-bot creates it without arguments
+    (`ContextTypes(bot_data=BotData)`), then `bot.app.build_application` sets `state`, `batch` and (through
+    `bot.watches.setup`) `watching`, before the application starts."""
+
+    state: BotState
+    watching: Watching
+    batch: Batch
+
+    def __init__(self) -> None:
+        self.debouncer = Debouncer()
+
+
+# The `context` of every handler, error handler and job (chat_data and user_data stay unused dicts).
+Context: TypeAlias = CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]
+# The application as bot/app.py builds it. Its context type is left open: python-telegram-bot types
+# `context.application` with an unbound one, which no fixed type would accept.
+FootnoteApp: TypeAlias = Application[ExtBot[Any], Any, dict[Any, Any], dict[Any, Any], BotData, Any]

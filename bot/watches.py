@@ -18,8 +18,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from telegram import InlineKeyboardMarkup, Message, Update, User
@@ -27,47 +25,27 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import callbacks, messages, render
-from bot.handlers import Context, reply, state_of, texts_of
-from bot.state import Asked, BotState, RateLimiter
+from bot.handlers import reply, texts_of
+from bot.state import Asked, BotState, Context, FootnoteApp, RateLimiter, Watching
 from index.errors import FootnoteError, WatchLimitError
 from index.pipeline import Pipeline
 from index.query.answer import single_line
 from index.query.engine import Engine, clean_question
-from index.query.watches import TELEGRAM, Checked, Notice, Sender, Watch, WatchStore, telegram_owner
+from index.query.watches import TELEGRAM, Checked, Notice, Watch, WatchStore, telegram_owner
 from index.storage.store import Manifest
 from index.types import Answer
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0  # between looks at the served generation and the outbox
-_KEY = "watching"
 
 
-@dataclass
-class Watching:
-    """The bot's side of the watches: the store, this process's sender, the per-reader notice limit and
-    the generation last checked here."""
-
-    store: WatchStore
-    rate: RateLimiter
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    checked: str | None = None
-    sender: Sender | None = None
-
-
-def setup(application: Any, footnote: Pipeline) -> None:
+def setup(application: FootnoteApp, footnote: Pipeline) -> None:
     """Keep the watches' state in the application and check each new generation the bot serves."""
-    state: BotState = application.bot_data["state"]
-    application.bot_data[_KEY] = Watching(
+    application.bot_data.watching = Watching(
         footnote.watch_store(), RateLimiter(footnote.settings.rate_limit_per_minute)
     )
-    state.on_new_generation = functools.partial(after_new_generation, application)
-
-
-def watching_of(application: Any) -> Watching:
-    """The watches' state of a running bot."""
-    found: Watching = application.bot_data[_KEY]
-    return found
+    application.bot_data.state.on_new_generation = functools.partial(after_new_generation, application)
 
 
 # -- commands and buttons ----------------------------------------------------------------------------
@@ -92,7 +70,7 @@ async def on_watch(update: Update, context: Context) -> None:
     if asker is None:
         return
     message, user, texts = asker
-    state = state_of(context)
+    state = context.bot_data.state
     question = clean_question(" ".join(context.args or []), state.footnote.settings.max_question_chars)
     if not question:
         await reply(message, texts.watch_usage)
@@ -103,7 +81,7 @@ async def on_watch(update: Update, context: Context) -> None:
             await reply(message, texts.rate_limited)
         return
     engine = await state.fresh_engine()
-    watching = watching_of(context.application)
+    watching = context.bot_data.watching
     add = functools.partial(
         watching.store.add,
         telegram_owner(user.id),
@@ -128,7 +106,7 @@ async def on_watches(update: Update, context: Context) -> None:
     if asker is None:
         return
     message, user, texts = asker
-    rendered = await asyncio.to_thread(_listing, watching_of(context.application), user.id, texts)
+    rendered = await asyncio.to_thread(_listing, context.bot_data.watching, user.id, texts)
     await reply(message, rendered.texts[0], reply_markup=rendered.keyboard)
 
 
@@ -142,7 +120,7 @@ async def on_unwatch(update: Update, context: Context) -> None:
     if not argument:
         await on_watches(update, context)
         return
-    watching = watching_of(context.application)
+    watching = context.bot_data.watching
     owner = telegram_owner(user.id)
     mine = await asyncio.to_thread(watching.store.watches, owner)
     if not argument.isdigit() or not 1 <= int(argument) <= len(mine):
@@ -166,11 +144,11 @@ async def on_unwatch_button(update: Update, context: Context) -> None:
     if button is None or button.kind != callbacks.UNWATCH:
         await query.answer(texts.expired, show_alert=True)
         return
-    state = state_of(context)
+    state = context.bot_data.state
     if not state.button_rate.check(query.from_user.id)[0]:
         await query.answer(texts.buttons_too_fast)
         return
-    watching = watching_of(context.application)
+    watching = context.bot_data.watching
     gone = await asyncio.to_thread(
         watching.store.remove, telegram_owner(query.from_user.id), int(button.answer_id)
     )
@@ -198,18 +176,17 @@ def _listing(watching: Watching, user_id: int, texts: messages.Texts) -> render.
 # -- rounds and notices ------------------------------------------------------------------------------
 
 
-def after_new_generation(application: Any, previous: Manifest, engine: Engine) -> None:
+def after_new_generation(application: FootnoteApp, previous: Manifest, engine: Engine) -> None:
     """A new generation is served: check the watches against what it brought and send the notices, in the
     background (questions keep being answered meanwhile)."""
     log.debug("checking watches against %s", engine.generation)
     application.create_task(sweep(application, previous), update=None)
 
 
-async def sweep(application: Any, previous: Manifest | None = None) -> None:
+async def sweep(application: FootnoteApp, previous: Manifest | None = None) -> None:
     """Check the served generation against the readers' watches unless this bot did already (`previous`:
     the generation served before, when no check was ever recorded), then send what the outbox holds."""
-    state: BotState = application.bot_data["state"]
-    watching = watching_of(application)
+    state, watching = application.bot_data.state, application.bot_data.watching
     async with watching.lock:
         engine = state.engine
         if watching.checked != engine.generation and await asyncio.to_thread(lambda: watching.store.exists):
@@ -241,10 +218,9 @@ async def sweep(application: Any, previous: Manifest | None = None) -> None:
         watching.rate.forget_idle()
 
 
-async def deliver(application: Any) -> int:
+async def deliver(application: FootnoteApp) -> int:
     """Send the notices the outbox holds for Telegram readers; returns how many Telegram accepted."""
-    state: BotState = application.bot_data["state"]
-    watching = watching_of(application)
+    state, watching = application.bot_data.state, application.bot_data.watching
     store = watching.store
     if watching.sender is None:
         if not await asyncio.to_thread(lambda: bool(store.pending(TELEGRAM))):
@@ -265,7 +241,7 @@ async def deliver(application: Any) -> int:
 
 
 async def _send(
-    application: Any, state: BotState, store: WatchStore, notice: Notice, user_id: int, chat_id: int
+    application: FootnoteApp, state: BotState, store: WatchStore, notice: Notice, user_id: int, chat_id: int
 ) -> bool:
     texts = messages.texts_for(notice.language)
     text = " ".join(f"{single_line(q.text)} [{q.n}]" for q in notice.quotes)
@@ -326,10 +302,10 @@ def _watch_allowed(state: BotState, watch: Watch) -> bool:
     return user_id is not None and _user_allowed(state, user_id)
 
 
-async def close(application: Any) -> None:
+async def close(application: FootnoteApp) -> None:
     """At shutdown: give up this process's claim on the outbox (what it left unsent goes to the next)."""
-    watching: Watching | None = application.bot_data.get(_KEY)
-    if watching is not None and watching.sender is not None:
+    watching = application.bot_data.watching
+    if watching.sender is not None:
         async with watching.lock:
             with contextlib.suppress(OSError):
                 watching.sender.close()

@@ -1,6 +1,8 @@
 """Footnote's settings: one frozen object, read from `FOOTNOTE_*` variables and an optional `.env`.
 
-Built once in the entry point and passed down; library code takes plain arguments.
+Built once in the entry point and passed down; library code takes plain arguments. The defaults the
+library's parameters share, and the allowed values of the settings that name a choice, are in
+config/defaults.py.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from config import defaults
+from config.defaults import Consistency, IndexKind, IndexType, Mode
 
 _CHANNEL = re.compile(r"^(?:[a-z][a-z0-9_]{3,31}|-?[0-9]{1,20})$")
 EmbedderName = Literal["auto", "minilm", "e5-multilingual", "hashing"]
@@ -53,37 +58,38 @@ class Settings(BaseSettings):
     )
     # auto: the English MiniLM for an English corpus, multilingual e5 when 10% of it is in other languages
     embedder: EmbedderName = "auto"
-    faiss_index: Literal["auto", "flat", "ivf"] = "auto"
-    faiss_flat_max: int = Field(50_000, ge=1)
-    ivf_nprobe: int = Field(48, ge=1, le=65536)
+    faiss_index: IndexKind = defaults.FAISS_INDEX
+    faiss_flat_max: int = Field(defaults.FAISS_FLAT_MAX, ge=1)
+    ivf_nprobe: int = Field(defaults.IVF_NPROBE, ge=1, le=65536)
 
     # Where the chunk vectors live: FAISS files in the index directory, or a Milvus collection that
     # several bot replicas share (changing it makes the next `footnote index` rebuild everything)
     vector_store: Literal["faiss", "milvus"] = "faiss"
     milvus_uri: str = "http://localhost:19530"
     milvus_token: SecretStr | None = None  # "user:password" or an API key
-    milvus_collection: str = Field("footnote", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-    milvus_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = "Bounded"
-    milvus_index: Literal["HNSW", "IVF_FLAT", "FLAT"] = "HNSW"  # used when the collection is created
-    milvus_ef: int = Field(64, ge=1, le=32768)  # HNSW search breadth (at least the passages asked for)
-    milvus_timeout: float = Field(30.0, gt=0, le=600)
+    milvus_collection: str = Field(defaults.MILVUS_COLLECTION, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+    milvus_consistency: Consistency = defaults.MILVUS_CONSISTENCY
+    milvus_index: IndexType = defaults.MILVUS_INDEX  # used when the collection is created
+    # HNSW search breadth (at least the passages asked for)
+    milvus_ef: int = Field(defaults.MILVUS_EF, ge=1, le=32768)
+    milvus_timeout: float = Field(defaults.MILVUS_TIMEOUT, gt=0, le=600)
 
     # Chunking (changing any of these makes the next `footnote index` rebuild everything)
-    chunk_target_words: int = Field(110, ge=20, le=400)
-    chunk_max_words: int = Field(170, ge=30, le=600)
-    chunk_overlap_words: int = Field(35, ge=0, le=200)
+    chunk_target_words: int = Field(defaults.CHUNK_TARGET_WORDS, ge=20, le=400)
+    chunk_max_words: int = Field(defaults.CHUNK_MAX_WORDS, ge=30, le=600)
+    chunk_overlap_words: int = Field(defaults.CHUNK_OVERLAP_WORDS, ge=0, le=200)
 
     # Retrieval and answers
-    top_k: int = Field(5, ge=1, le=50)
-    retrieval: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    top_k: int = Field(defaults.TOP_K, ge=1, le=50)
+    retrieval: Mode = defaults.RETRIEVAL
     followup_window_seconds: float = Field(600.0, ge=0, le=86400)
-    rrf_k: int = Field(60, ge=1, le=1000)
+    rrf_k: int = Field(defaults.RRF_K, ge=1, le=1000)
     abstain_threshold: float | None = Field(None, ge=-1.0, le=2.0)  # None: the embedder's calibrated value
-    max_quotes: int = Field(4, ge=1, le=12)
+    max_quotes: int = Field(defaults.MAX_QUOTES, ge=1, le=12)
     # Which reader picks the quotes: the hand rules, or the trained model (English, with the MiniLM
     # embedder; other models keep the rules). The model is not yet the default (docs/answers.md).
     reader: Literal["model", "rules"] = "rules"
-    max_question_chars: int = Field(500, ge=20, le=4000)
+    max_question_chars: int = Field(defaults.MAX_QUESTION_CHARS, ge=20, le=4000)
 
     # Telegram
     bot_token: SecretStr | None = None
@@ -113,7 +119,7 @@ class Settings(BaseSettings):
     channel_notices: bool = True  # admins get one message per indexed batch (each can mute: /channelnotices)
 
     # Watches (/watch, `footnote watch`): standing questions checked against each new generation's articles
-    watches_per_user: int = Field(10, ge=1, le=50)
+    watches_per_user: int = Field(defaults.WATCHES_PER_USER, ge=1, le=50)
 
     heartbeat_interval: float = Field(30.0, gt=0, le=3600)
     heartbeat_max_age: float = Field(120.0, gt=0, le=86400)
@@ -123,17 +129,17 @@ class Settings(BaseSettings):
     # Answers stay on disk this long so their buttons work on any replica and after a restart (0: memory only)
     answers_keep_days: float = Field(7.0, ge=0, le=365)
 
-    fetch_timeout: float = Field(10.0, gt=0, le=300)
-    fetch_max_bytes: int = Field(5_000_000, ge=10_000, le=100_000_000)
+    fetch_timeout: float = Field(defaults.FETCH_TIMEOUT, gt=0, le=300)
+    fetch_max_bytes: int = Field(defaults.FETCH_MAX_BYTES, ge=10_000, le=100_000_000)
     # Whole-fetch limits in seconds: one page (redirects and robots.txt included); one feed with its entries.
-    fetch_deadline: float = Field(60.0, gt=0, le=3600)
-    feeds_deadline: float = Field(600.0, gt=0, le=86400)
+    fetch_deadline: float = Field(defaults.FETCH_DEADLINE, gt=0, le=3600)
+    feeds_deadline: float = Field(defaults.FEEDS_DEADLINE, gt=0, le=86400)
     # Let `footnote add` and feed syncs reach private and loopback addresses (tests, intranets).
-    fetch_allow_private: bool = False
+    fetch_allow_private: bool = defaults.FETCH_ALLOW_PRIVATE
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
     feeds_interval_minutes: float = Field(60.0, ge=0, le=10_080)
     # feeds.json forgets an entry no feed has listed for this long, and a feed not synced for as long.
-    feeds_keep_days: float = Field(90.0, gt=0, le=3650)
+    feeds_keep_days: float = Field(defaults.FEEDS_KEEP_DAYS, gt=0, le=3650)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

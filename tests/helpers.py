@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 from telegram import Update
-from telegram.ext import ContextTypes, TypeHandler
+from telegram.ext import TypeHandler
 
 from bot.app import FootnoteApp, build_application, on_startup, on_stop
+from bot.state import Context
 from config import Settings
 from index.ingest.embedding import HashingEmbedder
 from index.pipeline import Pipeline
@@ -206,7 +207,7 @@ async def started(settings: Settings, embedder: HashingEmbedder | None = None) -
     application = build_application(settings, footnote, footnote.open_engine())
     fake = FakeTelegram.serving(settings.bot_api_url)
 
-    async def processed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def processed(update: Update, context: Context) -> None:
         if fake is not None:
             fake.mark_processed(update.update_id)
 

@@ -245,7 +245,7 @@ async def test_a_handler_error_reaches_the_error_handler_and_the_user_sees_no_tr
     app: FootnoteApp,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    state: BotState = app.bot_data["state"]
+    state: BotState = app.bot_data.state
 
     def explode(question: str, k: int | None = None, previous: str | None = None) -> None:
         raise RuntimeError("boom inside the engine")
@@ -371,7 +371,7 @@ def test_sigterm_while_waiting_for_an_unreachable_api_exits_cleanly(
 
 
 async def test_follow_up_questions_lean_on_the_previous_one(fake: FakeTelegram, app: FootnoteApp) -> None:
-    state: BotState = app.bot_data["state"]
+    state: BotState = app.bot_data.state
     fake.push_message("When do farmers pick ripe apples?")
     await wait(fake, "sendMessage", text_has("Farmers pick ripe apples"))
     asked = state.engine.ask

@@ -13,10 +13,8 @@ import yaml
 from telegram import Chat
 
 from bot.channels import (
-    Batch,
     Link,
     article_file,
-    batch_of,
     listed,
     notice,
     post_doc_id,
@@ -24,6 +22,7 @@ from bot.channels import (
     title_of,
     with_links,
 )
+from bot.state import Batch
 from config import Settings
 from config.settings import SettingsError, load_settings
 from index.sources import corpus
@@ -117,7 +116,7 @@ async def test_posts_of_listed_channels_become_articles_and_edits_rewrite_them(
         fake.push_channel_post(POST, chat_id=-1009876543210, username=None, message_id=7, caption=True)
         private_id = "telegram/c1009876543210/7.md"
         private = seeds / private_id
-        state = application.bot_data["state"]
+        state = application.bot_data.state
         await until(lambda: private_id in state.engine.stored.articles and not state.reindexing)
         assert "url: https://t.me/c/9876543210/7" in private.read_text()
         fake.push_message("/remove telegram/c1009876543210/7.md", user_id=ADMIN)
@@ -135,13 +134,13 @@ async def test_posts_arriving_during_a_reindex_wait_and_are_indexed_as_one_batch
     try:
         embedder.gate = threading.Event()
         fake.push_channel_post(POST, message_id=1)
-        state = application.bot_data["state"]
+        state = application.bot_data.state
         await until(lambda: state.reindexing)
         for message_id in (2, 3):
             fake.push_channel_post(
                 POST.replace("harbour", f"harbour number {message_id}"), message_id=message_id
             )
-        batch = batch_of(application)
+        batch = application.bot_data.batch
         await until(lambda: sum(batch.pending.values()) == 2)
         embedder.gate.set()
         notices = await wait(fake, "sendMessage", text_has("Indexed"), count=2)
@@ -162,7 +161,7 @@ async def test_at_most_one_channel_reindex_per_interval_and_shutdown_does_not_wa
         fake.push_channel_post(POST, message_id=1)
         await wait(fake, "sendMessage", text_has("Indexed"))
         fake.push_channel_post(POST.replace("harbour", "old harbour"), message_id=2)
-        batch = batch_of(application)
+        batch = application.bot_data.batch
         await until(lambda: batch.pending["@analysts"] == 1)
         assert batch.task is not None and not batch.task.done(), "the second post waits for its interval"
         assert 3500 < batch.delay(time.monotonic()) <= 3600

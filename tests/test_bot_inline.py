@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from bot.app import FootnoteApp
-from bot.inline import Debouncer, question_like
+from bot.inline import question_like
 from bot.render import inline_quote, inline_results, opening_words
+from bot.state import Debouncer
 from index.types import Answer, Quote, Vectors
 from tests.fake_telegram import FakeTelegram
 from tests.helpers import (

@@ -162,7 +162,7 @@ async def test_a_failed_send_does_not_disable_reindexing(fake: FakeTelegram, app
     fake.push_message("/reindex", user_id=ADMIN)
     await wait(fake, "sendMessage:failed")
     await wait(fake, "sendMessage", text_has("something went wrong"))  # the error handler ran: it is over
-    state: BotState = app.bot_data["state"]
+    state: BotState = app.bot_data.state
     assert not state.reindexing
     fake.push_message("/reindex", user_id=ADMIN)
     await wait(fake, "sendMessage", text_has("⏳ Reindexing"))
@@ -290,7 +290,7 @@ async def test_a_question_is_answered_while_a_new_generation_loads(
 ) -> None:
     settings = bot_settings(fake, tmp_path, index_check_seconds=3600)
     application = await started(settings)
-    state: BotState = application.bot_data["state"]
+    state: BotState = application.bot_data.state
     loading, release = threading.Event(), threading.Event()
 
     class HeldLoad(Pipeline):
@@ -323,7 +323,7 @@ async def test_idle_rate_limit_entries_are_forgotten_periodically(
     footnote = Pipeline(settings, SlowPassages())
     footnote.build_index()
     application = build_application(settings, footnote, footnote.open_engine())
-    state: BotState = application.bot_data["state"]
+    state: BotState = application.bot_data.state
     forgotten = asyncio.Event()
     sweeps = [0]
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from config.defaults import Mode
 from index.ingest.chunking import ChunkingParams
 from index.ingest.embedding import HashingEmbedder
 from index.ingest.indexing import build
 from index.query.engine import EngineParams
-from index.query.retrieval import Fusion, Mode, Retriever, fuse_rrf, fuse_zscore
+from index.query.retrieval import Fusion, Retriever, fuse_rrf, fuse_zscore
 from index.storage import store
 from index.storage.faiss_store import FaissStore
 from index.storage.store import StoredIndex

@@ -21,7 +21,6 @@ from bot import callbacks
 from bot.app import FootnoteApp
 from bot.messages import EN
 from bot.render import utf16_len, watch_notice
-from bot.watches import watching_of
 from config import Settings
 from index.errors import WatchError, WatchLimitError
 from index.ingest.embedding import HashingEmbedder
@@ -340,7 +339,7 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:  
 
 def round_done(application: FootnoteApp) -> Callable[[], bool]:
     """True once the generation the bot serves has been checked and its notices handed to Telegram."""
-    state, watching = application.bot_data["state"], watching_of(application)
+    state, watching = application.bot_data.state, application.bot_data.watching
     return lambda: watching.checked == state.engine.generation and not watching.lock.locked()
 
 
@@ -377,7 +376,7 @@ async def test_a_reader_hears_once_with_the_quote_when_a_channel_post_answers_th
         assert f"<b>{PEAR_SENTENCE}</b>" in passage.params["text"]
 
         await until(
-            lambda: "telegram/c1001234567890/43.md" in application.bot_data["state"].engine.stored.articles
+            lambda: "telegram/c1001234567890/43.md" in application.bot_data.state.engine.stored.articles
         )
         await until(round_done(application))
         fake.push_channel_post(
@@ -385,7 +384,7 @@ async def test_a_reader_hears_once_with_the_quote_when_a_channel_post_answers_th
         )
         post = "telegram/c1001234567890/42.md"
         await until(
-            lambda: application.bot_data["state"].engine.stored.articles[post].title == "Pear cider, revised"
+            lambda: application.bot_data.state.engine.stored.articles[post].title == "Pear cider, revised"
         )
         await until(round_done(application))
         assert len(notices_to(fake, READER)) == 1, "one notice per watch, never twice for a passage"
@@ -413,7 +412,7 @@ async def test_notices_left_in_the_outbox_by_a_crash_go_out_once_after_a_restart
         fake.push_message("/reindex", user_id=ADMIN)
         await asyncio.wait_for(delivered.wait(), 20)
         await until(round_done(application))
-        store = watching_of(application).store
+        store = application.bot_data.watching.store
         assert len(store.pending(core.TELEGRAM)) == 1 and notices_to(fake, READER) == []
         await stopped(application)
         stopped_already = True
@@ -426,7 +425,7 @@ async def test_notices_left_in_the_outbox_by_a_crash_go_out_once_after_a_restart
     try:
         [notice] = await wait(fake, "sendMessage", text_has("Новое в статьях"))
         assert notice.params["chat_id"] == READER and PEAR_SENTENCE in notice.params["text"]
-        await until(lambda: watching_of(restarted).store.pending(core.TELEGRAM) == [])
+        await until(lambda: restarted.bot_data.watching.store.pending(core.TELEGRAM) == [])
         from bot.watches import sweep
 
         await sweep(restarted)
@@ -442,12 +441,12 @@ async def test_a_reader_who_blocked_the_bot_loses_their_watches(
     try:
         fake.push_message(f"/watch {QUESTION}", user_id=READER)
         await wait(fake, "sendMessage", to(READER))
-        store = watching_of(application).store
+        store = application.bot_data.watching.store
         assert store.watches(telegram_owner(READER))
         fake.fail_next("sendMessage", 403, description="Forbidden: bot was blocked by the user")
         write_articles(seeds, {"pears.md": PEARS})
         await asyncio.to_thread(
-            Pipeline(application.bot_data["state"].footnote.settings, HashingEmbedder()).build_index
+            Pipeline(application.bot_data.state.footnote.settings, HashingEmbedder()).build_index
         )
         await wait(fake, "sendMessage:failed", to(READER))
         await until(lambda: store.watches(telegram_owner(READER)) == [])
@@ -475,7 +474,8 @@ async def test_readers_the_allow_list_no_longer_admits_are_sent_nothing(
         await wait(fake, "editMessageText", text_has("Reindexed"))
         await until(round_done(application))
         assert notices_to(fake, READER) == []
-        assert watching_of(application).store.watches(telegram_owner(READER)), "kept, should they come back"
+        store = application.bot_data.watching.store
+        assert store.watches(telegram_owner(READER)), "kept, should they come back"
     finally:
         await stopped(application)
 

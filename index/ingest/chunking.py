@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
+from config.defaults import CHUNK_MAX_WORDS, CHUNK_OVERLAP_WORDS, CHUNK_TARGET_WORDS
 from index.types import Article, Chunk, Unit
 
 # Both are used at a line's start; the look-behind keeps a search over a long run of blanks linear.
@@ -28,9 +29,9 @@ _CHARS_PER_WORD = 12  # hard cap for text without spaces (CJK, URLs): max_words 
 class ChunkingParams:
     """The knobs of chunking; recorded in the index manifest (a change means a full rebuild)."""
 
-    target_words: int = 110
-    max_words: int = 170
-    overlap_words: int = 35
+    target_words: int = CHUNK_TARGET_WORDS
+    max_words: int = CHUNK_MAX_WORDS
+    overlap_words: int = CHUNK_OVERLAP_WORDS
     short_words: int = 3
     heading_words: int = 12
     max_list_words: int = 100

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from config.defaults import MAX_QUOTES
 from index.ingest.chunking import word_count
 from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
@@ -79,7 +80,7 @@ class AnswerParams:
 
     abstain_threshold: float = 0.30
     abstain_lexical_weight: float = 0.25
-    max_quotes: int = 4
+    max_quotes: int = MAX_QUOTES
     # A follow-up's own words are vague, so its ranking is less sure: this many quotes more than
     # `max_quotes`, from articles the conversation is already about (docs/answers.md).
     follow_up_extra_quotes: int = 1

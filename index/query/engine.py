@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 
+from config.defaults import MAX_QUESTION_CHARS, RETRIEVAL, RRF_K, TOP_K, Mode
 from index.errors import QuestionError
 from index.ingest.chunking import ChunkingParams, chunking_record
 from index.ingest.embedding import Embedder
@@ -19,7 +20,7 @@ from index.query.answer import AnswerParams, Composer
 from index.query.followup import Conversation, away_from, is_follow_up, names_nothing
 from index.query.reader import load_word_lists
 from index.query.reader_model import CrossReader
-from index.query.retrieval import Fusion, Mode, Retrieval, Retriever
+from index.query.retrieval import Fusion, Retrieval, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
 from index.types import Answer, Chunk, Note, Quote, Reason, Vectors
@@ -32,12 +33,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str, always a lone one
 class EngineParams:
     """Everything `ask` needs besides the index and the model."""
 
-    top_k: int = 5
-    rrf_k: int = 60
-    retrieval: Mode = "hybrid"
+    top_k: int = TOP_K
+    rrf_k: int = RRF_K
+    retrieval: Mode = RETRIEVAL
     fusion: Fusion = "rrf"
     answer: AnswerParams = field(default_factory=AnswerParams)
-    max_question_chars: int = 500
+    max_question_chars: int = MAX_QUESTION_CHARS
     # How far a follow-up's vector moves away from its predecessor's (index/query/followup.py).
     follow_up_away: float = 1.0
     # A question that names nothing ("Was anybody hurt overnight?") is a follow-up when its best sentence

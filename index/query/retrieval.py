@@ -34,13 +34,13 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from config.defaults import RETRIEVAL, RRF_K, Mode
 from index.ingest.embedding import Embedder
 from index.languages import ENGLISH
 from index.query.lexical import LexicalIndex
 from index.storage.store import StoredIndex
 from index.types import Passage, Vectors
 
-Mode = Literal["hybrid", "dense", "lexical"]
 Fusion = Literal["zscore", "rrf"]
 QUERY_CACHE_SIZE = 1024
 # BM25's weight in the zscore fusion: the middle of the plateau (0.3-0.8) measured on the Lee dev split.
@@ -64,9 +64,9 @@ class Retriever:
         self,
         stored: StoredIndex,
         embedder: Embedder,
-        rrf_k: int = 60,
+        rrf_k: int = RRF_K,
         candidates: int = 50,
-        mode: Mode = "hybrid",
+        mode: Mode = RETRIEVAL,
         fusion: Fusion = "rrf",
     ) -> None:
         self.stored = stored

@@ -56,6 +56,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import TypeAdapter, ValidationError
 
+from config.defaults import MAX_QUESTION_CHARS, WATCHES_PER_USER
 from index.errors import FootnoteError, WatchError, WatchLimitError
 from index.ingest.embedding import Embedder
 from index.languages import ENGLISH
@@ -71,7 +72,6 @@ CLI = "cli"
 TELEGRAM = "telegram"
 FORMAT = 1
 MAX_QUOTES = 3  # quoted in one notice
-MAX_QUESTION_CHARS = 500
 WATCHES = "watches.json"
 OUTBOX = "outbox.json"
 _KEEP_TOLD = 500  # passages a watch remembers being told about (older ones can only come back re-added)
@@ -416,7 +416,7 @@ class WatchStore:
     """The watches, the outbox and the question vectors in one folder. Safe across threads and processes:
     every change holds the folder's lock and rewrites whole files."""
 
-    def __init__(self, directory: Path, per_owner: int = 10) -> None:
+    def __init__(self, directory: Path, per_owner: int = WATCHES_PER_USER) -> None:
         self.directory = directory
         self.per_owner = per_owner
 

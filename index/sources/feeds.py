@@ -25,13 +25,13 @@ from typing import Any
 
 import httpx
 
+from config.defaults import FEEDS_KEEP_DAYS
 from index.errors import CorpusError, FetchError, FootnoteError
 from index.sources import fetch
 from index.storage import store
 
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 MAX_ENTRIES_PER_FEED = 200
-DEFAULT_KEEP_DAYS = 90.0
 
 
 @dataclass(slots=True)
@@ -61,7 +61,7 @@ def sync(
     seeds_dir: Path,
     state_path: Path,
     policy: fetch.FetchPolicy,
-    keep_days: float = DEFAULT_KEEP_DAYS,
+    keep_days: float = FEEDS_KEEP_DAYS,
 ) -> SyncReport:
     """Fetch every feed or sitemap and save its new and updated articles into the seeds folder. One sync
     at a time (bot replicas each run the schedule): another one running raises IndexBusyError."""

@@ -35,6 +35,13 @@ import httpcore
 import httpx
 import yaml
 
+from config.defaults import (
+    FEEDS_DEADLINE,
+    FETCH_ALLOW_PRIVATE,
+    FETCH_DEADLINE,
+    FETCH_MAX_BYTES,
+    FETCH_TIMEOUT,
+)
 from index.errors import CorpusError, FetchError
 from index.sources import corpus
 
@@ -50,13 +57,13 @@ _ACCEPT_ENCODING = "gzip, deflate"
 class FetchPolicy:
     """Limits for fetching pages."""
 
-    timeout: float = 10.0
-    max_bytes: int = 5_000_000
+    timeout: float = FETCH_TIMEOUT
+    max_bytes: int = FETCH_MAX_BYTES
     # Whole-page and whole-feed limits: a server that trickles bytes never holds a fetch longer.
-    page_deadline: float = 60.0
-    feed_deadline: float = 600.0
+    page_deadline: float = FETCH_DEADLINE
+    feed_deadline: float = FEEDS_DEADLINE
     max_redirects: int = 5
-    allow_private: bool = False
+    allow_private: bool = FETCH_ALLOW_PRIVATE
     user_agent: str = USER_AGENT
 
 

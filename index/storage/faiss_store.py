@@ -17,18 +17,18 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
+from config.defaults import FAISS_FLAT_MAX, FAISS_INDEX, IVF_NPROBE, IndexKind
 from index.errors import IndexCorruptError
 from index.storage.vectors import Keys, VectorPlan
 from index.types import Vectors
 
-IndexKind = Literal["auto", "flat", "ivf"]
-FLAT_MAX = 50_000
-NPROBE = 48
 FILE = "chunks.faiss"
 _TRAIN_PER_LIST = 40
 
 
-def choose(count: int, kind: IndexKind = "auto", flat_max: int = FLAT_MAX) -> Literal["flat", "ivf"]:
+def choose(
+    count: int, kind: IndexKind = FAISS_INDEX, flat_max: int = FAISS_FLAT_MAX
+) -> Literal["flat", "ivf"]:
     """The index type for a corpus of `count` passages."""
     if kind != "auto":
         return kind
@@ -36,7 +36,7 @@ def choose(count: int, kind: IndexKind = "auto", flat_max: int = FLAT_MAX) -> Li
 
 
 def build(
-    vectors: Vectors, dim: int, kind: IndexKind = "auto", flat_max: int = FLAT_MAX, seed: int = 1
+    vectors: Vectors, dim: int, kind: IndexKind = FAISS_INDEX, flat_max: int = FAISS_FLAT_MAX, seed: int = 1
 ) -> Any:
     """A filled FAISS index over unit vectors (inner product = cosine)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
@@ -54,7 +54,7 @@ def build(
     index.train(sample)
     index.add(vectors)
     index.make_direct_map()
-    index.nprobe = NPROBE
+    index.nprobe = IVF_NPROBE
     return index
 
 
@@ -108,7 +108,9 @@ class FaissStore:
     id = "faiss"
     files = (FILE,)
 
-    def __init__(self, kind: IndexKind = "auto", flat_max: int = FLAT_MAX, nprobe: int = NPROBE) -> None:
+    def __init__(
+        self, kind: IndexKind = FAISS_INDEX, flat_max: int = FAISS_FLAT_MAX, nprobe: int = IVF_NPROBE
+    ) -> None:
         self.kind = kind
         self.flat_max = flat_max
         self.nprobe = nprobe

@@ -30,10 +30,20 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from config.defaults import (
+    IVF_NPROBE,
+    MILVUS_COLLECTION,
+    MILVUS_CONSISTENCY,
+    MILVUS_EF,
+    MILVUS_INDEX,
+    MILVUS_TIMEOUT,
+    Consistency,
+    IndexType,
+)
 from index.errors import IndexCorruptError, VectorStoreError
 from index.storage.vectors import Keys, VectorPlan
 from index.types import Vectors
@@ -43,8 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Consistency = Literal["Strong", "Bounded", "Session", "Eventually"]
-IndexType = Literal["HNSW", "IVF_FLAT", "FLAT"]
 INTENT = ".milvus-build"
 _BATCH = 2000  # rows per upsert (~3 MB of 384-d vectors, well under gRPC's message limit)
 _DELETE_BATCH = 1000  # doc keys per delete expression
@@ -121,12 +129,12 @@ class MilvusStore:
         self,
         uri: str,
         token: str | None = None,
-        collection: str = "footnote",
-        consistency: Consistency = "Bounded",
-        index_type: IndexType = "HNSW",
-        ef: int = 64,
-        nprobe: int = 48,
-        timeout: float = 30.0,
+        collection: str = MILVUS_COLLECTION,
+        consistency: Consistency = MILVUS_CONSISTENCY,
+        index_type: IndexType = MILVUS_INDEX,
+        ef: int = MILVUS_EF,
+        nprobe: int = IVF_NPROBE,
+        timeout: float = MILVUS_TIMEOUT,
     ) -> None:
         self.uri = uri
         self.token = token
