@@ -44,7 +44,7 @@ def engine_for(footnote: Pipeline, mode: str) -> Engine:
     """The engine the settings open (the trained reader included, with MiniLM), in one retrieval mode."""
     base = footnote.open_engine()
     params = replace(base.params, retrieval=mode)  # type: ignore[arg-type]
-    return Engine(base.stored, footnote.embedder, params, base.composer.model)
+    return Engine(base.stored, footnote.embedder, params, base.model)
 
 
 def run(engine: Engine, questions: list[EvalQuestion], with_context: bool = True) -> EvalReport:

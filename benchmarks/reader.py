@@ -131,7 +131,7 @@ def engine_with(base: Engine, reader: object | None, **answer: object) -> Engine
         params = replace(params, vague_follow_up_floor=float(np.log(threshold / (1 - threshold))) - 1.5)
     base.params = params
     base.composer.params = params.answer
-    base.composer.model = reader  # type: ignore[assignment]
+    base.model = reader  # type: ignore[assignment]
     return base
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,9 @@ from config import Settings
 from index.evaluation import contains, read_questions
 from index.ingest.embedding import MiniLMEmbedder
 from index.pipeline import Pipeline
-from index.query.answer import Composer
 from index.query.engine import Engine
-from index.query.reader import FEATURES, Matrix, ReaderWeights
+from index.query.followup import plan
+from index.query.reader import FEATURES, Matrix, Question, ReaderWeights
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "index" / "query" / "reader_weights.json"
@@ -68,18 +69,25 @@ def fit(x: Matrix, y: np.ndarray, l2: float = 1.0) -> ReaderWeights:  # type: ig
 
 def samples(engine: Engine, files: list[Path]) -> list[Sample]:
     """Candidates with features and gold labels for every dev question of the files."""
-    composer: Composer = engine.composer
-    composer.model_features_only = False
+    params = engine.params
     out = []
     for path in files:
         for q in read_questions(path):
             if q.split != "dev" or not q.gold:
                 continue
+            # The engine's steps up to the reader's features (Engine.ask), every feature computed.
             previous = engine.turn(q.context) if q.context else None
-            prepared = engine.prepare(q.question, engine.params.top_k, previous)
-            retrieval = prepared.retrieval
-            query = composer.question(q.question, retrieval, prepared.search, prepared.own)
-            rows, features = composer.candidates(query, composer.relevant(query, retrieval))
+            turn = plan(q.question, previous, vague=params.vague_follow_up_floor < math.inf)
+            words = engine.retriever.lexical.read_question(
+                q.question, turn.search, rare_zipf=params.answer.rare_zipf
+            )
+            found = engine.retriever.find(turn, words, params.top_k, params.follow_up_away)
+            vector = found.retrieval.query_vector[0]
+            if found.own is not None:
+                vector = (vector + found.own[0]) / 2.0
+            query = Question(q.question, vector, words.weights, words.language)
+            relevant = engine.reader.relevant(query, found.retrieval, params.answer)
+            rows, features = engine.reader.candidates(query, relevant, params.answer, None)
             texts = [engine.stored.units[r].text for r in rows]
             labels = np.array([any(contains(t, g) or contains(g, t) for g in q.gold) for t in texts], float)
             out.append(Sample(q.doc or q.id, texts, features, labels, q.gold))

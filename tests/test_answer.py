@@ -123,10 +123,15 @@ def test_a_name_no_article_contains_is_the_reason_to_abstain(engine: Engine) -> 
     assert reason_text(answer.reason) == "The articles do not mention Lukashenko."
 
 
+def unknown_terms(engine: Engine, question: str) -> tuple[str, ...]:
+    """The question's names and rare words that no article has, as the lexical step reads them."""
+    return engine.retriever.lexical.read_question(question, rare_zipf=engine.params.answer.rare_zipf).unknown
+
+
 def test_common_words_the_articles_lack_are_paraphrase_not_a_reason(engine: Engine) -> None:
-    assert engine.composer.unknown_terms("When do growers gather the ripe apples?") == ()
-    assert engine.composer.unknown_terms("When do farmers pick apples in Zyxland?") == ("Zyxland",)
-    assert engine.composer.unknown_terms("Когда фермеры собирают яблоки?") == (), "another language"
+    assert unknown_terms(engine, "When do growers gather the ripe apples?") == ()
+    assert unknown_terms(engine, "When do farmers pick apples in Zyxland?") == ("Zyxland",)
+    assert unknown_terms(engine, "Когда фермеры собирают яблоки?") == (), "another language"
 
 
 def test_every_quote_is_explained_by_the_models_features(engine: Engine) -> None:
@@ -226,13 +231,18 @@ def test_a_name_must_come_from_a_likelier_sentence_than_a_number(
         tmp_path,
         "Mervyn Quattlebaum, the orchard inspector, counted 40 crates of ripe apples.",
     )
-    composer = engine.composer
-    composer.params = dataclasses.replace(composer.params, slot_threshold=0.0, name_slot_lift=1.5)
-    rows = range(len(engine.stored.units))
+    params = dataclasses.replace(engine.params.answer, slot_threshold=0.0, name_slot_lift=1.5)
     number, name = "How many crates did he count?", "Who is the orchard inspector?"
-    assert composer._unfilled_slot(number, {r: (0.5, np.zeros(1)) for r in rows}) is None
-    assert composer._unfilled_slot(name, {r: (0.5, np.zeros(1)) for r in rows}) == "name"
-    assert composer._unfilled_slot(name, {r: (2.0, np.zeros(1)) for r in rows}) is None
+    assert unfilled(engine, number, 0.5, params) is None
+    assert unfilled(engine, name, 0.5, params) == "name"
+    assert unfilled(engine, name, 2.0, params) is None
+
+
+def unfilled(engine: Engine, question: str, score: float, params: AnswerParams) -> str | None:
+    """The slot the reader finds unfilled when every unit scores `score`."""
+    rows = range(len(engine.stored.units))
+    quotable = frozenset(r for r in rows if engine.reader.quotable(r, params))
+    return engine.reader._unfilled_slot(question, {r: (score, np.zeros(1)) for r in rows}, quotable, params)
 
 
 def test_a_stating_sentence_scoring_below_the_slot_threshold_does_not_answer(
@@ -241,11 +251,9 @@ def test_a_stating_sentence_scoring_below_the_slot_threshold_does_not_answer(
     engine = slot_engine(
         write_article, tmp_path, "Each farmer in the valley fills 40 crates of ripe apples a day."
     )
-    composer = engine.composer
-    rows = range(len(engine.stored.units))
-    composer.params = dataclasses.replace(composer.params, slot_threshold=0.0)
-    assert composer._unfilled_slot("How many crates?", {r: (-0.5, np.zeros(1)) for r in rows}) == "number"
-    assert composer._unfilled_slot("How many crates?", {r: (0.5, np.zeros(1)) for r in rows}) is None
+    params = dataclasses.replace(engine.params.answer, slot_threshold=0.0)
+    assert unfilled(engine, "How many crates?", -0.5, params) == "number"
+    assert unfilled(engine, "How many crates?", 0.5, params) is None
 
 
 def test_a_speaker_no_quoted_article_names_is_the_reason_to_abstain(
@@ -275,10 +283,12 @@ def test_a_follow_up_gets_one_quote_more_than_a_question_asked_alone(
     question = "Who picks ripe apples in the valley orchards every autumn?"
     composer = engine.composer
     composer.params = dataclasses.replace(composer.params, margin=100.0, max_words=1000)
-    alone = composer.compose(question, engine.retriever.retrieve(question, 10))
+    retrieval = engine.retriever.retrieve(question, 10)
+    alone = engine.answer_from(question, retrieval)
     assert len(alone.quotes) == composer.params.max_quotes == 4
-    follow_up = composer.compose(question, engine.retriever.retrieve(question, 10), search=question)
-    assert len(follow_up.quotes) == 5
+    words = engine.retriever.lexical.read_question(question, question, rare_zipf=composer.params.rare_zipf)
+    reading = engine.reader.read(words, retrieval, composer.params, composer.weights, follows=True)
+    assert len(composer.compose(reading).quotes) == 5
 
 
 PARK = (
@@ -291,20 +301,19 @@ def test_a_russian_word_of_the_question_is_looked_up_in_the_question_s_language(
     write_article: Callable[..., Path], tmp_path: Path
 ) -> None:
     engine = slot_engine(write_article, tmp_path, PARK)
-    composer = engine.composer
     # Alone, "Парка" reads as Ukrainian and was not stemmed as Russian: the articles "did not mention" it.
     assert (
-        composer.unknown_terms("Как руководство Парка высоких технологий оценивает отъезд программистов?")
+        unknown_terms(engine, "Как руководство Парка высоких технологий оценивает отъезд программистов?")
         == ()
     )
-    assert composer.unknown_terms("Как Зеленский оценивает отъезд программистов в Польшу?") == ("Зеленский",)
+    assert unknown_terms(engine, "Как Зеленский оценивает отъезд программистов в Польшу?") == ("Зеленский",)
 
 
 def _answer_near(engine: Engine, question: str, *docs: str) -> Answer:
     """The answer when the question's passages are narrowed to the given articles, each close to it."""
     retrieval = engine.retriever.retrieve(question, 5)
     passages = tuple(dataclasses.replace(p, dense=0.9) for p in retrieval.passages if p.doc_id in docs)
-    return engine.composer.compose(question, dataclasses.replace(retrieval, passages=passages))
+    return engine.answer_from(question, dataclasses.replace(retrieval, passages=passages))
 
 
 def test_the_slot_check_is_skipped_when_a_candidate_is_in_another_language(
@@ -328,10 +337,8 @@ def test_a_common_belarusian_word_is_not_taken_for_a_rare_one(
     engine = slot_engine(write_article, tmp_path, text)
     assert engine.stored.articles["a0.md"].lang == "be"
     # "Колькі" (how many) is common in Belarusian, rare in wordfreq's Russian list (not its language).
-    assert engine.composer.unknown_terms("Колькі праграмістаў пакінулі краіну?") == ()
-    assert engine.composer.unknown_terms("Колькі праграмістаў пакінулі краіну паводле Лукашэнкі?") == (
-        "Лукашэнкі",
-    )
+    assert unknown_terms(engine, "Колькі праграмістаў пакінулі краіну?") == ()
+    assert unknown_terms(engine, "Колькі праграмістаў пакінулі краіну паводле Лукашэнкі?") == ("Лукашэнкі",)
 
 
 def test_names_are_not_looked_up_when_the_nearest_passage_is_in_another_language(

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from index.query.followup import away_from, combine, is_follow_up, names_nothing
+from index.query.followup import combine, is_follow_up, names_nothing
+from index.query.retrieval import away_from
 
 
 @pytest.mark.parametrize(
@@ -215,7 +216,9 @@ def test_the_sentences_next_to_the_previous_answer_are_near_it(tmp_path, write_a
         unit = engine.stored.units[row]
         return (unit.doc_id, unit.start)
 
-    near = engine.composer.near_quotes
+    def near(quotes: list[tuple[str, int]]) -> frozenset[int]:
+        return engine.reader.near_quotes(quotes, engine.params.answer.follow_up_near_sentences)
+
     assert near([quote_of(rows[3])]) == {rows[1], rows[2], rows[4], rows[5]}, "two either side, not the quote"
     assert near([quote_of(rows[0])]) == {rows[1], rows[2]}, "an article's first sentence has none before it"
     assert near([quote_of(rows[0]), quote_of(rows[1])]) == {rows[2], rows[3]}, (
@@ -226,7 +229,7 @@ def test_the_sentences_next_to_the_previous_answer_are_near_it(tmp_path, write_a
 def test_a_follow_up_favours_sentences_next_to_the_previous_answer(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    from index.query.answer import NEAR_PREVIOUS
+    from index.query.reader import NEAR_PREVIOUS
     from index.query.engine import Engine
 
     engine = _harvest_engine(tmp_path, write_article)

@@ -106,7 +106,7 @@ def test_the_trained_reader_ships_loads_offline_and_is_named(minilm: MiniLMEmbed
     footnote = Pipeline(settings, minilm)
     footnote.build_index()
     engine = footnote.open_engine()
-    assert engine.composer.model is not None, "FOOTNOTE_READER=model with MiniLM reads with the trained model"
+    assert engine.model is not None, "FOOTNOTE_READER=model with MiniLM reads with the trained model"
     assert engine.reader_name.startswith("footnote-reader-minilm-1 sha256:")
     assert engine.stored.manifest.reader == engine.reader_name, "the manifest names the reader and its hash"
     size = (reader_model.model_dir() / reader_model.WEIGHTS).stat().st_size
@@ -120,4 +120,4 @@ def test_the_trained_reader_ships_loads_offline_and_is_named(minilm: MiniLMEmbed
     assert first[0][0] == "reader_probability" and first[1][0] == "answer_threshold"
     assert first[0][1] >= first[1][1], "a quoted answer's best probability reaches the threshold"
     rules = Pipeline(make_settings(seeds_dir=SEEDS, index_dir=tmp_path / "index"), minilm).open_engine()
-    assert rules.composer.model is None and rules.reader_name == "rules", "the default reads with the rules"
+    assert rules.model is None and rules.reader_name == "rules", "the default reads with the rules"

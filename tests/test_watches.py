@@ -27,6 +27,7 @@ from index.ingest.embedding import HashingEmbedder
 from index.pipeline import Pipeline
 from index.query import watches as core
 from index.query.engine import Engine
+from index.query.reader import Question
 from index.query.retrieval import Retrieval
 from index.query.watches import CLI, Checked, Notice, Watch, WatchStore, telegram_owner
 from index.types import Passage, Quote
@@ -201,8 +202,10 @@ def test_the_word_stage_is_the_composer_s_own_relevance_test(corpus: tuple[Pipel
                 1, row, chunk.doc_id, "t", None, chunk.start, chunk.end, chunk.text, 0.0, dense[i, j], 0.0
             )
             retrieval = Retrieval(vectors[i : i + 1], (passage,), float(dense[i, j]))
-            composer = engine.composer
-            theirs = bool(composer.relevant(composer.question(question, retrieval), retrieval))
+            params = engine.params.answer
+            words = engine.retriever.lexical.read_question(question, rare_zipf=params.rare_zipf)
+            asked = Question(question, retrieval.query_vector[0], words.weights, words.language)
+            theirs = bool(engine.reader.relevant(asked, retrieval, params))
             assert (ours[i, j] >= threshold) == theirs, (question, chunk.doc_id)
 
 

@@ -1,4 +1,12 @@
-"""The engine: one open index generation that answers questions (retrieval, then answer composition).
+"""The engine: one open index generation that answers questions.
+
+`Engine.ask` walks a question through the steps once each, in the order the data flows:
+
+    followup.plan       alone, or continuing the reader's previous turn          -> Plan
+    lexical.read_question  its language, words and weights, names, BM25 scores   -> QuestionWords
+    retrieval.find      dense + BM25 passages (narrowed to the previous answer's articles) -> Found
+    reader.read         relevance, every candidate sentence's log-odds, the checks -> Reading
+    answer.compose      verbatim quotes, or an abstention with its reason          -> Answer
 
 `index.pipeline.Pipeline` opens it from settings. The CLI, the terminal chat and the bot each hold one
 `Engine`; it is safe to call `ask` from several threads at once (the model is loaded once, under a lock).
@@ -8,8 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
-from dataclasses import KW_ONLY, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from config.defaults import MAX_QUESTION_CHARS, RETRIEVAL, RRF_K, TOP_K, Mode
@@ -17,13 +24,16 @@ from index.errors import QuestionError
 from index.ingest.chunking import ChunkingParams, chunking_record
 from index.ingest.embedding import Embedder
 from index.query.answer import AnswerParams, Composer
-from index.query.followup import Conversation, away_from, is_follow_up, names_nothing
-from index.query.reader import load_word_lists
+from index.query.followup import Conversation, plan
+from index.query.lexical import mostly_latin
+from index.query.reader import Reader, load_word_lists
 from index.query.reader_model import CrossReader
 from index.query.retrieval import Fusion, Retrieval, Retriever
 from index.storage import store
 from index.storage.vectors import VectorStore
-from index.types import Answer, Chunk, Note, Quote, Reason, Vectors
+from index.types import Answer, Chunk, Quote
+
+__all__ = ["Engine", "EngineParams", "clean_question", "mostly_latin"]
 
 _SPACE = re.compile(r"\s+")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str, always a lone one
@@ -46,20 +56,6 @@ class EngineParams:
     vague_follow_up_floor: float = math.inf
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What a question is answered from: its passages and, for a follow-up, the text searched (the
-    previous question joined to it) and its own vector (moved away from the previous question's).
-    `vague`: taken for a follow-up only because it names nothing (its answer must reach the floor)."""
-
-    retrieval: Retrieval
-    search: str | None = None
-    own: Vectors | None = None
-    _: KW_ONLY
-    vague: bool = False
-    near: frozenset[int] = frozenset()
-
-
 class Engine:
     """Answers questions from one loaded index generation."""
 
@@ -76,8 +72,9 @@ class Engine:
         self.retriever = Retriever(
             stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval, fusion=params.fusion
         )
-        self.composer = Composer(stored, self.retriever.lexical, params.answer)
-        self.composer.model = reader
+        self.reader = Reader(stored, self.retriever.lexical)
+        self.composer = Composer(stored, params.answer)
+        self.model = reader  # the trained reader, or None: the rules read alone
         self._chunks_by_doc: dict[str, list[Chunk]] = {}
         for chunk in stored.chunks:
             self._chunks_by_doc.setdefault(chunk.doc_id, []).append(chunk)
@@ -102,7 +99,7 @@ class Engine:
     @property
     def reader_name(self) -> str:
         """Which reader picks the quotes: the trained model's name and hash, or "rules"."""
-        model = self.composer.model
+        model = self.model
         return f"{model.name} sha256:{model.hash}" if model is not None else "rules"
 
     @property
@@ -113,7 +110,9 @@ class Engine:
     def ask(self, question: str, k: int | None = None, previous: Conversation | None = None) -> Answer:
         """Answer one question with verbatim quotes, or abstain. `previous` is the reader's previous turn
         (`turn` makes one from a bare question): a follow-up ("and the informal ones?") is searched together
-        with it and answered from the articles the previous answer quoted (index/query/followup.py)."""
+        with it and answered from the articles the previous answer quoted (index/query/followup.py). A
+        question that names nothing is tried the same way, and answered alone when the previous answer's
+        articles do not answer it well enough (`vague_follow_up_floor`)."""
         question = clean_question(question, self.params.max_question_chars)
         if not question:
             raise QuestionError("the question is empty")
@@ -121,68 +120,47 @@ class Engine:
             previous = replace(
                 previous, question=clean_question(previous.question, self.params.max_question_chars)
             )
-        prepared = self.prepare(question, k or self.params.top_k, previous)
-        answer = self._answer(question, prepared.retrieval, prepared.search, prepared.own, prepared.near)
-        if prepared.vague and best_score(answer) < self.params.vague_follow_up_floor:
-            # Nothing in the previous answer's articles answers it well: a new subject after all.
-            return self._answer(question, self.retriever.retrieve(question, k or self.params.top_k))
-        return answer
+        params = self.params
+        turn = plan(question, previous, vague=params.vague_follow_up_floor < math.inf)
+        words = self.retriever.lexical.read_question(
+            question, turn.search, rare_zipf=params.answer.rare_zipf, alone=turn.vague
+        )
+        found = self.retriever.find(turn, words, k or params.top_k, params.follow_up_away)
+        reading = self.reader.read(
+            words,
+            found.retrieval,
+            params.answer,
+            self.composer.weights,
+            own=found.own,
+            quoted=turn.quoted,
+            follows=turn.search is not None,
+            foreign=not self.embedder.multilingual and not words.latin,
+            model=self.model,
+        )
+        alone = None
+        if found.alone is not None and words.alone is not None:  # a vague question, read alone too
+            alone = self.reader.read(
+                words.alone,
+                found.alone,
+                params.answer,
+                self.composer.weights,
+                foreign=not self.embedder.multilingual and not words.alone.latin,
+                model=self.model,
+            )
+        return self.composer.compose(reading, alone, params.vague_follow_up_floor)
+
+    def answer_from(self, question: str, retrieval: Retrieval) -> Answer:
+        """Answer a question from a retrieval made elsewhere (a watch's, narrowed to new articles)."""
+        words = self.retriever.lexical.read_question(question, rare_zipf=self.params.answer.rare_zipf)
+        reading = self.reader.read(
+            words, retrieval, self.params.answer, self.composer.weights, model=self.model
+        )
+        return self.composer.compose(reading)
 
     def turn(self, question: str, k: int | None = None, now: float = 0.0) -> Conversation:
         """The turn of a question asked afresh: its answer's quotes kept for a follow-up (an evaluation
         file's context is asked so, as its reader asked it)."""
         return Conversation.start(question, self.ask(question, k), now)
-
-    def prepare(self, question: str, k: int, previous: Conversation | None = None) -> Prepared:
-        """What a question is answered from. A follow-up of `previous` is searched together with it,
-        narrowed to the articles that the previous answer quoted (as the conversation kept them), and its
-        quotes chosen by its own vector moved away
-        from the previous question's. A question that names nothing is prepared the same way, marked
-        `vague` (`ask` keeps its answer only above a floor)."""
-        follows = is_follow_up(question)
-        vague = not follows and self.params.vague_follow_up_floor < math.inf and names_nothing(question)
-        if previous is None or not previous.question or not (follows or vague):
-            return Prepared(self.retriever.retrieve(question, k))
-        quoted = previous.quoted
-        prior_vector = self.retriever.embed(previous.question)
-        articles = tuple(
-            doc_id for doc_id in dict.fromkeys(d for d, _ in quoted) if doc_id in self.stored.articles
-        )
-        search = f"{previous.question} {question}"
-        retrieval = self.retriever.retrieve(search, k)
-        own = self.retriever.embed(question)
-        # One or two words ("electric trains") may as well start a new subject: those are not narrowed.
-        if articles and len(question.split()) > 2:
-            retrieval = self.retriever.within(retrieval, articles)
-            own = away_from(own, prior_vector, self.params.follow_up_away)
-        return Prepared(retrieval, search, own, vague=vague, near=self.composer.near_quotes(quoted))
-
-    def _answer(
-        self,
-        question: str,
-        retrieval: Retrieval,
-        search: str | None = None,
-        own: Vectors | None = None,
-        near: frozenset[int] = frozenset(),
-    ) -> Answer:
-        """Compose the answer, unless an English-only model got a question in another script."""
-        if not self.embedder.multilingual and not mostly_latin(search or question):
-            # An English-only model matches such a question to passages at random: say so instead of quoting.
-            titles = tuple(dict.fromkeys(p.title for p in retrieval.passages))[:3]
-            return Answer(
-                question=question,
-                abstained=True,
-                text="",
-                quotes=(),
-                passages=retrieval.passages,
-                nearest_titles=titles,
-                notes=(Note.FOREIGN_SCRIPT,),
-                timings_ms=retrieval.timings_ms,
-                reason=Reason("foreign_script"),
-            )
-        if search is None:
-            return self.composer.compose(question, retrieval)
-        return self.composer.compose(question, retrieval, search, own, near)
 
     def chunk_around(self, doc_id: str, start: int, end: int) -> Chunk | None:
         """The first chunk that contains [start, end) of an article (a quote's passage in context)."""
@@ -193,8 +171,8 @@ class Engine:
 
     def neighbour_texts(self, quote: Quote) -> tuple[str, ...]:
         """The texts of the units directly before and after a quote in its article (for evaluation)."""
-        row = self.composer.row_at(quote.doc_id, quote.start)
-        return () if row is None else tuple(u.text for u in self.composer.reader.neighbours(row))
+        row = self.reader.row_at(quote.doc_id, quote.start)
+        return () if row is None else tuple(u.text for u in self.reader.neighbours(row))
 
     def titles(self) -> list[tuple[str, str, str | None]]:
         """(doc_id, title, url) of every indexed article, by title."""
@@ -205,20 +183,6 @@ class Engine:
         """Load the model and the reader's word lists now rather than on the first question."""
         self.embedder.embed_queries(["warm up"])
         load_word_lists()
-
-
-def best_score(answer: Answer) -> float:
-    """The reader's log-odds for an answer's best quote (-inf when it quotes nothing)."""
-    return max((quote.score for quote in answer.quotes), default=-math.inf)
-
-
-def mostly_latin(text: str) -> bool:
-    """Whether at least half of a text's letters are Latin (English-only models need that)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return True
-    latin = sum(1 for c in letters if c.isascii() or unicodedata.name(c, "").startswith("LATIN"))
-    return latin * 2 >= len(letters)
 
 
 def clean_question(question: str, max_chars: int) -> str:

@@ -11,19 +11,18 @@ its own starts afresh. The reader still sees their own words; only retrieval and
 selection use the combined text.
 
 A follow-up is answered from the articles the previous answer quoted (the reader is reading them), and
-its quotes are chosen by its own meaning more than by its predecessor's: `away_from` moves its vector
-away from the previous question's, so that the sentence that answered that question does not win again
-merely for being closest to the conversation's topic.
+its quotes are chosen by its own meaning more than by its predecessor's: retrieval moves its vector away
+from the previous question's (`retrieval.away_from`), so that the sentence that answered that question
+does not win again merely for being closest to the conversation's topic. `plan` decides, once, how a
+question is asked (`Plan`); the engine's later steps follow it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
-import numpy as np
-
-from index.types import Answer, Vectors
+from index.types import Answer
 
 MAX_FOLLOW_UP_WORDS = 8
 MAX_PERSONAL_WORDS = 14
@@ -114,6 +113,27 @@ def names_nothing(question: str) -> bool:
     return bool(words) and not named
 
 
-def away_from(own: Vectors, previous: Vectors, shift: float) -> Vectors:
-    """A follow-up's own vector moved away from its predecessor's by `shift` times their difference."""
-    return np.asarray(own + shift * (own - previous), dtype=own.dtype)
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a question is asked: alone, or continuing the previous turn. A continuation is searched as
+    `search` (the previous question joined to it), narrowed to the articles of the previous answer's
+    quotes (`quoted`), with its own vector moved away from the `previous` question's. `vague`: taken for
+    a continuation only because it names nothing (it is read alone too, in case it starts afresh)."""
+
+    question: str
+    search: str | None = None
+    previous: str | None = None
+    quoted: tuple[tuple[str, int], ...] = ()
+    _: KW_ONLY
+    vague: bool = False
+
+
+def plan(question: str, previous: Conversation | None, *, vague: bool) -> Plan:
+    """Whether a question continues `previous` (the one definition of a follow-up); `vague`: whether a
+    question that names nothing may continue it too."""
+    follows = is_follow_up(question)
+    unnamed = not follows and vague and names_nothing(question)
+    if previous is None or not previous.question or not (follows or unnamed):
+        return Plan(question)
+    search = f"{previous.question} {question}"
+    return Plan(question, search, previous.question, previous.quoted, vague=unnamed)

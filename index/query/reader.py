@@ -13,22 +13,30 @@ measured effect of each (several were tried and left out of the model).
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field, replace
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from index.ingest.chunking import word_count
 from index.languages import ENGLISH
-from index.query.lexical import LexicalIndex
+from index.query.lexical import WORD_LIST_LANGUAGES, LexicalIndex, QuestionWords, zipf
+from index.query.params import AnswerParams
+from index.query.retrieval import Retrieval
 from index.storage.store import StoredIndex
-from index.types import Unit, Vectors
+from index.types import Passage, Reason, Unit, Vectors
+
+if TYPE_CHECKING:
+    from index.query.reader_model import CrossReader
 
 FEATURES = (
     "cosine",
@@ -217,7 +225,6 @@ _EVERYDAY_ZIPF = 5.5
 _COUNT_WINDOW_AFTER = 4  # words after a number naming what it counts ("140 million people of Pakistan")
 _COUNT_WINDOW_BEFORE = 3  # words before it ("detainees numbering 300")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,20 +504,72 @@ def _everyday(word: str) -> bool:
     return zipf(word) >= _EVERYDAY_ZIPF
 
 
-# The languages whose general word frequencies `zipf` reads (wordfreq's lists, chosen by script).
-WORD_LIST_LANGUAGES = frozenset({"en", "ru"})
+# A word of the question that the nearest articles lack explains an abstention only when it names
+# something (a name, or a word rarer than everyday words like "brief" or "actually").
+_CONTENT_ZIPF = 4.0
+# The name `--explain` gives the follow-up bonus of a sentence next to the previous answer's quotes.
+NEAR_PREVIOUS = "near_previous_answer"
+# An age, a length of time or distance and a share are all reported as "the number asked for".
+_SLOT_REPORTED = {"age": "number", "duration": "number", "share": "number"}
+
+Why = tuple[tuple[str, float, float], ...]
 
 
-@lru_cache(maxsize=4096)
-def zipf(word: str) -> float:
-    """How common a word is in its language at large (wordfreq's English or Russian list, by script)."""
-    from wordfreq import zipf_frequency
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question as the reader sees it: its text, its vector, its analysed words with their weights."""
 
-    return float(zipf_frequency(word, "ru" if _CYRILLIC.search(word) else "en"))
+    text: str
+    vector: Vectors
+    weights: dict[str, float]
+    language: str = ENGLISH
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the reader found in the retrieved passages, for the composer to decide on (answer.py).
+
+    The reading stops at the first thing that settles the answer: a question in a script the model cannot
+    read (`foreign`), names no article has (`words.unknown`, when `names_judged`), no relevant passage.
+    Otherwise: `scored` holds each candidate unit's log-odds of answering with its rule features (for the
+    candidates the trained model read, its blended log-odds; `by_model` then holds its own), `explained`
+    each candidate's rule features as (name, value, part of the log-odds), `quotable` the candidates long
+    enough to quote, `near` those next to the previous answer's quotes. The checks' findings: `unfilled`,
+    the kind of answer asked for that no good enough sentence states; `speaker_docs`, the candidates'
+    articles that name the speaker asked about; `no_answer`, why no sentence answers, should none."""
+
+    question: Question
+    words: QuestionWords
+    retrieval: Retrieval
+    began: float
+    _: KW_ONLY
+    follows: bool = False
+    foreign: bool = False
+    names_judged: bool = True
+    relevant: tuple[Passage, ...] = ()
+    scored: dict[int, tuple[float, Matrix]] = field(default_factory=dict)
+    by_model: dict[int, float] = field(default_factory=dict)
+    explained: dict[int, Why] = field(default_factory=dict)
+    quotable: frozenset[int] = frozenset()
+    near: frozenset[int] = frozenset()
+    checks: bool = True
+    unfilled: str | None = None
+    speaker_docs: frozenset[str] = frozenset()
+    no_answer: Reason = field(default_factory=lambda: Reason("no_answer"))
+
+    @property
+    def read_by_model(self) -> bool:
+        return bool(self.by_model)
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """The question's names that no article has, when they can be judged."""
+        return self.words.unknown if self.names_judged else ()
 
 
 class Reader:
-    """Feature extraction over one loaded index (article means and word sets are cached)."""
+    """The reading step over one loaded index: which candidate sentences answer the question, and what
+    the answer's checks need to know (article means, word sets and shares are cached)."""
 
     def __init__(self, stored: StoredIndex, lexical: LexicalIndex) -> None:
         self.stored = stored
@@ -520,8 +579,290 @@ class Reader:
         self._doc_rows: dict[str, list[int]] = {}
         for row, unit in sorted(enumerate(stored.units), key=lambda p: (p[1].doc_id, p[1].start)):
             self._doc_rows.setdefault(unit.doc_id, []).append(row)
+        self._doc_starts = {
+            doc_id: [stored.units[row].start for row in rows] for doc_id, rows in self._doc_rows.items()
+        }
         self._position = {row: i for rows in self._doc_rows.values() for i, row in enumerate(rows)}
         self._means: dict[str, Vectors] = {}
+        self._passage_words: dict[int, frozenset[str]] = {}
+
+    def read(
+        self,
+        words: QuestionWords,
+        retrieval: Retrieval,
+        params: AnswerParams,
+        weights: ReaderWeights,
+        *,
+        own: Vectors | None = None,
+        quoted: Collection[tuple[str, int]] = (),
+        follows: bool = False,
+        foreign: bool = False,
+        model: CrossReader | None = None,
+    ) -> Reading:
+        """Read the retrieved passages for a question (`words`, as the lexical step read it).
+
+        For a follow-up (`follows`), the passages were found with its predecessor and `own` is the
+        follow-up's own vector: candidates are judged by both, and those next to the previous answer's
+        quotes (`quoted`: doc_id and start) get `follow_up_near_bonus`. `foreign`: the embedder cannot
+        read the question's script, so nothing is read. `model`: the trained reader, which reads the
+        rules' best candidates (English questions over English articles only).
+        """
+        began = time.perf_counter()
+        vector = retrieval.query_vector[0]
+        if own is not None:
+            vector = (vector + own[0]) / 2.0
+        query = Question(words.text, vector, words.weights, words.language)
+        if foreign:
+            return Reading(query, words, retrieval, began, follows=follows, foreign=True)
+        names = self._names_judged(query, retrieval, params)
+        if names and words.unknown:
+            return Reading(query, words, retrieval, began, follows=follows, names_judged=names)
+        relevant = tuple(self.relevant(query, retrieval, params))
+        if not relevant:
+            return Reading(query, words, retrieval, began, follows=follows, names_judged=names)
+        rows, features = self.candidates(query, relevant, params, weights.names)
+        logits = weights.logits(features)
+        bonus = params.follow_up_near_bonus if follows else 0.0
+        nearby = self.near_quotes(quoted, params.follow_up_near_sentences) if bonus else frozenset()
+        scored = {
+            row: (float(logit) + (bonus if row in nearby else 0.0), features[i])
+            for i, (row, logit) in enumerate(zip(rows, logits, strict=True))
+        }
+        parts, used = weights.contributions(features), weights.columns(features)
+        explained = {
+            row: tuple(
+                (name, float(v), float(c))
+                for name, v, c in zip(weights.names, used[i], parts[i], strict=True)
+            )
+            + (((NEAR_PREVIOUS, 1.0, bonus),) if row in nearby else ())
+            for i, row in enumerate(rows)
+        }
+        quotable = frozenset(row for row in rows if self.quotable(row, params))
+        in_language = self._in_language(query, scored)
+        read = (
+            model is not None
+            and query.language == ENGLISH
+            and (not follows or params.model_follow_ups)
+            and in_language
+        )
+        checks = not read or params.model_checks
+        judged = checks and not follows and in_language
+        speaker = words.speaker
+        docs = dict.fromkeys(self.stored.units[row].doc_id for row in rows)
+        by_model: dict[int, float] = {}
+        reading = Reading(
+            query,
+            words,
+            retrieval,
+            began,
+            follows=follows,
+            names_judged=names,
+            relevant=relevant,
+            scored=scored,
+            explained=explained,
+            quotable=quotable,
+            near=nearby,
+            checks=checks,
+            unfilled=self._unfilled_slot(query.text, scored, quotable, params) if judged else None,
+            speaker_docs=frozenset(
+                doc for doc in docs if speaker and all(stem in self.doc_share(doc) for stem in speaker[1])
+            ),
+            no_answer=self._no_answer(query, words, relevant, names=names),
+        )
+        if read:
+            assert model is not None
+            scored, by_model = self._read(model, words.searched.text, scored, quotable, params)
+            return replace(reading, scored=scored, by_model=by_model)
+        return reading
+
+    def _read(
+        self,
+        model: CrossReader,
+        question: str,
+        scored: dict[int, tuple[float, Matrix]],
+        quotable: frozenset[int],
+        params: AnswerParams,
+    ) -> tuple[dict[int, tuple[float, Matrix]], dict[int, float]]:
+        """The trained reader's calibrated log-odds for the rules' best `model_candidates` candidates (the
+        others are not read: reading is the costly step), plus `model_rules_weight` times the rules' own
+        log-odds above their answer threshold. Also the model's own log-odds, for `--explain`."""
+        ranked = sorted((row for row in scored if row in quotable), key=lambda row: -scored[row][0])[
+            : params.model_candidates
+        ]
+        probabilities = model.probabilities(question, [self.stored.units[row].text for row in ranked])
+        weight = params.model_rules_weight
+        offset = params.answer_threshold if math.isfinite(params.answer_threshold) else 0.0
+        own = {row: logit(float(p)) for row, p in zip(ranked, probabilities, strict=True)}
+        blended = {row: (own[row] + weight * (scored[row][0] - offset), scored[row][1]) for row in ranked}
+        return blended, own
+
+    def relevant(self, query: Question, retrieval: Retrieval, params: AnswerParams) -> list[Passage]:
+        """The best passages that reach the abstention threshold (none: the question is off-topic)."""
+        return [
+            p
+            for p in retrieval.passages[: params.answer_passages]
+            if self._nearness(query, p, params)
+            + params.abstain_lexical_weight * self._coverage(query, self._chunk_terms(p))
+            >= params.abstain_threshold
+        ]
+
+    def candidates(
+        self, query: Question, relevant: Sequence[Passage], params: AnswerParams, needed: Sequence[str] | None
+    ) -> tuple[list[int], Matrix]:
+        """The units inside the relevant passages, with the reader's feature matrix (`needed`: the
+        features to compute; None: all of them)."""
+        passage_of: dict[int, tuple[int, float]] = {}
+        for passage in relevant:
+            for row in self._units_in(passage):
+                passage_of.setdefault(row, (passage.rank, passage.dense))
+        rows = sorted(passage_of)
+        features = self.features(
+            query.text, query.vector, query.weights, rows, passage_of, params.cosine_offset, needed
+        )
+        return rows, features
+
+    def quotable(self, row: int, params: AnswerParams) -> bool:
+        """Whether a unit can be a quote: a list, or a sentence of at least `min_quote_words` words (a
+        run-in heading, "About Russian base in Belarus.", names a topic, it does not answer)."""
+        unit = self.stored.units[row]
+        return unit.kind == "list" or word_count(unit.text) >= params.min_quote_words
+
+    def near_quotes(self, quotes: Collection[tuple[str, int]], reach: int) -> frozenset[int]:
+        """The units up to `reach` before or after each quote (doc_id, start) in its article, less the
+        quoted units themselves (a follow-up asks for something new)."""
+        near: set[int] = set()
+        quoted: set[int] = set()
+        for doc_id, start in quotes:
+            at = self._place(doc_id, start)
+            if at is None:
+                continue
+            rows = self._doc_rows[doc_id]
+            quoted.add(rows[at])
+            near.update(rows[max(0, at - reach) : at + reach + 1])
+        return frozenset(near - quoted)
+
+    def row_at(self, doc_id: str, start: int) -> int | None:
+        """The unit of an article that starts at `start`, if any."""
+        at = self._place(doc_id, start)
+        return None if at is None else self._doc_rows[doc_id][at]
+
+    def _place(self, doc_id: str, start: int) -> int | None:
+        starts = self._doc_starts.get(doc_id, [])
+        at = bisect.bisect_left(starts, start)
+        return at if at < len(starts) and starts[at] == start else None
+
+    def _units_in(self, passage: Passage) -> list[int]:
+        starts, rows = self._doc_starts.get(passage.doc_id, []), self._doc_rows.get(passage.doc_id, [])
+        inside = []
+        for position in range(bisect.bisect_left(starts, passage.start), len(starts)):
+            unit: Unit = self.stored.units[rows[position]]
+            if unit.start >= passage.end:
+                break
+            if unit.end <= passage.end:
+                inside.append(rows[position])
+        return inside
+
+    def _chunk_terms(self, passage: Passage) -> frozenset[str]:
+        words = self._passage_words.get(passage.chunk_no)
+        if words is None:
+            language = self.stored.articles[passage.doc_id].lang or ENGLISH
+            words = frozenset(self.lexical.words(passage.text, language))
+            self._passage_words[passage.chunk_no] = words
+        return words
+
+    def _nearness(self, query: Question, passage: Passage, params: AnswerParams) -> float:
+        """A passage's cosine to the question, with the cross-language allowance."""
+        gap = 0.0 if self._same_language(query, passage.doc_id) else params.crosslingual_gap
+        return passage.dense + gap
+
+    def _same_language(self, query: Question, doc_id: str) -> bool:
+        return (self.stored.articles[doc_id].lang or ENGLISH) == query.language
+
+    def _coverage(self, query: Question, present: frozenset[str]) -> float:
+        """Share of the question's word weight that a text holds."""
+        total = sum(query.weights.values())
+        if total <= 0:
+            return 0.0
+        return sum(w for word, w in query.weights.items() if word in present) / total
+
+    def _names_judged(self, query: Question, retrieval: Retrieval, params: AnswerParams) -> bool:
+        """Whether the question's names can be looked up in the articles: not when its nearest passage
+        (by meaning, with the cross-language allowance) is in another language, which spells them
+        otherwise ("Кремля" for "Kremlin")."""
+        best = max(retrieval.passages, key=lambda p: self._nearness(query, p, params), default=None)
+        return best is None or self._same_language(query, best.doc_id)
+
+    def _in_language(self, query: Question, scored: Mapping[int, object]) -> bool:
+        """Whether every candidate is in the question's language: the slot patterns read English ("$2
+        million", "Mr Howard"), so an English question about Russian articles is not judged by them."""
+        docs = {self.stored.units[row].doc_id for row in scored}
+        return all(self._same_language(query, doc) for doc in docs)
+
+    def _unfilled_slot(
+        self,
+        question: str,
+        scored: dict[int, tuple[float, Matrix]],
+        quotable: frozenset[int],
+        params: AnswerParams,
+    ) -> str | None:
+        """The kind of answer asked for (a number, a sum, a name) that no good enough sentence states.
+
+        A question asking "how many" is answered by a sentence holding a number the question does not
+        already hold; when the best such sentence scores below `slot_threshold` (or there is none),
+        the nearest articles talk about the subject without giving what was asked. A name question
+        ("Who was the coroner...?") needs a person the question does not name, in a sentence that or
+        whose neighbours name the role, scoring `name_slot_lift` above that.
+        """
+        if params.slot_threshold == -math.inf:
+            return None
+        for kind in slot_kinds(question):
+            threshold = params.slot_threshold + (params.name_slot_lift if kind == "name" else 0.0)
+            best = max(
+                (
+                    score
+                    for row, (score, _) in scored.items()
+                    if score >= threshold
+                    and row in quotable
+                    and fills_slot(kind, self.stored.units[row].text, question, self._around(kind, row))
+                ),
+                default=-math.inf,
+            )
+            if best < threshold:
+                return _SLOT_REPORTED.get(kind, kind)
+        return None
+
+    def _around(self, kind: str, row: int) -> str:
+        """The sentences next to a candidate, where a name question's role may be said ("his agent")."""
+        if kind != "name":
+            return ""
+        return " ".join(unit.text for unit in self.neighbours(row))
+
+    def _no_answer(
+        self, query: Question, words: QuestionWords, relevant: Sequence[Passage], *, names: bool
+    ) -> Reason:
+        """Why no sentence of the nearest articles answers: the question's words they never use, if any
+        (unless `names` is false: the nearest passage is in another language, which spells them otherwise)."""
+        if not names:
+            return Reason("no_answer")
+        present: set[str] = set()
+        for doc_id in dict.fromkeys(p.doc_id for p in relevant):
+            present.update(self.doc_share(doc_id))
+        total = sum(query.weights.values()) or 1.0
+        missing_stems = {
+            w for w, weight in query.weights.items() if w not in present and weight / total >= 0.1
+        }
+        missing = [
+            term
+            for term in words.terms
+            if any(stem in missing_stems for stem in term.stems)
+            and (term.name or (query.language in WORD_LIST_LANGUAGES and term.zipf < _CONTENT_ZIPF))
+        ]
+        if missing:
+            terms = tuple(dict.fromkeys(term.text for term in missing))
+            # Said of every article when no article has them at all, not only of the nearest ones.
+            nowhere = all(term.known == 0 for term in missing)
+            return Reason("unknown_terms" if nowhere else "missing_terms", terms)
+        return Reason("no_answer")
 
     def features(
         self,
@@ -621,3 +962,9 @@ class Reader:
             mean = self.stored.unit_vectors[self._doc_rows[doc_id]].mean(axis=0)
             self._means[doc_id] = mean
         return mean
+
+
+def logit(probability: float) -> float:
+    """Log-odds of a probability (kept off 0 and 1)."""
+    p = min(max(probability, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))

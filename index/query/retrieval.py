@@ -37,7 +37,8 @@ from numpy.typing import NDArray
 from config.defaults import RETRIEVAL, RRF_K, Mode
 from index.ingest.embedding import Embedder
 from index.languages import ENGLISH
-from index.query.lexical import LexicalIndex
+from index.query.followup import Plan
+from index.query.lexical import LexicalIndex, QuestionWords, Searched
 from index.storage.store import StoredIndex
 from index.types import Passage, Vectors
 
@@ -97,13 +98,39 @@ class Retriever:
                 self._cache.popitem(last=False)
         return vector
 
+    def find(self, turn: Plan, words: QuestionWords, k: int, away: float) -> Found:
+        """The passages a question is answered from, as its `turn` plans: a question alone is retrieved;
+        a follow-up is retrieved with its predecessor, narrowed to the articles of the previous answer's
+        quotes, with its own vector moved `away` from the previous question's (`away_from`); a vague one
+        is also retrieved alone. `words`: the lexical step's reading of it."""
+        if turn.search is None or turn.previous is None:
+            return Found(self.search(words.searched, k))
+        prior = self.embed(turn.previous)
+        retrieval = self.search(words.searched, k)
+        own = self.embed(turn.question)
+        articles = tuple(
+            doc_id for doc_id in dict.fromkeys(d for d, _ in turn.quoted) if doc_id in self.stored.articles
+        )
+        # One or two words ("electric trains") may as well start a new subject: those are not narrowed.
+        if articles and len(turn.question.split()) > 2:
+            retrieval = self.within(retrieval, articles)
+            own = away_from(own, prior, away)
+        alone = None
+        if turn.vague and words.alone is not None:
+            alone = self.search(words.alone.searched, k)
+        return Found(retrieval, own, alone)
+
     def retrieve(self, question: str, k: int, *, query: Vectors | None = None) -> Retrieval:
         """The k best passages for a question; `query`: its vector when already computed (a watch keeps
         its own), else it is embedded."""
+        return self.search(self.lexical.search_text(question), k, query=query)
+
+    def search(self, searched: Searched, k: int, *, query: Vectors | None = None) -> Retrieval:
+        """The k best passages for a text the lexical step has read (`Searched`)."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         if query is None:
-            query = self.embed(question)
+            query = self.embed(searched.text)
         timings["embed"] = _lap(clock)
 
         clock = time.perf_counter()
@@ -113,7 +140,7 @@ class Retriever:
             dense_ids.append(i)
             dense_scores[i] = score
         several = len(self.lexical.languages) > 1
-        language = self.lexical.question_language(question) if several else None
+        language = searched.language
         gap = self.embedder.crosslingual_gap
         if gap and several:
             # Passages in the question's own language would crowd out better ones in another: rank
@@ -124,13 +151,13 @@ class Retriever:
         timings["dense"] = _lap(clock)
 
         clock = time.perf_counter()
-        lexical = self.lexical.scores(question)
+        lexical = searched.scores
         lexical_best = np.argsort(-lexical, kind="stable")[: self.candidates]
         lexical_ids = [int(i) for i in lexical_best if lexical[i] > 0]
         timings["lexical"] = _lap(clock)
 
         clock = time.perf_counter()
-        lexical_weight = self.lexical.known_share(question)
+        lexical_weight = searched.known
         if several and dense_ids and self._languages[dense_ids[0]] != language:
             lexical_weight = 0.0
         weights = {"dense": (1.0, 0.0), "lexical": (0.0, 1.0)}.get(self.mode, (1.0, lexical_weight))
@@ -198,6 +225,21 @@ class Retriever:
             dense=dense,
             lexical=lexical,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The passages a question is answered from; for a follow-up, its own vector (moved away from its
+    predecessor's), and for a vague question the retrieval of it alone."""
+
+    retrieval: Retrieval
+    own: Vectors | None = None
+    alone: Retrieval | None = None
+
+
+def away_from(own: Vectors, previous: Vectors, shift: float) -> Vectors:
+    """A follow-up's own vector moved away from its predecessor's by `shift` times their difference."""
+    return np.asarray(own + shift * (own - previous), dtype=own.dtype)
 
 
 def fuse_rrf(rankings: list[list[int]], weights: list[float], rrf_k: int) -> dict[int, float]:

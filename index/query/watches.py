@@ -290,7 +290,7 @@ def answer_within(
     if not narrowed.passages:
         return None
     narrowed = replace(narrowed, best_dense=max(p.dense for p in narrowed.passages))
-    answer = engine.composer.compose(question, narrowed)
+    answer = engine.answer_from(question, narrowed)
     return None if answer.abstained or not answer.quotes else answer
 
 
