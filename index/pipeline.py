@@ -125,6 +125,10 @@ class Pipeline:
         (CalibrationError when there are none); FOOTNOTE_ABSTAIN_THRESHOLD is applied in `params_for`."""
         return ReaderWeights.load().calibration(embedder.key)
 
+    def calibration_record(self, embedder: Embedder) -> dict[str, str | float | None]:
+        """The calibration a new index's manifest records: the embedder's key and its five numbers."""
+        return {"embedder": embedder.key, **self.calibration(embedder).to_json()}
+
     def build_index(
         self, *, full: bool = False, progress: Progress | None = None, wait: bool = True
     ) -> IndexReport:
@@ -141,6 +145,7 @@ class Pipeline:
             wait=wait,
             choose=self.choose,
             reader_name=self.reader_label,
+            calibration=self.calibration_record,
         )
 
     @property
