@@ -12,6 +12,9 @@
 A build embeds chunks and, in the same pass, the quotable units inside them (`embed_with_units`): MiniLM
 pools a unit's vector from the chunk's token embeddings, so the units cost no forward pass of their own;
 e5's engine gives no token embeddings, so it encodes every unit on its own (docs/answers.md).
+
+The thresholds calibrated for each model are not here: they belong to the reader's weights they were
+placed with (`index/query/reader_weights.json`), found by the embedder's `key` (docs/tuning.md).
 """
 
 from __future__ import annotations
