@@ -58,7 +58,9 @@ test: install
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The inner loop: no model, no Milvus, no venv build, no long CLI builds, on both cores (pytest-xdist):
-# about 60 s on a 2-core machine (564 tests, 2026-12-07).
+# 59 s on an idle 2-core machine (564 tests, 2026-12-07), before the six answer tests on the packaged
+# MiniLM (marker fast_model), which add about 20 s of CPU on one worker, mostly importing the model's
+# libraries (docs/development.md).
 test-fast: install
 	$(BIN)/pytest -q -n 2 -m "not slow and not model and not milvus and not docker"
 

@@ -24,6 +24,7 @@ from index.evaluation import read_questions
 from index.ingest.embedding import E5Embedder, Embedder, MiniLMEmbedder
 from index.pipeline import Pipeline
 from index.query.engine import Engine
+from index.query.reader import ReaderWeights
 from index.query.retrieval import Fusion, Retriever
 from index.storage.store import StoredIndex
 
@@ -74,8 +75,9 @@ def lee_scores(
 ) -> dict[str, Scores]:
     """MRR@10 (rank of the first passage from the question's article) per run and split."""
     out = {}
+    gap = ReaderWeights.load().calibration(embedder.key).crosslingual_gap
     for label, mode, fusion in RUNS:
-        retriever = Retriever(stored, embedder, mode=mode, fusion=fusion)
+        retriever = Retriever(stored, embedder, mode=mode, fusion=fusion, crosslingual_gap=gap)
         ranks: list[float] = []
         embed_ms: list[float] = []
         total_ms: list[float] = []

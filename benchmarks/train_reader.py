@@ -6,7 +6,8 @@
 Builds (or reuses) a MiniLM index of the 300 Lee articles, asks every dev question of
 `eval/news/answerable.jsonl` and `eval/news/followups.jsonl` (or of `--questions`), labels each candidate sentence of the
 relevant passages as gold or not, fits a logistic regression (numpy, L2, standardised features) and
-writes `index/query/reader_weights.json`. It prints the cross-validated answer recall on dev (5 folds by
+writes `index/query/reader_weights.json` (keeping the per-embedder thresholds stored there, which must then
+be placed again for the new weights). It prints the cross-validated answer recall on dev (5 folds by
 article), with `--ablate` the same without each feature in turn, and with `--encoded` the same with
 sentence vectors embedded on their own instead of pooled from the chunks' token embeddings (as builds
 did before pooling). Test questions are never read.
@@ -202,7 +203,10 @@ def main() -> None:
             print(f"  {sign}{name:<12} top-1 gold {top:.3f}, answer recall {recall:.3f}")
     columns = [FEATURES.index(n) for n in names]
     model = fit(np.vstack([s.features[:, columns] for s in data]), np.concatenate([s.labels for s in data]))
-    weights = ReaderWeights(names, model.mean, model.scale, model.weights, model.bias)
+    # The thresholds stored with the weights are carried over as they are: they were placed for the old
+    # weights, so new ones must be placed again on dev (docs/tuning.md) before they are trusted.
+    shipped = ReaderWeights.load().thresholds
+    weights = ReaderWeights(names, model.mean, model.scale, model.weights, model.bias, shipped)
     print(
         "weights:",
         {n: round(w, 3) for n, w in zip(names, weights.weights, strict=True)},
@@ -212,6 +216,7 @@ def main() -> None:
     if not args.dry_run:
         WEIGHTS.write_text(json.dumps(weights.to_json(), indent=1) + "\n", encoding="utf-8")
         print(f"wrote {WEIGHTS}")
+        print(f"kept the thresholds of {', '.join(shipped)} as they were: place them again for these weights")
 
 
 if __name__ == "__main__":

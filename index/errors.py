@@ -11,6 +11,7 @@
     ├── QuestionError        a question cannot be asked (empty)
     ├── InputError           a file given on the command line cannot be read (names the file)
     ├── ModelError           the embedding model's files cannot be loaded (a broken install)
+    ├── CalibrationError     no thresholds are calibrated for the embedder (index/query/reader_weights.json)
     ├── VectorStoreError     the vector store (Milvus) is unreachable or refused a request
     └── WatchError           a watch cannot be kept or found (no such watch, an unreadable file)
         └── WatchLimitError  its owner already has as many watches as FOOTNOTE_WATCHES_PER_USER allows
@@ -81,6 +82,10 @@ class InputError(FootnoteError):
 
 class ModelError(FootnoteError):
     """The embedding model cannot be loaded from its package (files missing or unreadable)."""
+
+
+class CalibrationError(FootnoteError):
+    """No thresholds are calibrated for an embedder, or its entry lacks some (names the embedder)."""
 
 
 class WatchError(FootnoteError):

@@ -15,6 +15,7 @@ from index.languages import LanguageMix, choose_embedder
 from index.query import reader_model
 from index.query.answer import AnswerParams
 from index.query.engine import Engine, EngineParams
+from index.query.reader import Calibration, ReaderWeights
 from index.query.watches import WatchStore
 from index.sources.feeds import SyncReport, sync
 from index.sources.fetch import FetchPolicy
@@ -95,9 +96,10 @@ class Pipeline:
     def params_for(self, embedder: Embedder) -> EngineParams:
         """Retrieval and answer parameters from the settings, calibrated for `embedder`."""
         s = self.settings
-        threshold = s.abstain_threshold if s.abstain_threshold is not None else embedder.abstain_threshold
+        calibrated = self.calibration(embedder)
+        threshold = s.abstain_threshold if s.abstain_threshold is not None else calibrated.abstain_threshold
         model = reader_model.thresholds("minilm") if self.reads_with_model(embedder) else {}
-        floor = vague_follow_up_floor(embedder.answer_threshold)
+        floor = vague_follow_up_floor(calibrated.answer_threshold)
         if model and model.get("model_follow_ups", True):  # the model reads them: its floor is below its own
             floor = vague_follow_up_floor(math.log(model["model_threshold"] / (1 - model["model_threshold"])))
         return EngineParams(
@@ -106,17 +108,26 @@ class Pipeline:
             retrieval=s.retrieval,
             answer=AnswerParams(
                 abstain_threshold=threshold,
-                cosine_offset=embedder.abstain_threshold,
-                abstain_lexical_weight=embedder.abstain_lexical_weight,
-                crosslingual_gap=embedder.crosslingual_gap,
+                cosine_offset=calibrated.abstain_threshold,
+                abstain_lexical_weight=calibrated.abstain_lexical_weight,
+                crosslingual_gap=calibrated.crosslingual_gap,
                 max_quotes=s.max_quotes,
-                answer_threshold=embedder.answer_threshold,
-                slot_threshold=embedder.slot_threshold,
+                answer_threshold=calibrated.answer_threshold,
+                slot_threshold=calibrated.slot_threshold,
                 **model,
             ),
             max_question_chars=s.max_question_chars,
             vague_follow_up_floor=floor,
         )
+
+    def calibration(self, embedder: Embedder) -> Calibration:
+        """The thresholds calibrated for `embedder` with the reader's weights, looked up by its key
+        (CalibrationError when there are none); FOOTNOTE_ABSTAIN_THRESHOLD is applied in `params_for`."""
+        return ReaderWeights.load().calibration(embedder.key)
+
+    def calibration_record(self, embedder: Embedder) -> dict[str, str | float | None]:
+        """The calibration a new index's manifest records: the embedder's key and its five numbers."""
+        return {"embedder": embedder.key, **self.calibration(embedder).to_json()}
 
     def build_index(
         self, *, full: bool = False, progress: Progress | None = None, wait: bool = True
@@ -134,6 +145,7 @@ class Pipeline:
             wait=wait,
             choose=self.choose,
             reader_name=self.reader_label,
+            calibration=self.calibration_record,
         )
 
     @property

@@ -30,14 +30,16 @@ def _no_footnote_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _models_only_when_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A test that loads a real model without the `model` marker fails, naming itself: the fast tier
-    (`-m "not model ..."`) stays fast."""
+    (`-m "not model ..."`) stays fast. The one exception, `fast_model`, may load MiniLM (and only it):
+    a few answer tests on one small index, kept in the fast tier on purpose (tests/test_answer_minilm.py)."""
     if request.node.get_closest_marker("model") is not None:
         return
 
     def refuse(self: object) -> None:
         raise AssertionError(f"{request.node.nodeid} loads a real model: mark it `model`")
 
-    monkeypatch.setattr(MiniLMEmbedder, "model", refuse)
+    if request.node.get_closest_marker("fast_model") is None:
+        monkeypatch.setattr(MiniLMEmbedder, "model", refuse)
     monkeypatch.setattr(E5Embedder, "model", refuse)
 
 
@@ -124,8 +126,10 @@ _MARKER_OF_FIXTURE = {"minilm": "model", "e5": "model", "milvus_uri": "milvus", 
 # files holding `milvus` tests are one unit of work here (one Milvus server per machine: port 2380 is
 # fixed). Workers take the files in this order of markers, longest first, so the venv build of the
 # `docker` test overlaps everything else instead of finishing alone at the end.
+# In the fast tier the `fast_model` tests are the only marked ones, so they come first: `-n 2` hands each
+# worker a run of consecutive tests to start with, and one worker gets them all (MiniLM loads once).
 MILVUS_FILES = ("tests/test_backends.py", "tests/test_replicas.py")
-_WORKER_ORDER = ("docker", "milvus", "model", "slow")
+_WORKER_ORDER = ("docker", "milvus", "model", "fast_model", "slow")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadFileScheduling | None:

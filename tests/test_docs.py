@@ -392,19 +392,19 @@ def test_every_module_is_named_in_the_architecture_doc() -> None:
 
 def parameter_table() -> str:
     """The table of answer parameters docs/tuning.md must hold, made from the code's own constants."""
-    from index.ingest.embedding import E5Embedder, MiniLMEmbedder
     from index.pipeline import VAGUE_FOLLOW_UP_MARGIN
     from index.query.answer import AnswerParams
     from index.query.engine import EngineParams
+    from index.query.reader import THRESHOLDS, ReaderWeights
 
     rows = ["| parameter | value |", "|---|---|"]
     for owner in (AnswerParams, EngineParams):
         for f in dataclasses.fields(owner):
             if f.name != "answer":
                 rows.append(f"| `{owner.__name__}.{f.name}` | {f.default} |")
-    for embedder in (MiniLMEmbedder, E5Embedder):
-        for name in ("abstain_threshold", "abstain_lexical_weight", "answer_threshold", "slot_threshold"):
-            rows.append(f"| `{embedder.__name__}.{name}` | {getattr(embedder, name).fget(None)} |")
+    for key, calibration in ReaderWeights.load().thresholds.items():
+        for name in THRESHOLDS:
+            rows.append(f"| `thresholds.{key}.{name}` | {getattr(calibration, name)} |")
     rows.append(f"| `VAGUE_FOLLOW_UP_MARGIN` | {VAGUE_FOLLOW_UP_MARGIN} |")
     return "\n".join(rows)
 

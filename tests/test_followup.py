@@ -229,8 +229,8 @@ def test_the_sentences_next_to_the_previous_answer_are_near_it(tmp_path, write_a
 def test_a_follow_up_favours_sentences_next_to_the_previous_answer(tmp_path, write_article) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    from index.query.reader import NEAR_PREVIOUS
     from index.query.engine import Engine
+    from index.query.reader import NEAR_PREVIOUS
 
     engine = _harvest_engine(tmp_path, write_article)
     before = "What damaged the apple trees in the valley orchards this year?"

@@ -129,8 +129,7 @@ class CrashingMiniLM:
     def __init__(self, real: MiniLMEmbedder, after: int) -> None:
         self.real, self.after, self.done = real, after, 0
         self.id, self.dim = real.id, real.dim
-        self.multilingual, self.abstain_threshold = real.multilingual, real.abstain_threshold
-        self.abstain_lexical_weight = real.abstain_lexical_weight
+        self.multilingual, self.key = real.multilingual, real.key
         self.unit_vectors = real.unit_vectors
 
     def _count(self, texts: int) -> None:
@@ -177,7 +176,7 @@ def test_incremental_add_change_delete_with_the_real_model(minilm: MiniLMEmbedde
 
     (seeds / "notes.txt").write_text("Tractors are assembled in Minsk at a large plant.\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match="killed mid-build"):
-        build(seeds, index_dir, CrashingMiniLM(minilm, after=1), PARAMS, FaissStore())  # type: ignore[arg-type]
+        build(seeds, index_dir, CrashingMiniLM(minilm, after=1), PARAMS, FaissStore())
     survivor = Pipeline(make_settings(seeds_dir=seeds, index_dir=index_dir), minilm).open_engine()
     assert sorted(survivor.stored.articles) == ["bees.md", "iskander-in-belarus-never-ever.txt"]
     assert not survivor.ask("Why did Moscow refuse?").abstained

@@ -1,10 +1,25 @@
-"""The reader's slot check: what a question asks a sentence to state, and what states it."""
+"""The reader's slot check: what a question asks a sentence to state, and what states it; the thresholds
+calibrated per embedder that are stored with the reader's weights."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
-from index.query.reader import counted_nouns, fills_slot, named_roles, person_names, slot_kinds
+from index.errors import CalibrationError
+from index.ingest.embedding import EMBEDDERS
+from index.query.reader import (
+    THRESHOLDS,
+    Calibration,
+    ReaderWeights,
+    counted_nouns,
+    fills_slot,
+    named_roles,
+    person_names,
+    slot_kinds,
+)
 
 
 @pytest.mark.parametrize(
@@ -146,3 +161,52 @@ def test_a_name_question_needs_a_new_person_with_the_role_said_in_the_sentence_o
     text: str, context: str, fills: bool
 ) -> None:
     assert fills_slot("name", text, QUESTION, context) is fills
+
+
+@pytest.mark.parametrize("name", sorted(EMBEDDERS))
+def test_every_shipped_embedder_has_its_five_thresholds_beside_the_weights(name: str) -> None:
+    embedder = EMBEDDERS[name]()  # nothing loads until it embeds
+    assert embedder.key == name, "an embedder's key is its FOOTNOTE_EMBEDDER name"
+    calibration = ReaderWeights.load().calibration(embedder.key)
+    assert calibration.embedder == name
+    for threshold in THRESHOLDS:
+        value = getattr(calibration, threshold)
+        assert isinstance(value, float) and not math.isnan(value) and value != math.inf, threshold
+    assert len(THRESHOLDS) == 5
+
+
+def test_the_shipped_file_writes_an_uncalibrated_threshold_as_null_and_reads_it_as_minus_infinity() -> None:
+    weights = ReaderWeights.load()
+    hashing = weights.calibration("hashing")
+    assert hashing.answer_threshold == hashing.slot_threshold == -math.inf
+    assert hashing.to_json()["answer_threshold"] is None
+    text = json.dumps(weights.to_json())
+    assert "Infinity" not in text, "strict JSON has no infinity"
+    assert ReaderWeights.load(json.loads(text)) == weights
+
+
+def test_an_embedder_without_thresholds_is_a_clear_error() -> None:
+    with pytest.raises(
+        CalibrationError, match=r"no thresholds are calibrated for the embedder 'bert'.*minilm"
+    ):
+        ReaderWeights.load().calibration("bert")
+
+
+def test_an_entry_lacking_a_threshold_is_a_clear_error() -> None:
+    data = ReaderWeights.load().to_json()
+    entry = {"abstain_threshold": 0.3, "abstain_lexical_weight": 0.25, "crosslingual_gap": 0.0}
+    data["thresholds"] = {"bert": entry}
+    with pytest.raises(CalibrationError, match="'bert' lack answer_threshold, slot_threshold"):
+        ReaderWeights.load(data)
+
+
+def test_a_calibration_round_trips_through_json() -> None:
+    calibration = Calibration("e5", 0.8, 0.0, 0.04, -math.inf, -6.5)
+    assert calibration.to_json() == {
+        "abstain_threshold": 0.8,
+        "abstain_lexical_weight": 0.0,
+        "crosslingual_gap": 0.04,
+        "answer_threshold": None,
+        "slot_threshold": -6.5,
+    }
+    assert Calibration.from_json("e5", calibration.to_json()) == calibration

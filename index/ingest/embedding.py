@@ -12,13 +12,15 @@
 A build embeds chunks and, in the same pass, the quotable units inside them (`embed_with_units`): MiniLM
 pools a unit's vector from the chunk's token embeddings, so the units cost no forward pass of their own;
 e5's engine gives no token embeddings, so it encodes every unit on its own (docs/answers.md).
+
+The thresholds calibrated for each model are not here: they belong to the reader's weights they were
+placed with (`index/query/reader_weights.json`), found by the embedder's `key` (docs/tuning.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import math
 import os
 import re
 import threading
@@ -78,31 +80,9 @@ class Embedder(Protocol):
         ...
 
     @property
-    def abstain_threshold(self) -> float:
-        """Relevance below which Footnote abstains, calibrated for this model (cosine scales differ)."""
-        ...
-
-    @property
-    def abstain_lexical_weight(self) -> float:
-        """How much word overlap adds to a passage's relevance when deciding to abstain."""
-        ...
-
-    @property
-    def crosslingual_gap(self) -> float:
-        """How much lower the cosine of a question and a passage runs when they are in different
-        languages than when they are in the same one (0 for a model that reads one language)."""
-        ...
-
-    @property
-    def answer_threshold(self) -> float:
-        """The reader's log-odds below which no sentence answers, calibrated on the dev split for this
-        model (-inf: not calibrated, abstain on passage relevance alone; docs/answers.md)."""
-        ...
-
-    @property
-    def slot_threshold(self) -> float:
-        """The reader log-odds that the best sentence stating what a "how many / how much / what is the
-        name of" question asks for must reach (-inf: not calibrated, the check is off; docs/answers.md)."""
+    def key(self) -> str:
+        """The name its calibrated thresholds are stored under, beside the reader's weights
+        (`index/query/reader_weights.json`): its FOOTNOTE_EMBEDDER name."""
         ...
 
     @property
@@ -148,24 +128,8 @@ class MiniLMEmbedder:
         return False
 
     @property
-    def abstain_threshold(self) -> float:
-        return 0.30
-
-    @property
-    def abstain_lexical_weight(self) -> float:
-        return 0.25
-
-    @property
-    def crosslingual_gap(self) -> float:
-        return 0.0
-
-    @property
-    def answer_threshold(self) -> float:
-        return -3.5
-
-    @property
-    def slot_threshold(self) -> float:
-        return -3.0
+    def key(self) -> str:
+        return "minilm"
 
     @property
     def unit_vectors(self) -> UnitVectors:
@@ -288,24 +252,8 @@ class HashingEmbedder:
         return False
 
     @property
-    def abstain_threshold(self) -> float:
-        return 0.20
-
-    @property
-    def abstain_lexical_weight(self) -> float:
-        return 0.25
-
-    @property
-    def crosslingual_gap(self) -> float:
-        return 0.0
-
-    @property
-    def answer_threshold(self) -> float:
-        return -math.inf
-
-    @property
-    def slot_threshold(self) -> float:
-        return -math.inf
+    def key(self) -> str:
+        return "hashing"
 
     @property
     def unit_vectors(self) -> UnitVectors:
@@ -363,31 +311,8 @@ class E5Embedder:
         return True
 
     @property
-    def abstain_threshold(self) -> float:
-        return 0.80
-
-    @property
-    def abstain_lexical_weight(self) -> float:
-        # e5's cosines sit in a narrow band; word overlap lifted off-topic questions over it (measured).
-        return 0.0
-
-    @property
-    def crosslingual_gap(self) -> float:
-        # Measured on parallel Russian and English questions about Russian articles (docs/languages.md):
-        # relevant passages lose 0.03-0.07, off-topic ones about 0.04.
-        return 0.04
-
-    @property
-    def answer_threshold(self) -> float:
-        # Placed on dev like MiniLM's, nothing was gained: e5's log-odds of answerable and near-topic
-        # questions overlap further down (docs/answers.md, "e5's thresholds").
-        return -math.inf
-
-    @property
-    def slot_threshold(self) -> float:
-        # The highest that abstains on no answerable dev question (docs/answers.md); lower than
-        # MiniLM's, since e5's cosines sit in a narrower band and its sentences score lower.
-        return -6.5
+    def key(self) -> str:
+        return "e5-multilingual"
 
     @property
     def unit_vectors(self) -> UnitVectors:

@@ -9,7 +9,7 @@ earlier version of it is in the index, that version stays (bad input loses nothi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -91,10 +91,12 @@ def build(
     wait: bool = True,
     choose: Chooser | None = None,
     reader_name: Callable[[str | None], str | None] | None = None,
+    calibration: Callable[[Embedder], Mapping[str, object]] | None = None,
 ) -> IndexReport:
     """Bring the index in `index_dir` up to date with `seeds_dir` (chunk vectors in `vector_store`),
     embedded by `embedder` or, with `choose`, by the embedder it picks for the corpus's languages.
-    `reader_name` names, for the chosen embedder setting, the trained reader that will answer (manifest)."""
+    `reader_name` names, for the chosen embedder setting, the trained reader that will answer, and
+    `calibration` gives the thresholds calibrated for the chosen embedder (both recorded in the manifest)."""
     began = time.perf_counter()
     with store.writer_lock(index_dir, wait=wait):
         store.recover(index_dir, vector_store)
@@ -109,6 +111,8 @@ def build(
         else:
             raise ValueError("build needs an embedder or a way to choose one")
         embedder = choice.embedder
+        # Looked up before any embedding: an embedder without calibrated thresholds fails at once.
+        calibrated = calibration(embedder) if calibration else None
         previous, reason = _previous(
             index_dir,
             (embedder.id, embedder.unit_vectors),
@@ -184,6 +188,7 @@ def build(
             embedder_reason=choice.reason,
             unit_method=embedder.unit_vectors,
             reader=reader_name(choice.name) if reader_name else None,
+            calibration=calibrated,
         )
         return IndexReport(
             added=added,

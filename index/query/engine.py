@@ -70,7 +70,12 @@ class Engine:
         self.embedder = embedder
         self.params = params
         self.retriever = Retriever(
-            stored, embedder, rrf_k=params.rrf_k, mode=params.retrieval, fusion=params.fusion
+            stored,
+            embedder,
+            rrf_k=params.rrf_k,
+            mode=params.retrieval,
+            fusion=params.fusion,
+            crosslingual_gap=params.answer.crosslingual_gap,
         )
         self.reader = Reader(stored, self.retriever.lexical)
         self.composer = Composer(stored, params.answer)

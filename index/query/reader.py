@@ -9,6 +9,11 @@ sentence holds the kind of thing asked for (a number for "how many", a date for 
 split of the evaluation set (`benchmarks/train_reader.py`, weights in `reader_weights.json`) weighs the
 features it names; `FEATURES` lists every feature the reader can compute, and `docs/answers.md` gives the
 measured effect of each (several were tried and left out of the model).
+
+The thresholds that decide from these log-odds (and the relevance test before them) were placed for
+these weights, per embedder, so they are stored with them: `reader_weights.json`'s `thresholds` holds a
+`Calibration` for each embedder's key (its FOOTNOTE_EMBEDDER name). JSON has no infinity: there, null
+stands for -inf, a threshold not calibrated for that embedder (its check is off).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import math
 import re
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from functools import lru_cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from index.errors import CalibrationError
 from index.ingest.chunking import word_count
 from index.languages import ENGLISH
 from index.query.lexical import WORD_LIST_LANGUAGES, LexicalIndex, QuestionWords, zipf
@@ -228,15 +234,58 @@ _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
 @dataclass(frozen=True, slots=True)
+class Calibration:
+    """The thresholds placed for one embedder with the shipped weights (docs/tuning.md says how each was
+    placed; `AnswerParams` has their meaning). Cosine scales differ between models, and so do the
+    log-odds their sentences get, so each embedder has its own; -inf: not calibrated, the check is off."""
+
+    embedder: str
+    # Relevance (cosine + `abstain_lexical_weight` x word coverage) below which a passage is not read.
+    abstain_threshold: float
+    abstain_lexical_weight: float
+    # How much lower a question's cosine to a passage in another language runs (0: one language only).
+    crosslingual_gap: float
+    # The log-odds the best sentence must reach to be quoted, and that a sentence stating the number,
+    # sum or name asked for must reach.
+    answer_threshold: float
+    slot_threshold: float
+
+    @classmethod
+    def from_json(cls, embedder: str, data: Mapping[str, Any]) -> Calibration:
+        """One embedder's entry of `reader_weights.json`'s `thresholds` (null: -inf)."""
+        missing = [name for name in THRESHOLDS if name not in data]
+        if missing:
+            raise CalibrationError(
+                f"the reader's thresholds for the embedder {embedder!r} lack {', '.join(missing)}; "
+                f"place them (docs/tuning.md) in {WEIGHTS_FILE}"
+            )
+        return cls(embedder, *(-math.inf if data[n] is None else float(data[n]) for n in THRESHOLDS))
+
+    def to_json(self) -> dict[str, float | None]:
+        """The JSON object `from_json` reads: the five numbers, -inf written as null."""
+        return {name: _finite_or_none(getattr(self, name)) for name in THRESHOLDS}
+
+
+THRESHOLDS = tuple(f.name for f in fields(Calibration) if f.name != "embedder")
+"""The names of the numbers a `Calibration` holds, in the order `reader_weights.json` writes them."""
+WEIGHTS_FILE = "index/query/reader_weights.json"
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value == -math.inf else value
+
+
+@dataclass(frozen=True, slots=True)
 class ReaderWeights:
     """A logistic regression over some of `FEATURES` (`names`): mean and scale standardise, then weights
-    and bias."""
+    and bias; with the thresholds calibrated for them, by embedder key (`thresholds`)."""
 
     names: tuple[str, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
+    thresholds: Mapping[str, Calibration] = field(default_factory=dict)
 
     @classmethod
     def load(cls, data: Mapping[str, Any] | None = None) -> ReaderWeights:
@@ -253,7 +302,23 @@ class ReaderWeights:
             tuple(float(v) for v in data["scale"]),
             tuple(float(v) for v in data["weights"]),
             float(data["bias"]),
+            {
+                str(key): Calibration.from_json(str(key), entry)
+                for key, entry in data.get("thresholds", {}).items()
+            },
         )
+
+    def calibration(self, embedder: str) -> Calibration:
+        """The thresholds calibrated for an embedder, by its key (`Embedder.key`, its FOOTNOTE_EMBEDDER
+        name)."""
+        try:
+            return self.thresholds[embedder]
+        except KeyError:
+            known = ", ".join(self.thresholds) or "none"
+            raise CalibrationError(
+                f"no thresholds are calibrated for the embedder {embedder!r} (calibrated: {known}); "
+                f"place them (docs/tuning.md) in {WEIGHTS_FILE} or choose another FOOTNOTE_EMBEDDER"
+            ) from None
 
     def to_json(self) -> dict[str, object]:
         """The JSON object `load` reads."""
@@ -263,6 +328,7 @@ class ReaderWeights:
             "scale": list(self.scale),
             "weights": list(self.weights),
             "bias": self.bias,
+            "thresholds": {key: c.to_json() for key, c in self.thresholds.items()},
         }
 
     def columns(self, features: Matrix) -> Matrix:

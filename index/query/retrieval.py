@@ -69,9 +69,13 @@ class Retriever:
         candidates: int = 50,
         mode: Mode = RETRIEVAL,
         fusion: Fusion = "rrf",
+        crosslingual_gap: float = 0.0,
     ) -> None:
         self.stored = stored
         self.embedder = embedder
+        # The embedder's calibrated allowance for a passage in another language than the question
+        # (`AnswerParams.crosslingual_gap`): the dense list is ranked as the answer step weighs it.
+        self.crosslingual_gap = crosslingual_gap
         self.rrf_k = rrf_k
         self.candidates = candidates
         self.mode = mode
@@ -141,7 +145,7 @@ class Retriever:
             dense_scores[i] = score
         several = len(self.lexical.languages) > 1
         language = searched.language
-        gap = self.embedder.crosslingual_gap
+        gap = self.crosslingual_gap
         if gap and several:
             # Passages in the question's own language would crowd out better ones in another: rank
             # them as the answer step weighs them.

@@ -27,7 +27,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +75,18 @@ class DocumentEntry(BaseModel):
     words: int | None = None
 
 
+class CalibrationRecord(BaseModel):
+    """The thresholds calibrated for the embedder that built an index, as the reader's weights held them
+    then (index/query/reader_weights.json; null: -inf, not calibrated)."""
+
+    embedder: str
+    abstain_threshold: float | None
+    abstain_lexical_weight: float | None
+    crosslingual_gap: float | None
+    answer_threshold: float | None
+    slot_threshold: float | None
+
+
 class Manifest(BaseModel):
     """What built an index; checked against the current settings on load."""
 
@@ -100,6 +112,9 @@ class Manifest(BaseModel):
     # The trained reader that answers from this index ("name sha256:…"; absent: the rules, or a manifest
     # written before the reader was a model).
     reader: str | None = None
+    # The embedder's key and the thresholds calibrated for it that answers from this index use (absent
+    # from manifests written before they were recorded; FOOTNOTE_ABSTAIN_THRESHOLD is not recorded).
+    calibration: CalibrationRecord | None = None
 
     def live_doc_keys(self) -> set[int]:
         """The doc keys (see index/storage/vectors.py) of the articles this generation serves."""
@@ -425,12 +440,14 @@ def write_generation(
     embedder_reason: str | None = None,
     unit_method: str = "encoded",
     reader: str | None = None,
+    calibration: Mapping[str, object] | None = None,
 ) -> Path:
     """Write a complete new generation beside the current one and make it current. Caller holds the lock.
 
     After the swap the vector store drops the vectors of articles the new generation no longer serves
     (with `full`, every vector it holds that is not this generation's). `unit_method` says how the unit
-    vectors were made ("pooled" or "encoded"; see index/ingest/embedding.py)."""
+    vectors were made ("pooled" or "encoded"; see index/ingest/embedding.py); `calibration` the embedder's
+    thresholds the manifest records (`CalibrationRecord`)."""
     with writing(index_dir):
         index_dir.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(index_dir)
@@ -473,6 +490,7 @@ def write_generation(
                 embedder_reason=embedder_reason,
                 unit_vectors=unit_method,
                 reader=reader,
+                calibration=CalibrationRecord.model_validate(calibration) if calibration else None,
             )
             _write_jsonl(staging / "articles.jsonl", (asdict(a) for a in articles))
             _write_jsonl(
