@@ -98,13 +98,19 @@ class Composer:
         # continue the conversation, so its best candidate is quoted even below the answer threshold.
         if reading.follows:
             cap = params.max_quotes + params.follow_up_extra_quotes
-            chosen = self._select(scored, reading.quotable, -np.inf, cap, margin=margin)
+            chosen = self._select(scored, reading.quotable, reading.siblings, -np.inf, cap, margin=margin)
         else:
             threshold = logit(params.model_threshold) if read else params.answer_threshold
-            chosen = self._select(scored, reading.quotable, threshold, params.max_quotes, margin=margin)
-        if read:
+            chosen = self._select(
+                scored, reading.quotable, reading.siblings, threshold, params.max_quotes, margin=margin
+            )
+        if read:  # further quotes must reach `model_keep`, unless they are a kept list's sibling
             keep = logit(params.model_keep)
-            chosen = chosen[:1] + [row for row in chosen[1:] if scored[row][0] >= keep]
+            kept = chosen[:1]
+            for row in chosen[1:]:
+                if scored[row][0] >= keep or any(row in reading.siblings.get(k, ()) for k in kept):
+                    kept.append(row)
+            chosen = kept
         if not chosen:
             return self._abstain(reading, reading.no_answer)
         if reading.unfilled:
@@ -196,6 +202,7 @@ class Composer:
         self,
         scored: dict[int, tuple[float, Matrix]],
         quotable: frozenset[int],
+        siblings: dict[int, tuple[int, ...]],
         threshold: float,
         cap: int,
         *,
@@ -226,24 +233,13 @@ class Composer:
             words += size
             if unit.kind != "list":
                 continue
-            for neighbour in (row - 1, row + 1):
+            for neighbour in siblings.get(row, ()):
                 if neighbour in chosen or len(chosen) >= cap:
                     continue
-                if neighbour in scored and self._adjacent_lists(row, neighbour):
+                if neighbour in scored:
                     chosen.append(neighbour)
                     words += word_count(self.stored.units[neighbour].text)
         return chosen
-
-    def _adjacent_lists(self, a: int, b: int) -> bool:
-        if not 0 <= b < len(self.stored.units):
-            return False
-        first, second = sorted((self.stored.units[a], self.stored.units[b]), key=lambda u: u.start)
-        return (
-            first.doc_id == second.doc_id
-            and second.kind == "list"
-            and first.kind == "list"
-            and not self.stored.articles[first.doc_id].text[first.end : second.start].strip()
-        )
 
 
 def _titles(reading: Reading) -> tuple[str, ...]:

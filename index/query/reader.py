@@ -600,7 +600,8 @@ class Reading:
     Otherwise: `scored` holds each candidate unit's log-odds of answering with its rule features (for the
     candidates the trained model read, its blended log-odds; `by_model` then holds its own), `explained`
     each candidate's rule features as (name, value, part of the log-odds), `quotable` the candidates long
-    enough to quote, `near` those next to the previous answer's quotes. The checks' findings: `unfilled`,
+    enough to quote, `siblings` the lists among them that directly follow one another (parallel answers,
+    quoted together), `near` those next to the previous answer's quotes. The checks' findings: `unfilled`,
     the kind of answer asked for that no good enough sentence states; `speaker_docs`, the candidates'
     articles that name the speaker asked about; `no_answer`, why no sentence answers, should none."""
 
@@ -617,6 +618,7 @@ class Reading:
     by_model: dict[int, float] = field(default_factory=dict)
     explained: dict[int, Why] = field(default_factory=dict)
     quotable: frozenset[int] = frozenset()
+    siblings: dict[int, tuple[int, ...]] = field(default_factory=dict)
     near: frozenset[int] = frozenset()
     checks: bool = True
     unfilled: str | None = None
@@ -704,6 +706,15 @@ class Reader:
             for i, row in enumerate(rows)
         }
         quotable = frozenset(row for row in rows if self.quotable(row, params))
+        siblings = {
+            row: together
+            for row in rows
+            if (
+                together := tuple(
+                    n for n in (row - 1, row + 1) if n in scored and self._adjacent_lists(row, n)
+                )
+            )
+        }
         in_language = self._in_language(query, scored)
         read = (
             model is not None
@@ -727,6 +738,7 @@ class Reader:
             scored=scored,
             explained=explained,
             quotable=quotable,
+            siblings=siblings,
             near=nearby,
             checks=checks,
             unfilled=self._unfilled_slot(query.text, scored, quotable, params) if judged else None,
@@ -737,7 +749,7 @@ class Reader:
         )
         if read:
             assert model is not None
-            scored, by_model = self._read(model, words.searched.text, scored, quotable, params)
+            scored, by_model = self._read(model, words.searched.text, scored, quotable, siblings, params)
             return replace(reading, scored=scored, by_model=by_model)
         return reading
 
@@ -747,14 +759,17 @@ class Reader:
         question: str,
         scored: dict[int, tuple[float, Matrix]],
         quotable: frozenset[int],
+        siblings: dict[int, tuple[int, ...]],
         params: AnswerParams,
     ) -> tuple[dict[int, tuple[float, Matrix]], dict[int, float]]:
         """The trained reader's calibrated log-odds for the rules' best `model_candidates` candidates (the
         others are not read: reading is the costly step), plus `model_rules_weight` times the rules' own
-        log-odds above their answer threshold. Also the model's own log-odds, for `--explain`."""
+        log-odds above their answer threshold. Also the model's own log-odds, for `--explain`. A list read
+        brings its sibling lists to be read too: they are parallel answers, quoted together."""
         ranked = sorted((row for row in scored if row in quotable), key=lambda row: -scored[row][0])[
             : params.model_candidates
         ]
+        ranked += [n for row in list(ranked) for n in siblings.get(row, ()) if n not in ranked]
         probabilities = model.probabilities(question, [self.stored.units[row].text for row in ranked])
         weight = params.model_rules_weight
         offset = params.answer_threshold if math.isfinite(params.answer_threshold) else 0.0
@@ -816,6 +831,18 @@ class Reader:
         starts = self._doc_starts.get(doc_id, [])
         at = bisect.bisect_left(starts, start)
         return at if at < len(starts) and starts[at] == start else None
+
+    def _adjacent_lists(self, a: int, b: int) -> bool:
+        """Whether unit b is a list directly before or after list a in the same article."""
+        if not 0 <= b < len(self.stored.units):
+            return False
+        first, second = sorted((self.stored.units[a], self.stored.units[b]), key=lambda u: u.start)
+        return (
+            first.doc_id == second.doc_id
+            and second.kind == "list"
+            and first.kind == "list"
+            and not self.stored.articles[first.doc_id].text[first.end : second.start].strip()
+        )
 
     def _units_in(self, passage: Passage) -> list[int]:
         starts, rows = self._doc_starts.get(passage.doc_id, []), self._doc_rows.get(passage.doc_id, [])
