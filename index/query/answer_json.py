@@ -39,22 +39,6 @@ PASSAGE_FIELDS = (
     "dense",
     "lexical",
 )
-# The keys of one answer; `explain` appears with `--explain` only.
-ANSWER_KEYS = (
-    "id",
-    "question",
-    "abstained",
-    "answer",
-    "quotes",
-    "passages",
-    "nearest_titles",
-    "notes",
-    "note_codes",
-    "timings_ms",
-    "reason",
-    "reason_code",
-    "reason_terms",
-)
 
 
 def _finite(value: object) -> object:
