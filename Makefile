@@ -57,12 +57,11 @@ index: $(RUNTIME)
 test: install
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-# The inner loop: no model, no Milvus, no venv build, no long CLI builds, on both cores (pytest-xdist):
-# 59 s on an idle 2-core machine (564 tests, 2026-12-07), before the six answer tests on the packaged
-# MiniLM (marker fast_model), which add about 20 s of CPU on one worker, mostly importing the model's
-# libraries (docs/development.md).
+# The inner loop: no model but the six answer tests on the packaged MiniLM (marker fast_model), no Milvus,
+# no venv build, no test over a second, on both cores (pytest-xdist, work stealing): 560 tests in 50 s on
+# a 2-core machine (2026-12-07; docs/development.md).
 test-fast: install
-	$(BIN)/pytest -q -n 2 -m "not slow and not model and not milvus and not docker"
+	$(BIN)/pytest -q -n 2 --dist worksteal -m "not slow and not model and not milvus and not docker"
 
 lint: install
 	$(BIN)/ruff check .

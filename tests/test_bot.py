@@ -229,6 +229,7 @@ async def test_document_upload_and_remove(fake: FakeTelegram, app: FootnoteApp, 
     assert "Owls hunt mice" not in answer.params["text"], "a removed article is never quoted again"
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 async def test_retry_after_429_is_waited_out_and_the_answer_arrives(
     fake: FakeTelegram, app: FootnoteApp
 ) -> None:
@@ -325,6 +326,7 @@ def test_footnote_bot_process_answers_and_stops_cleanly_on_sigterm(
     assert fake.token.split(":")[1] not in err + out
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 async def test_5xx_and_dropped_connections_are_retried_and_the_answer_is_sent_once(
     fake: FakeTelegram,
     app: FootnoteApp,

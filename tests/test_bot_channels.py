@@ -126,6 +126,7 @@ async def test_posts_of_listed_channels_become_articles_and_edits_rewrite_them(
         await stopped(application)
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 async def test_posts_arriving_during_a_reindex_wait_and_are_indexed_as_one_batch(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
@@ -284,6 +285,7 @@ def test_a_username_is_a_claim_the_first_chat_seen_keeps() -> None:
     assert post_doc_id(Chat(-1001, "channel", username="renamed"), 3) == "telegram/c1001/3.md"
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 async def test_one_listed_channel_cannot_overwrite_or_delete_anothers_posts(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:

@@ -120,6 +120,7 @@ async def test_a_burst_of_keystrokes_gets_exactly_one_answer_with_quotes(
         await stopped(application)
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 async def test_with_a_quiet_time_a_newer_keystroke_still_closes_the_older_query(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:

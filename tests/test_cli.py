@@ -53,6 +53,7 @@ def test_index_then_noop_then_stats(footnote: Cli) -> None:
     assert "documents   2" in footnote("stats").stdout
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 def test_the_command_runs_as_a_process(env: dict[str, str]) -> None:
     indexed = run(env, "index")
     assert indexed.returncode == 0, indexed.stderr

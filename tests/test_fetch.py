@@ -212,6 +212,7 @@ def test_sync_command_needs_feeds(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert result.returncode == 1 and "FOOTNOTE_FEEDS is empty" in result.stderr
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 async def test_bot_add_command_and_scheduled_feed_sync(site: str, tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "apples.md").write_text(

@@ -152,6 +152,7 @@ LOCAL = fetch.FetchPolicy(timeout=5.0, max_bytes=200_000, allow_private=True)
 # -- 1: a feed body is parsed as bytes, never opened as a file -----------------------------------------
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 def test_a_feed_body_naming_a_local_file_or_fifo_is_never_opened(site: Site, tmp_path: Path) -> None:
     local = tmp_path / "local.xml"
     local.write_bytes(rss(f"{site.url}/news/from-a-local-file"))
@@ -247,6 +248,7 @@ def test_environment_proxies_do_not_bypass_the_check(
 # -- 5: malformed links --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 def test_malformed_links_are_skipped_and_the_rest_of_the_feed_is_saved(site: Site, tmp_path: Path) -> None:
     long_url = f"{site.url}/{'a' * 70_000}"
     site.routes["/news/good"] = send(article("A good article"))
@@ -281,6 +283,7 @@ def test_a_trickling_page_is_cut_at_the_page_deadline(site: Site, head_too: bool
     assert str(caught.value) == f"{site.url}/slow: took longer than the 0.5 s limit for one page"
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 def test_a_feed_of_trickling_pages_is_cut_at_the_feed_deadline(site: Site, tmp_path: Path) -> None:
     from index.sources.feeds import sync
 
@@ -300,6 +303,7 @@ def test_a_feed_of_trickling_pages_is_cut_at_the_feed_deadline(site: Site, tmp_p
 # -- 9: canonical URLs -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 def test_a_canonical_url_on_another_site_is_ignored(site: Site, tmp_path: Path) -> None:
     site.routes["/news/hijack"] = send(article("Hijack", "https://victim.example/news/stolen"))
     result = footnote(tmp_path, "add", f"{site.url}/news/hijack")
@@ -331,6 +335,7 @@ def test_canonical_urls_are_kept_only_on_the_same_registrable_domain(
 # -- 10: YAML alias bombs --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 def test_a_yaml_alias_bomb_is_refused_by_name_and_the_rest_still_indexes(tmp_path: Path) -> None:
     levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
     levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(4)]

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,6 +20,7 @@ def imported_after(statement: str) -> set[str]:
     return set(result.stdout.split())
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 def test_index_never_imports_telegram() -> None:
     modules = imported_after(
         "import index.pipeline, index.query.engine, index.ingest.indexing, index.evaluation, "
@@ -26,6 +29,7 @@ def test_index_never_imports_telegram() -> None:
     assert not any(m == "telegram" or m.startswith("telegram.") for m in modules)
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 def test_milvus_client_loads_only_for_the_milvus_store() -> None:
     modules = imported_after(
         "import index.pipeline, index.query.engine, index.ingest.indexing, index.storage.store; "

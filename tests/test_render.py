@@ -172,6 +172,7 @@ def filled(pattern: str, units: int) -> str:
     after=ESCAPED.map(lambda t: (EMOJI_SENTENCE + t) * 30),
     slack=st.integers(-60, 80),
 )
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 @example(title="&" * 250, sentence=EMOJI_SENTENCE, before="Words before. " * 50, after=" after.", slack=12)
 @example(title="&" * 250, sentence=EMOJI_SENTENCE, before="x", after="y" * 9, slack=3)
 def test_property_passage_view_terminates_and_fits(

@@ -354,6 +354,7 @@ def notices_to(fake: FakeTelegram, chat_id: int) -> list[str]:
     return [t for t in fake.texts(chat_id) if "New in the articles" in t or "Новое в статьях" in t]
 
 
+@pytest.mark.slow  # over a second: the full suite holds it, the inner loop skips it
 async def test_a_reader_hears_once_with_the_quote_when_a_channel_post_answers_their_watch(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
