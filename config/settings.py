@@ -86,9 +86,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(defaults.RRF_K, ge=1, le=1000)
     abstain_threshold: float | None = Field(None, ge=-1.0, le=2.0)  # None: the embedder's calibrated value
     max_quotes: int = Field(defaults.MAX_QUOTES, ge=1, le=12)
-    # Which reader picks the quotes: the hand rules, or the trained model (English, with the MiniLM
-    # embedder; other models keep the rules). The model is not yet the default (docs/answers.md).
-    reader: Literal["model", "rules"] = "rules"
+    # Which reader picks the quotes: the trained model blended with the hand rules (English, with the
+    # MiniLM embedder; other models and languages keep the rules), or the rules alone (docs/answers.md).
+    reader: Literal["model", "rules"] = "model"
     max_question_chars: int = Field(defaults.MAX_QUESTION_CHARS, ge=20, le=4000)
 
     # Telegram

@@ -97,16 +97,16 @@ def test_every_quote_is_verbatim_with_exact_spans(news: Engine) -> None:
 
 
 def test_the_trained_reader_ships_loads_offline_and_is_named(minilm: MiniLMEmbedder, tmp_path: Path) -> None:
-    """FOOTNOTE_READER=model: the weights in the package, the base model from its package, no hub; the
-    manifest, the engine and `--explain` name it."""
+    """FOOTNOTE_READER=model (the default): the weights in the package, the base model from its package,
+    no hub; the manifest, the engine and `--explain` name it. FOOTNOTE_READER=rules turns it off."""
     from index.query import reader_model
 
     assert reader_model.available()
-    settings = make_settings(seeds_dir=SEEDS, index_dir=tmp_path / "index", reader="model")
+    settings = make_settings(seeds_dir=SEEDS, index_dir=tmp_path / "index")
     footnote = Pipeline(settings, minilm)
     footnote.build_index()
     engine = footnote.open_engine()
-    assert engine.model is not None, "FOOTNOTE_READER=model with MiniLM reads with the trained model"
+    assert engine.model is not None, "by default, MiniLM reads with the trained model"
     assert engine.reader_name.startswith("footnote-reader-minilm-1 sha256:")
     assert engine.stored.manifest.reader == engine.reader_name, "the manifest names the reader and its hash"
     size = (reader_model.model_dir() / reader_model.WEIGHTS).stat().st_size
@@ -115,9 +115,13 @@ def test_the_trained_reader_ships_loads_offline_and_is_named(minilm: MiniLMEmbed
     answer = engine.ask("Why did Moscow refuse?")
     assert not answer.abstained
     quoted = " ".join(q.text for q in answer.quotes)
-    assert "The official motivation:" in quoted or "The informal motivation included:" in quoted
+    assert "The official motivation:" in quoted and "The informal motivation included:" in quoted, (
+        "the two motivation lists are parallel answers, quoted together"
+    )
     first = answer.explanations[0].features
     assert first[0][0] == "reader_probability" and first[1][0] == "answer_threshold"
     assert first[0][1] >= first[1][1], "a quoted answer's best probability reaches the threshold"
-    rules = Pipeline(make_settings(seeds_dir=SEEDS, index_dir=tmp_path / "index"), minilm).open_engine()
-    assert rules.model is None and rules.reader_name == "rules", "the default reads with the rules"
+    rules = Pipeline(
+        make_settings(seeds_dir=SEEDS, index_dir=tmp_path / "index", reader="rules"), minilm
+    ).open_engine()
+    assert rules.model is None and rules.reader_name == "rules", "FOOTNOTE_READER=rules reads with the rules"
