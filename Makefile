@@ -58,8 +58,8 @@ test: install
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The inner loop: no model but the six answer tests on the packaged MiniLM (marker fast_model), no Milvus,
-# no venv build, no test over a second, on both cores (pytest-xdist, work stealing): 560 tests in 50 s on
-# a 2-core machine (2026-12-07; docs/development.md).
+# no venv build, no test of about a second or more, on both cores (pytest-xdist, work stealing): 547 tests
+# in 50 s on a 2-core machine (2026-12-07; docs/development.md).
 test-fast: install
 	$(BIN)/pytest -q -n 2 --dist worksteal -m "not slow and not model and not milvus and not docker"
 

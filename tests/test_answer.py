@@ -128,6 +128,7 @@ def unknown_terms(engine: Engine, question: str) -> tuple[str, ...]:
     return engine.retriever.lexical.read_question(question, rare_zipf=engine.params.answer.rare_zipf).unknown
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 def test_common_words_the_articles_lack_are_paraphrase_not_a_reason(engine: Engine) -> None:
     assert unknown_terms(engine, "When do growers gather the ripe apples?") == ()
     assert unknown_terms(engine, "When do farmers pick apples in Zyxland?") == ("Zyxland",)

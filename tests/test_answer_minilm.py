@@ -29,8 +29,13 @@ ARTICLE = "iskander-in-belarus-never-ever.txt"
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     """The seed article indexed with MiniLM, answered by the rules with MiniLM's calibrated thresholds."""
+    # The rules alone: the trained reader that weighs in by default is the model tier's
+    # (tests/test_reader_quality.py); loading it here would cost the inner loop its minute.
     settings = make_settings(
-        seeds_dir=SEEDS, index_dir=tmp_path_factory.mktemp("minilm") / "index", embedder="minilm"
+        seeds_dir=SEEDS,
+        index_dir=tmp_path_factory.mktemp("minilm") / "index",
+        embedder="minilm",
+        reader="rules",
     )
     footnote = Pipeline(settings, MiniLMEmbedder())
     footnote.build_index()

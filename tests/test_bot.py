@@ -169,6 +169,7 @@ async def test_admin_gate_on_every_admin_command(fake: FakeTelegram, app: Footno
     assert "<b>Languages</b> en 100%" in stats.params["text"]
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 async def test_reindex_swaps_atomically_while_questions_are_served(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
@@ -199,6 +200,7 @@ async def test_reindex_swaps_atomically_while_questions_are_served(
         await stopped(application)
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 async def test_document_upload_and_remove(fake: FakeTelegram, app: FootnoteApp, seeds: Path) -> None:
     fake.push_document(
         "../../etc/Owls Guide.md",

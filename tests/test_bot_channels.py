@@ -66,6 +66,7 @@ async def until(condition: object, timeout: float = 20.0) -> None:  # noqa: ASYN
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 async def test_posts_of_listed_channels_become_articles_and_edits_rewrite_them(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:

@@ -50,6 +50,7 @@ async def inline_app(fake: FakeTelegram, tmp_path: Path, seeds: Path) -> AsyncIt
     await stopped(application)
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 async def test_inline_query_gets_the_whole_answer_then_one_result_per_quote(
     fake: FakeTelegram, inline_app: FootnoteApp
 ) -> None:

@@ -215,6 +215,7 @@ async def test_feedback_counts_one_vote_per_reader_per_answer(
 # -- 12: the allow-list covers every command and button ---------------------------------------------
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 async def test_the_allow_list_covers_commands_and_buttons(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:

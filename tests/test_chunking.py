@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -102,6 +103,7 @@ _piece = st.one_of(
 _text = st.lists(_piece, max_size=120).map("".join)
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_text, target=st.integers(20, 60), extra=st.integers(0, 60), overlap=st.integers(0, 30))
 def test_property_every_span_maps_back_nothing_lost_sizes_bounded(

@@ -209,6 +209,7 @@ def test_errors_are_one_clear_line_and_non_zero(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 def test_debug_shows_the_traceback(env: dict[str, str]) -> None:
     result = run(env, "--debug", "stats")
     assert result.returncode != 0 and "Traceback" in result.stderr
@@ -226,6 +227,7 @@ def test_help_lists_every_command() -> None:
         assert command in text
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 def test_an_unreachable_milvus_is_one_line(footnote: Cli) -> None:
     result = footnote(
         "index",

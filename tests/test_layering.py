@@ -123,6 +123,7 @@ def test_no_import_cycles_anywhere() -> None:
     assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph) or [])}"
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 def test_dependencies_point_one_way() -> None:
     order = {"config": 0, "index": 1, "bot": 2, "cli": 3}
     for module, targets in import_graph().items():

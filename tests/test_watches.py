@@ -396,6 +396,7 @@ async def test_a_reader_hears_once_with_the_quote_when_a_channel_post_answers_th
         await stopped(application)
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 async def test_notices_left_in_the_outbox_by_a_crash_go_out_once_after_a_restart(
     fake: FakeTelegram, tmp_path: Path, seeds: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -459,6 +460,7 @@ async def test_a_reader_who_blocked_the_bot_loses_their_watches(
         await stopped(application)
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 async def test_readers_the_allow_list_no_longer_admits_are_sent_nothing(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
@@ -484,6 +486,7 @@ async def test_readers_the_allow_list_no_longer_admits_are_sent_nothing(
         await stopped(application)
 
 
+@pytest.mark.slow  # about a second: the full suite holds it, the inner loop skips it
 async def test_watches_are_listed_removed_by_button_and_capped(
     fake: FakeTelegram, tmp_path: Path, seeds: Path
 ) -> None:
