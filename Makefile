@@ -78,6 +78,7 @@ bench: install
 	$(BIN)/python -m benchmarks.perf
 	$(BIN)/python -m benchmarks.quality
 	$(BIN)/python -m benchmarks.hybrid
+	$(BIN)/python -m benchmarks.reader
 	$(BIN)/python -m benchmarks.languages
 	$(BIN)/python -m benchmarks.watches
 
