@@ -107,7 +107,7 @@ def test_the_trained_reader_ships_loads_offline_and_is_named(minilm: MiniLMEmbed
     footnote.build_index()
     engine = footnote.open_engine()
     assert engine.model is not None, "by default, MiniLM reads with the trained model"
-    assert engine.reader_name.startswith("footnote-reader-minilm-1 sha256:")
+    assert engine.reader_name.startswith(reader_model.read_meta()["name"] + " sha256:")
     assert engine.stored.manifest.reader == engine.reader_name, "the manifest names the reader and its hash"
     size = (reader_model.model_dir() / reader_model.WEIGHTS).stat().st_size
     assert size < 30 * 1024 * 1024, "the repo grows by at most 30 MB"
@@ -125,3 +125,30 @@ def test_the_trained_reader_ships_loads_offline_and_is_named(minilm: MiniLMEmbed
         make_settings(seeds_dir=SEEDS, index_dir=tmp_path / "index", reader="rules"), minilm
     ).open_engine()
     assert rules.model is None and rules.reader_name == "rules", "FOOTNOTE_READER=rules reads with the rules"
+
+
+def test_the_shipped_int8_weights_are_the_ones_the_model_reads_with() -> None:
+    """`pack` stores each linear layer's weight as `to_int8` makes it; loading puts those very integers
+    back, whatever rounding quantising again would do; other tensors come back unchanged."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    from index.query import reader_model
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 1))
+    packed = reader_model.pack(model, lambda name: not name.startswith("1."))
+    assert packed["0.weight"].dtype == torch.int8 and "1.weight" not in packed
+    assert packed["0.bias"].dtype == torch.float32
+    trained, scales = reader_model.unpack(packed)
+    assert set(scales) == {"0.weight", "2.weight"}
+    expected = reader_model.to_int8(model)
+    again = torch.nn.Sequential(torch.nn.Linear(8, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 1))
+    again.load_state_dict({**trained, "1.weight": model[1].weight, "1.bias": model[1].bias})
+    loaded = reader_model.to_int8(again, trained, scales)
+    for k in (0, 2):
+        assert isinstance(loaded[k], Int8Linear)
+        assert torch.equal(loaded[k].weight().int_repr(), expected[k].weight().int_repr())
+        assert loaded[k].weight().q_scale() == expected[k].weight().q_scale()
+    x = torch.randn(3, 8)
+    assert torch.equal(loaded(x), expected(x))

