@@ -355,18 +355,3 @@ def test_names_are_not_looked_up_when_the_nearest_passage_is_in_another_language
     # Nearest to an English article, which would spell it "Kremlin": not said to be missing.
     english = _answer_near(engine, question, "a1.md")
     assert english.reason is None or english.reason.kind not in {"unknown_terms", "missing_terms"}
-
-
-def test_a_sentence_two_articles_share_is_quoted_once(
-    write_article: Callable[..., Path], tmp_path: Path
-) -> None:
-    shared = "Farmers in the valley pick ripe apples every autumn."
-    write_article("wire.txt", f"{shared} The harvest ended early this year.", title="Wire copy")
-    write_article("refiled.txt", f"{shared.upper()} The harvest ended early this year.", title="Re-filed")
-    build(tmp_path / "seeds", tmp_path / "index", HashingEmbedder(), ChunkingParams(), FaissStore())
-    params = EngineParams(answer=AnswerParams(abstain_threshold=0.0, margin=100.0, max_words=1000))
-    engine = Engine.open(tmp_path / "index", HashingEmbedder(), ChunkingParams(), params, FaissStore())
-    answer = engine.ask("When do farmers in the valley pick ripe apples?")
-    texts = [q.text.casefold() for q in answer.quotes]
-    assert texts.count(shared.casefold()) == 1
-    assert len(texts) == len(set(texts)) >= 2

@@ -22,7 +22,6 @@ _BULLET = re.compile(r"(?<![ \t])[ \t]*(?:[-–—•*·▪►‣◦]|\d{1,3}[.)
 _HEADING = re.compile(r"(?<![ \t])[ \t]*#{1,6}[ \t]")
 _SENTENCE_END = re.compile(r"[.!?;…][\"'”’»)\]]*\Z")
 _WORD = re.compile(r"\S+")
-_LETTERS = re.compile(r"\w+")
 _CHARS_PER_WORD = 12  # hard cap for text without spaces (CJK, URLs): max_words * this many characters
 
 
@@ -68,12 +67,6 @@ def split(article: Article, params: ChunkingParams) -> tuple[list[Unit], list[Ch
 def word_count(text: str) -> int:
     """Words as Footnote counts them (runs of non-space characters)."""
     return len(text.split())
-
-
-def same_text(text: str) -> str:
-    """A sentence's words, case-folded: equal for the same sentence repeated by another article (news
-    agencies' copies, a story re-filed), which an answer quotes once."""
-    return " ".join(_LETTERS.findall(text.casefold()))
 
 
 # -- paragraphs and sentences ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from index.ingest.chunking import same_text, word_count
+from index.ingest.chunking import word_count
 from index.query.params import AnswerParams
 from index.query.reader import Matrix, ReaderWeights, Reading, Why, logit
 from index.storage.store import StoredIndex
@@ -211,8 +211,7 @@ class Composer:
         """The best candidates within `margin` of the best (at most `cap`), if the best reaches `threshold`.
 
         Lists that directly follow one another ("The official motivation: ..." then "The informal
-        motivation included: ...") are parallel answers: a chosen list brings its neighbours along. A
-        sentence that another article repeats word for word is quoted once, from the best-ranked copy.
+        motivation included: ...") are parallel answers: a chosen list brings its neighbours along.
         """
         # A run-in heading ("About Russian base in Belarus.") names a topic, it does not answer.
         ranked = sorted((row for row in scored if row in quotable), key=lambda row: -scored[row][0])
@@ -220,19 +219,17 @@ class Composer:
             return []
         floor = scored[ranked[0]][0] - margin
         chosen: list[int] = []
-        said: set[str] = set()
         words = 0
         for row in ranked:
             if scored[row][0] < floor or len(chosen) >= cap:
                 break
-            unit = self.stored.units[row]
-            if row in chosen or same_text(unit.text) in said:
+            if row in chosen:
                 continue
+            unit = self.stored.units[row]
             size = word_count(unit.text)
             if chosen and words + size > self.params.max_words:
                 continue
             chosen.append(row)
-            said.add(same_text(unit.text))
             words += size
             if unit.kind != "list":
                 continue

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from index.errors import CalibrationError
-from index.ingest.chunking import same_text, word_count
+from index.ingest.chunking import word_count
 from index.languages import ENGLISH
 from index.query.lexical import WORD_LIST_LANGUAGES, LexicalIndex, QuestionWords, zipf
 from index.query.params import AnswerParams
@@ -765,15 +765,10 @@ class Reader:
         """The trained reader's calibrated log-odds for the rules' best `model_candidates` candidates (the
         others are not read: reading is the costly step), plus `model_rules_weight` times the rules' own
         log-odds above their answer threshold. Also the model's own log-odds, for `--explain`. A list read
-        brings its sibling lists to be read too: they are parallel answers, quoted together. A sentence
-        that another article repeats word for word is read once, where the rules rank it best."""
-        ranked: list[int] = []
-        seen: set[str] = set()
-        for row in sorted((row for row in scored if row in quotable), key=lambda row: -scored[row][0]):
-            key = same_text(self.stored.units[row].text)
-            if key not in seen and len(ranked) < params.model_candidates:
-                ranked.append(row)
-                seen.add(key)
+        brings its sibling lists to be read too: they are parallel answers, quoted together."""
+        ranked = sorted((row for row in scored if row in quotable), key=lambda row: -scored[row][0])[
+            : params.model_candidates
+        ]
         ranked += [n for row in list(ranked) for n in siblings.get(row, ()) if n not in ranked]
         probabilities = model.probabilities(question, [self.stored.units[row].text for row in ranked])
         weight = params.model_rules_weight
