@@ -1,8 +1,8 @@
 """Train Footnote's reader (index/query/reader_model.py): a cross-encoder from the shipped MiniLM.
 
-    .venv/bin/python -m index.training.train_reader [--epochs 1] [--limit N]
+    .venv/bin/python -m index.training.train_reader [--epochs 2] [--out DIR] [--limit N] [--calibrate]
 
-Reproducible: seeded, 2 CPU threads, one pass over fixed data (about 40 minutes on 2 cores). Reads
+Reproducible: seeded, 2 CPU threads, two passes over fixed data (about an hour on 2 cores). Reads
 index/training/articles/ and questions/*.jsonl (written by reading, index/training/BRIEF.md; eval/ and the
 seed article are never read), cuts every document into Footnote's own quotable units (index.ingest.chunking),
 and splits by document into train / dev / test: a Wikipedia article's sections all go to one split.
@@ -12,7 +12,8 @@ Pairs, per question (BCE on one logit):
 - hard negatives: the units of the same document closest to the question by the bi-encoder (the ones
   cosine would quote), then random ones of that document, and one unit of the nearest other document;
 - a near-topic question (the document does not answer it) has only negatives: the closest units;
-- a follow-up is read after the question it follows (reader_model.question_text).
+- a follow-up is read after the question it follows (reader_model.question_text), and the units its
+  first question's gold quotes are among its negatives (it must not answer the same again).
 The word embeddings stay frozen (the shipped base model's), so only the layers above ship
 (`reader_model.pack`: matrices in int8, about 11 MB).
 Calibration: Platt scaling of the logit, fitted on the dev split. Writes index/query/reader_model/ and
