@@ -333,9 +333,16 @@ def cosine_scores(items: list[Item]) -> list[np.ndarray]:
 
 
 def save(model: object, calibration: reader_model.Calibration, meta: dict[str, object], out: Path) -> Path:
-    """Write what training changed (`reader_model.pack`) and the metadata into `out`."""
+    """Write what training changed and the metadata into `out`: the trained tensors rounded to float16
+    (as the first reader shipped, and as footnote-reader-minilm-2 was packed from its run's float16
+    output), then `reader_model.pack`."""
+    import torch
     from safetensors.torch import save_file
 
+    with torch.no_grad():
+        for tensor in model.state_dict().values():  # type: ignore[attr-defined]
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
     kept = reader_model.pack(model, lambda k: ".embeddings." not in k and "position_ids" not in k)
     out.mkdir(parents=True, exist_ok=True)
     save_file(kept, str(out / reader_model.WEIGHTS))
