@@ -140,12 +140,12 @@ def test_the_shipped_int8_weights_are_the_ones_the_model_reads_with() -> None:
     packed = reader_model.pack(model, lambda name: not name.startswith("1."))
     assert packed["0.weight"].dtype == torch.int8 and "1.weight" not in packed
     assert packed["0.bias"].dtype == torch.float32
-    trained, scales = reader_model.unpack(packed)
-    assert set(scales) == {"0.weight", "2.weight"}
+    trained, exact = reader_model.unpack(packed)
+    assert set(exact) == {"0.weight", "2.weight"}
     expected = reader_model.to_int8(model)
     again = torch.nn.Sequential(torch.nn.Linear(8, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 1))
     again.load_state_dict({**trained, "1.weight": model[1].weight, "1.bias": model[1].bias})
-    loaded = reader_model.to_int8(again, trained, scales)
+    loaded = reader_model.to_int8(again, exact)
     for k in (0, 2):
         assert isinstance(loaded[k], Int8Linear)
         assert torch.equal(loaded[k].weight().int_repr(), expected[k].weight().int_repr())

@@ -17,7 +17,7 @@ import hashlib
 import json
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -73,24 +73,23 @@ def read_meta(directory: Path | None = None) -> dict[str, Any]:
 SCALE = ".int8_scale"
 
 
-def to_int8(model: Any, trained: dict[str, Any] | None = None, scales: dict[str, float] | None = None) -> Any:
+def to_int8(model: Any, exact: Mapping[str, Any] | None = None) -> Any:
     """The model with its linear layers in int8, as it reads (`torch.ao.quantization.quantize_dynamic`);
-    the weights that `scales` names are put back exactly as stored (quantising their float copy again
-    could round otherwise)."""
+    the weights that `exact` holds (from `unpack`) are put back as stored (quantising their float copy
+    again could round otherwise)."""
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
+    exact = exact or {}
     with warnings.catch_warnings():  # torch announces that this API moves to torchao
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*", category=DeprecationWarning)
         model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
             model, {torch.nn.Linear}, dtype=torch.qint8
         )
-        for name, module in model.named_modules():
-            weight = f"{name}.weight"
-            if trained is not None and scales and weight in scales and isinstance(module, Int8Linear):
-                exact = torch.quantize_per_tensor(trained[weight], scales[weight], 0, torch.qint8)
-                module.set_weight_bias(exact, module.bias())  # type: ignore[no-untyped-call]
+    for name, module in model.named_modules():
+        if isinstance(module, Int8Linear) and f"{name}.weight" in exact:
+            module.set_weight_bias(exact[f"{name}.weight"], module.bias())  # type: ignore[no-untyped-call]
     return model
 
 
@@ -119,20 +118,21 @@ def pack(model: Any, keep: Callable[[str], bool]) -> dict[str, Any]:
     return out
 
 
-def unpack(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
-    """Float tensors back from `pack`, and the int8 scale of each packed weight (an older float16 file
-    reads as it is, with no scales)."""
-    out, scales = {}, {}
+def unpack(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Float tensors back from `pack`, and each packed weight as the int8 tensor it was stored as, for
+    `to_int8` (an older float16 file reads as it is, with none)."""
+    import torch
+
+    floats, exact = {}, {}
     for name, value in tensors.items():
         if name.endswith(SCALE):
             continue
-        scale = tensors.get(name + SCALE)
-        if scale is None:
-            out[name] = value.float()
-        else:
-            scales[name] = float(scale[0])
-            out[name] = value.float() * scales[name]
-    return out, scales
+        floats[name] = value.float()
+        if name + SCALE in tensors:
+            scale = float(tensors[name + SCALE][0])
+            floats[name] = value.float() * scale
+            exact[name] = torch.quantize_per_tensor(floats[name], scale, 0, torch.qint8)
+    return floats, exact
 
 
 _SHARED: dict[str, CrossReader] = {}
@@ -175,14 +175,14 @@ class CrossReader:
         base = base_model_dir()
         self.tokenizer = AutoTokenizer.from_pretrained(str(base))
         model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
-        trained, scales = unpack(load_file(str(directory / WEIGHTS)))
+        trained, exact = unpack(load_file(str(directory / WEIGHTS)))
         missing = [k for k in trained if k not in model.state_dict()]
         if missing:
             raise ValueError(f"reader weights hold tensors the base model lacks: {missing[:3]}")
         model.load_state_dict(trained, strict=False)
         model.eval()
         if quantize:
-            model = to_int8(model, trained, scales)
+            model = to_int8(model, exact)
         self.model = model
         meta = read_meta(directory)
         self.calibration = Calibration(**meta.get("calibration", {}))
