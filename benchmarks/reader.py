@@ -258,8 +258,8 @@ def main() -> None:
     lines = [
         f"Measured {machine()}, reader {shipped.name} ({shipped.hash}). Its parameters were placed on dev by "
         f"`python -m benchmarks.reader --write` ({setting}); test was asked once. News: `eval/news` asked "
-        "against all 300 Lee articles; seed: `eval/seed` (all test). *Wrongly abstained* pools the answerable, follow-up and "
-        "two-fact questions. The goals (issue 26, test): answer recall ≥ 0.85 (news) and ≥ 0.90 (seed), "
+        "against all 300 Lee articles; seed: `eval/seed` (all test). *Wrongly abstained* pools the "
+        "answerable, follow-up and two-fact questions. The goals (issue 26, test): answer recall ≥ 0.85 (news) and ≥ 0.90 (seed), "
         "first quote gold ≥ 0.70, follow-ups ≥ 0.85, two-fact both quoted ≥ 0.75, near-topic abstained "
         "≥ 0.75, wrongly abstained ≤ 0.05, at most 4× a query encode.",
         "",

@@ -18,10 +18,9 @@ import numpy as np
 
 from benchmarks.report import machine
 from index.evaluation import contains, read_questions
-from index.ingest.chunking import ChunkingParams, split
 from index.ingest.embedding import E5Embedder
 from index.query import reader_model
-from index.sources import corpus
+from index.training.train_reader import load_units
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = (
@@ -35,11 +34,7 @@ SETS = (
 
 def units_of(folder: Path) -> list[str]:
     """Every quotable unit of a corpus folder, as Footnote cuts it."""
-    params = ChunkingParams()
-    texts = []
-    for source in corpus.scan(folder):
-        texts += [u.text for u in split(corpus.load(source), params)[0] if u.text.strip()]
-    return texts
+    return [unit.text for units in load_units(folder).values() for unit in units]
 
 
 def ranks(order: list[int], texts: list[str], gold: tuple[str, ...]) -> tuple[bool, bool]:

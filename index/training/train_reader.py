@@ -81,11 +81,11 @@ def split_of(doc: str) -> str:
     return SPLITS[-1][0]
 
 
-def load_units() -> dict[str, list[Unit]]:
-    """Every document cut into Footnote's quotable units."""
+def load_units(folder: Path = ARTICLES) -> dict[str, list[Unit]]:
+    """Every document of a folder (the training articles by default) cut into Footnote's quotable units."""
     params = ChunkingParams()
     units = {}
-    for source in corpus.scan(ARTICLES):
+    for source in corpus.scan(folder):
         article = corpus.load(source)
         units[source.doc_id] = [u for u in split(article, params)[0] if u.text.strip()]
     return units
