@@ -7,6 +7,7 @@ when quote choice or abstention regresses, not on noise.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,22 @@ def test_the_shipped_int8_weights_are_the_ones_the_model_reads_with() -> None:
         assert loaded[k].weight().q_scale() == expected[k].weight().q_scale()
     x = torch.randn(3, 8)
     assert torch.equal(loaded(x), expected(x))
+
+
+def test_loading_the_reader_is_silent() -> None:
+    """A fresh process loads the shipped reader with no warning (as errors here) and no load report or
+    progress bar from transformers in the reader's terminal ("MISSING ... Consider training")."""
+    import subprocess
+    import sys
+
+    code = "from index.query import reader_model; reader_model.CrossReader(threads=1)"
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == "", result.stdout + result.stderr

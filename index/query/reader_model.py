@@ -17,7 +17,8 @@ import hashlib
 import json
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -73,6 +74,15 @@ def read_meta(directory: Path | None = None) -> dict[str, Any]:
 SCALE = ".int8_scale"
 
 
+@contextmanager
+def _quantisation_notices_off() -> Iterator[None]:
+    """torch announces that its int8 API moves to torchao; the reader uses it as it is."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*", category=DeprecationWarning)
+        yield
+
+
 def to_int8(model: Any, exact: Mapping[str, Any] | None = None) -> Any:
     """The model with its linear layers in int8, as it reads (`torch.ao.quantization.quantize_dynamic`);
     the weights that `exact` holds (from `unpack`) are put back as stored (quantising their float copy
@@ -81,9 +91,7 @@ def to_int8(model: Any, exact: Mapping[str, Any] | None = None) -> Any:
     from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
     exact = exact or {}
-    with warnings.catch_warnings():  # torch announces that this API moves to torchao
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*", category=DeprecationWarning)
+    with _quantisation_notices_off():
         model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
             model, {torch.nn.Linear}, dtype=torch.qint8
         )
@@ -131,8 +139,26 @@ def unpack(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         if name + SCALE in tensors:
             scale = float(tensors[name + SCALE][0])
             floats[name] = value.float() * scale
-            exact[name] = torch.quantize_per_tensor(floats[name], scale, 0, torch.qint8)
+            with _quantisation_notices_off():
+                exact[name] = torch.quantize_per_tensor(floats[name], scale, 0, torch.qint8)
     return floats, exact
+
+
+def _quietly(load: Callable[[], Any]) -> Any:
+    """Load without transformers' progress bar and load report: the base model has no classification
+    head, which the shipped weights then supply, so its "MISSING ... Consider training" report is noise
+    in a reader's terminal and the bot's log."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        return load()
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 _SHARED: dict[str, CrossReader] = {}
@@ -174,7 +200,7 @@ class CrossReader:
             torch.set_num_threads(threads)
         base = base_model_dir()
         self.tokenizer = AutoTokenizer.from_pretrained(str(base))
-        model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
+        model = _quietly(lambda: AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1))
         trained, exact = unpack(load_file(str(directory / WEIGHTS)))
         missing = [k for k in trained if k not in model.state_dict()]
         if missing:
