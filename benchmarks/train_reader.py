@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +30,8 @@ from index.evaluation import contains, read_questions
 from index.ingest.embedding import MiniLMEmbedder
 from index.pipeline import Pipeline
 from index.query.engine import Engine
-from index.query.followup import plan
-from index.query.reader import FEATURES, Matrix, Question, ReaderWeights
+from index.query.reader import FEATURES, Matrix, ReaderWeights
+from index.training import first_cut
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "index" / "query" / "reader_weights.json"
@@ -50,45 +49,19 @@ class Sample:
 
 def fit(x: Matrix, y: np.ndarray, l2: float = 1.0) -> ReaderWeights:  # type: ignore[type-arg]
     """L2-regularised logistic regression by Newton's method on standardised features."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    w = np.zeros(z.shape[1])
-    penalty = np.eye(z.shape[1]) * l2
-    penalty[-1, -1] = 0.0
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-z @ w))
-        gradient = z.T @ (p - y) + penalty @ w
-        hessian = (z * (p * (1 - p))[:, None]).T @ z + penalty
-        step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return ReaderWeights((), tuple(mean), tuple(scale), tuple(w[:-1]), float(w[-1]))
+    mean, scale, weights, bias = first_cut.fit(x, y, l2)
+    return ReaderWeights((), tuple(mean), tuple(scale), tuple(weights), bias)
 
 
 def samples(engine: Engine, files: list[Path]) -> list[Sample]:
     """Candidates with features and gold labels for every dev question of the files."""
-    params = engine.params
     out = []
     for path in files:
         for q in read_questions(path):
             if q.split != "dev" or not q.gold:
                 continue
-            # The engine's steps up to the reader's features (Engine.ask), every feature computed.
             previous = engine.turn(q.context) if q.context else None
-            turn = plan(q.question, previous, vague=params.vague_follow_up_floor < math.inf)
-            words = engine.retriever.lexical.read_question(
-                q.question, turn.search, rare_zipf=params.answer.rare_zipf
-            )
-            found = engine.retriever.find(turn, words, params.top_k, params.follow_up_away)
-            vector = found.retrieval.query_vector[0]
-            if found.own is not None:
-                vector = (vector + found.own[0]) / 2.0
-            query = Question(q.question, vector, words.weights, words.language)
-            relevant = engine.reader.relevant(query, found.retrieval, params.answer)
-            rows, features = engine.reader.candidates(query, relevant, params.answer, None)
+            rows, features = first_cut.candidates(engine, q.question, previous)
             texts = [engine.stored.units[r].text for r in rows]
             labels = np.array([any(contains(t, g) or contains(g, t) for g in q.gold) for t in texts], float)
             out.append(Sample(q.doc or q.id, texts, features, labels, q.gold))

@@ -688,7 +688,9 @@ class Reader:
         relevant = tuple(self.relevant(query, retrieval, params))
         if not relevant:
             return Reading(query, words, retrieval, began, follows=follows, names_judged=names)
-        rows, features = self.candidates(query, relevant, params, weights.names)
+        # The model's first cut weighs every feature; the rules alone need only their own.
+        first_cut = model.first_cut if model is not None else None
+        rows, features = self.candidates(query, relevant, params, None if first_cut else weights.names)
         logits = weights.logits(features)
         bonus = params.follow_up_near_bonus if follows else 0.0
         nearby = self.near_quotes(quoted, params.follow_up_near_sentences) if bonus else frozenset()
@@ -762,11 +764,17 @@ class Reader:
         siblings: dict[int, tuple[int, ...]],
         params: AnswerParams,
     ) -> tuple[dict[int, tuple[float, Matrix]], dict[int, float]]:
-        """The trained reader's calibrated log-odds for the rules' best `model_candidates` candidates (the
-        others are not read: reading is the costly step), plus `model_rules_weight` times the rules' own
-        log-odds above their answer threshold. Also the model's own log-odds, for `--explain`. A list read
-        brings its sibling lists to be read too: they are parallel answers, quoted together."""
-        ranked = sorted((row for row in scored if row in quotable), key=lambda row: -scored[row][0])[
+        """The trained reader's calibrated log-odds for the best `model_candidates` candidates by its first
+        cut (the others are not read: reading is the costly step; without a first cut, the rules' best),
+        plus `model_rules_weight` times the rules' own log-odds above their answer threshold. Also the
+        model's own log-odds, for `--explain`. A list read brings its sibling lists to be read too: they
+        are parallel answers, quoted together."""
+        order = {row: value for row, (value, _) in scored.items()}
+        if model.first_cut is not None:
+            rows = list(scored)
+            cut = model.first_cut.logits(np.vstack([scored[row][1] for row in rows]), FEATURES)
+            order = dict(zip(rows, cut.tolist(), strict=True))
+        ranked = sorted((row for row in scored if row in quotable), key=lambda row: -order[row])[
             : params.model_candidates
         ]
         ranked += [n for row in list(ranked) for n in siblings.get(row, ()) if n not in ranked]

@@ -59,6 +59,55 @@ class Calibration:
         return np.asarray(1.0 / (1.0 + np.exp(-(self.scale * logits + self.shift))), dtype=np.float64)
 
 
+@dataclass(frozen=True, slots=True)
+class FirstCut:
+    """Which candidates the model reads (reading is the costly step): a logistic regression over the rules'
+    features of every candidate of a question, each taken as it is, less the question's best and less its
+    mean (a sentence is chosen against the others retrieved with it). Fitted on the training questions by
+    `training/first_cut.py`, stored beside the weights (`first_cut` in reader.json)."""
+
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FirstCut:
+        return cls(
+            tuple(data["names"]),
+            tuple(data["mean"]),
+            tuple(data["scale"]),
+            tuple(data["weights"]),
+            float(data["bias"]),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "names": list(self.names),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "weights": list(self.weights),
+            "bias": self.bias,
+        }
+
+    @staticmethod
+    def inputs(features: NDArray[np.float64]) -> NDArray[np.float64]:
+        """One question's candidates (rows) and features (columns) -> each feature as it is, less the
+        best candidate's and less the candidates' mean."""
+        if not len(features):
+            return np.zeros((0, 3 * features.shape[1]), dtype=np.float64)
+        best = features.max(axis=0, keepdims=True)
+        mean = features.mean(axis=0, keepdims=True)
+        return np.hstack([features, features - best, features - mean])
+
+    def logits(self, features: NDArray[np.float64], columns: tuple[str, ...]) -> NDArray[np.float64]:
+        """Log-odds that each candidate is an answer; `columns` names the columns of `features`."""
+        chosen = features[:, [columns.index(name) for name in self.names]]
+        standard = (self.inputs(chosen) - np.asarray(self.mean)) / np.asarray(self.scale)
+        return np.asarray(standard @ np.asarray(self.weights) + self.bias, dtype=np.float64)
+
+
 def weights_hash(directory: Path | None = None) -> str:
     """The sha256 of the shipped weights (first 16 hex digits): names the reader in manifests and /stats."""
     path = (directory or model_dir()) / WEIGHTS
@@ -213,6 +262,7 @@ class CrossReader:
         meta = read_meta(directory)
         self.calibration = Calibration(**meta.get("calibration", {}))
         self.name = str(meta.get("name", "reader"))
+        self.first_cut = FirstCut.from_json(meta["first_cut"]) if "first_cut" in meta else None
         self.hash = weights_hash(directory)
 
     def logits(self, question: str, sentences: list[str], batch: int = 32) -> NDArray[np.float64]:
