@@ -120,7 +120,12 @@ class Composer:
         asked = speaker is not None and reading.checks and not reading.follows
         if asked and not any(self.stored.units[row].doc_id in reading.speaker_docs for row in chosen):
             assert speaker is not None
-            return self._abstain(reading, Reason("missing_terms", (speaker[0],)))
+            # Said of every article when no article names them at all, not only of the nearest ones.
+            named = [t for t in reading.words.terms if set(t.stems) & set(speaker[1])]
+            nowhere = bool(named) and all(t.known == 0 for t in named)
+            return self._abstain(
+                reading, Reason("unknown_terms" if nowhere else "missing_terms", (speaker[0],))
+            )
         units = self.stored.units
         if read:  # the likeliest answer first: [1] is what the reader reads first
             chosen.sort(key=lambda row: (-scored[row][0], units[row].start))
