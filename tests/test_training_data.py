@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 
-from index.training.train_reader import ARTICLES, QUESTIONS, group_of, split_of
+import pytest
+
+from index.training.data import ARTICLES, QUESTIONS, group_of, split_of
 from tests.helpers import ROOT
 
 
@@ -50,3 +52,29 @@ def test_splits_are_by_document_group() -> None:
         name: sum(1 for r in rows() if split_of(str(r["doc"])) == name) for name in ("train", "dev", "test")
     }
     assert counts["train"] > 3 * counts["dev"] and counts["test"] >= 400
+
+
+@pytest.mark.model
+def test_retrieved_negatives_replace_bi_encoder_ones_and_are_never_gold() -> None:
+    """`--retrieved-negatives N`: the first N non-gold sentences Footnote retrieves for a question are
+    negatives in place of as many of the bi-encoder's; a retrieved gold sentence is never one."""
+    import random
+
+    from index.training import train_reader as t
+    from index.types import Unit
+
+    texts = [f"Sentence {w} about the harbour and its ships." for w in "ABCDEFGH"]
+    units = [Unit("a.txt", 50 * i, 50 * i + len(x), x, "sentence") for i, x in enumerate(texts)]
+    item = t.Item("a.txt", "single", "Which ships sail from the harbour?", [[2]], units)
+    found = {item.question: [texts[2], "Another article's sentence.", texts[5], "A third one."]}
+
+    def negatives(retrieved: int) -> list[str]:
+        pairs = t.make_pairs([item], random.Random(0), found, retrieved)
+        assert [p[1] for p in pairs if p[2] == 1.0] == [texts[2]]
+        return [p[1] for p in pairs if p[2] == 0.0]
+
+    plain, mixed = negatives(0), negatives(2)
+    assert len(plain) == len(mixed) == t.HARD_NEGATIVES + t.RANDOM_NEGATIVES
+    assert "Another article's sentence." not in plain
+    assert {"Another article's sentence.", texts[5]} <= set(mixed) and "A third one." not in mixed
+    assert texts[2] not in mixed, "a retrieved gold sentence is not a negative"

@@ -34,7 +34,7 @@ from index.query import reader_model
 from index.query.engine import Engine
 from index.query.followup import Conversation, plan
 from index.query.reader import FEATURES, Question, ReaderWeights
-from index.training.train_reader import ARTICLES, QUESTIONS, split_of
+from index.training.data import ARTICLES, QUESTIONS, split_of
 
 Matrix = NDArray[np.float64]
 L2 = 1.0
@@ -146,6 +146,25 @@ def gather(engine: Engine) -> list[Candidates]:
     return out
 
 
+def training_engine(index_dir: Path) -> Engine:
+    """An engine over a MiniLM index of the training articles, built in `index_dir` unless it is there."""
+    settings = Settings(_env_file=None, seeds_dir=ARTICLES, index_dir=index_dir, embedder="minilm")  # type: ignore[call-arg]
+    footnote = Pipeline(settings, MiniLMEmbedder())
+    if not (index_dir / "CURRENT").is_file():
+        footnote.build_index()
+    return footnote.open_engine()
+
+
+def retrieved(engine: Engine, question: str, order: reader_model.FirstCut) -> list[str]:
+    """The question's quotable candidates as Footnote retrieves them, best first by `order`."""
+    rows, features = candidates(engine, question)
+    if not rows:
+        return []
+    units, params = engine.stored.units, engine.params.answer
+    ranked = np.argsort(-order.logits(features, FEATURES), kind="stable")
+    return [units[rows[i]].text for i in ranked if engine.reader.quotable(rows[i], params)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="the reader's folder (default: the shipped one's)")
@@ -153,12 +172,7 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=L2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        index_dir = (args.work or Path(scratch)) / "index-training"
-        settings = Settings(_env_file=None, seeds_dir=ARTICLES, index_dir=index_dir, embedder="minilm")  # type: ignore[call-arg]
-        footnote = Pipeline(settings, MiniLMEmbedder())
-        if not (index_dir / "CURRENT").is_file():
-            footnote.build_index()
-        data = gather(footnote.open_engine())
+        data = gather(training_engine((args.work or Path(scratch)) / "index-training"))
     by_split = {name: [c for c in data if c.split == name] for name in ("train", "dev", "test")}
     first_cut = fit_first_cut(by_split["train"], args.l2)
     orders = {"first_cut": lambda f: first_cut.logits(f, FEATURES), "rules": ReaderWeights.load().logits}

