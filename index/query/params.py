@@ -40,9 +40,10 @@ class AnswerParams:
     name_slot_lift: float = 1.5
     rare_zipf: float = 1.5
     # The trained reader (index/query/reader_model.py), when the engine has one: it reads the question with
-    # each of the `model_candidates` best candidates of the rules above and gives the calibrated probability
-    # that it answers. A question is answered when the best reaches `model_threshold`; quotes are those
-    # within `model_margin` log-odds of the best and above `model_keep` (placed on dev, docs/answers.md).
+    # each of the `model_candidates` candidates its first cut ranks best (reader_model.FirstCut; without one,
+    # the rules' best) and gives the calibrated probability that it answers. A question is answered when
+    # the best reaches `model_threshold`; quotes are those within `model_margin` log-odds of the best and
+    # above `model_keep` (placed on dev, docs/answers.md).
     # `model_rules_weight`: how much of the rules' own log-odds (measured from `answer_threshold`) is added
     # to the model's: 0 reads with the model alone, 1 weighs both alike.
     # `model_checks`: whether the number / name / speaker checks still run on the rules' scores;
