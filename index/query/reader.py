@@ -688,8 +688,10 @@ class Reader:
         relevant = tuple(self.relevant(query, retrieval, params))
         if not relevant:
             return Reading(query, words, retrieval, began, follows=follows, names_judged=names)
-        # The model's first cut weighs every feature; the rules alone need only their own.
-        first_cut = model.first_cut if model is not None else None
+        # The model's first cut weighs every feature; the rules alone need only their own (a follow-up or
+        # another language is never read by the model, so its first cut is not needed there).
+        may_read = query.language == ENGLISH and (not follows or params.model_follow_ups)
+        first_cut = model.first_cut if model is not None and may_read else None
         rows, features = self.candidates(query, relevant, params, None if first_cut else weights.names)
         logits = weights.logits(features)
         bonus = params.follow_up_near_bonus if follows else 0.0
