@@ -63,7 +63,7 @@ def samples(engine: Engine, files: list[Path]) -> list[Sample]:
             previous = engine.turn(q.context) if q.context else None
             rows, features = first_cut.candidates(engine, q.question, previous)
             texts = [engine.stored.units[r].text for r in rows]
-            labels = np.array([any(contains(t, g) or contains(g, t) for g in q.gold) for t in texts], float)
+            labels = np.array([any(first_cut.holds(t, g) for g in q.gold) for t in texts], float)
             out.append(Sample(q.doc or q.id, texts, features, labels, q.gold))
     return out
 

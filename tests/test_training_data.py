@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
-from index.training.data import ARTICLES, QUESTIONS, group_of, split_of
+from index.training.data import ARTICLES, QUESTIONS, group_of, question_rows, split_of
 from tests.helpers import ROOT
 
 
 def rows() -> list[dict[str, object]]:
-    return [
-        json.loads(line)
-        for path in sorted(QUESTIONS.glob("*.jsonl"))
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    return list(question_rows())
 
 
 def test_every_line_is_well_formed_and_its_gold_verbatim() -> None:

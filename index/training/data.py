@@ -4,8 +4,11 @@ every script that reads it (train_reader.py, first_cut.py) sees the same train /
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 ARTICLES = ROOT / "articles"
@@ -27,3 +30,11 @@ def split_of(doc: str) -> str:
         if value < edge:
             return name
     return SPLITS[-1][0]
+
+
+def question_rows() -> Iterator[dict[str, Any]]:
+    """Every training question as written (`questions/*.jsonl`, one JSON object a line), file by file."""
+    for path in sorted(QUESTIONS.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                yield json.loads(line)

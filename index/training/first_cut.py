@@ -34,7 +34,7 @@ from index.query import reader_model
 from index.query.engine import Engine
 from index.query.followup import Conversation, plan
 from index.query.reader import FEATURES, Question, ReaderWeights
-from index.training.data import ARTICLES, QUESTIONS, split_of
+from index.training.data import ARTICLES, question_rows, split_of
 
 Matrix = NDArray[np.float64]
 L2 = 1.0
@@ -125,24 +125,20 @@ def all_gold_within(data: list[Candidates], score: Callable[[Matrix], Matrix], k
 def gather(engine: Engine) -> list[Candidates]:
     """Every answerable training question that is not a follow-up, with its candidates."""
     out = []
-    for path in sorted(QUESTIONS.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row["kind"] == "near-topic" or row.get("context"):
-                continue
-            rows, features = candidates(engine, row["question"])
-            units = engine.stored.units
-            out.append(
-                Candidates(
-                    split_of(row["doc"]),
-                    [units[r].text for r in rows],
-                    np.array([engine.reader.quotable(r, engine.params.answer) for r in rows], dtype=bool),
-                    features,
-                    tuple(row["gold"]),
-                )
+    units, params = engine.stored.units, engine.params.answer
+    for row in question_rows():
+        if row["kind"] == "near-topic" or row.get("context"):
+            continue
+        rows, features = candidates(engine, row["question"])
+        out.append(
+            Candidates(
+                split_of(row["doc"]),
+                [units[r].text for r in rows],
+                np.array([engine.reader.quotable(r, params) for r in rows], dtype=bool),
+                features,
+                tuple(row["gold"]),
             )
+        )
     return out
 
 

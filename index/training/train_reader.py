@@ -41,7 +41,7 @@ from index.ingest.chunking import ChunkingParams, split
 from index.query import reader_model
 from index.sources import corpus
 from index.training import first_cut
-from index.training.data import ARTICLES, QUESTIONS, SPLITS, split_of
+from index.training.data import ARTICLES, SPLITS, question_rows, split_of
 from index.types import Unit
 
 SEED = 13
@@ -89,22 +89,16 @@ def load_items(units: dict[str, list[Unit]]) -> list[Item]:
     """Every question, its gold mapped to units; a line whose gold maps to no unit is dropped."""
     texts = {doc: (ARTICLES / doc).read_text(encoding="utf-8") for doc in units}
     items = []
-    for path in sorted(QUESTIONS.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            doc = row["doc"]
-            if doc not in units:
-                continue
-            golds = [rows_holding(units[doc], texts[doc], g) for g in row["gold"]]
-            if any(not g for g in golds):
-                continue
-            question = reader_model.question_text(row["question"], row.get("context"))
-            previous = [
-                j for g in row.get("context_gold", []) for j in rows_holding(units[doc], texts[doc], g)
-            ]
-            items.append(Item(doc, row["kind"], question, golds, units[doc], sorted(set(previous))))
+    for row in question_rows():
+        doc = row["doc"]
+        if doc not in units:
+            continue
+        golds = [rows_holding(units[doc], texts[doc], g) for g in row["gold"]]
+        if any(not g for g in golds):
+            continue
+        question = reader_model.question_text(row["question"], row.get("context"))
+        previous = [j for g in row.get("context_gold", []) for j in rows_holding(units[doc], texts[doc], g)]
+        items.append(Item(doc, row["kind"], question, golds, units[doc], sorted(set(previous))))
     return items
 
 
